@@ -1,0 +1,432 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, pgtrail.audit contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Validate, normalise and compare pgaudit settings: pure logic, no server needed.
+
+A module applies pgaudit settings at four scopes (system, database, role, role in
+database). It validates every value with :func:`normalize_settings` before it changes
+anything, then asks :func:`plan_scope` which ``SET``/``RESET`` actions a scope needs, so a
+value that only differs in spelling (``'WRITE,ddl'`` against ``'write, ddl'``, ``'true'``
+against ``'on'``) never reports a change.
+
+Choices made for ``pgaudit.log`` (pgaudit itself accepts more, see ``check_pgaudit_log``):
+
+* pgaudit applies the classes left to right and ``none`` adds no class. A desired value
+  that combines ``none`` with other classes, puts a class after a subtraction, or holds only
+  subtractions is rejected with a message saying why: each is legal but almost always a
+  mistake (``'none, read'`` logs read; ``'-misc'`` set on a role logs nothing, it does not
+  subtract from the system value). :func:`effective_classes` still reads any value pgaudit
+  accepts, so values found in the catalog compare by what they log.
+* ``misc`` also sets ``misc_set`` (pgaudit does ``LOG_MISC | LOG_MISC_SET``), so
+  ``'misc'`` equals ``'misc, misc_set'`` and ``'misc, -misc_set'`` logs misc only.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+
+PREFIX = "pgaudit."
+
+# Canonical order of pgaudit.log tokens; also the order of the README.
+LOG_CLASSES = ("none", "all", "read", "write", "function", "role", "ddl", "misc", "misc_set")
+
+# The classes a statement can be logged under (what "all" expands to).
+CONCRETE_CLASSES = ("read", "write", "function", "role", "ddl", "misc", "misc_set")
+
+_CLASS_MEMBERS = dict((name, frozenset([name])) for name in CONCRETE_CLASSES)
+_CLASS_MEMBERS["none"] = frozenset()
+_CLASS_MEMBERS["all"] = frozenset(CONCRETE_CLASSES)
+# pgaudit: "misc" sets LOG_MISC | LOG_MISC_SET, SET statements are checked against LOG_MISC_SET.
+_CLASS_MEMBERS["misc"] = frozenset(["misc", "misc_set"])
+
+# error, fatal and panic are refused by pgaudit's check_pgaudit_log_level.
+LOG_LEVELS = ("debug5", "debug4", "debug3", "debug2", "debug1", "info", "notice", "warning", "log")
+# pgaudit also accepts "debug" and treats it as DEBUG2; store the explicit name.
+_LOG_LEVEL_ALIASES = {"debug": "debug2"}
+
+# pgaudit.log_parameter_max_size is an int GUC without units, range 0 .. (1 << 30) - 1.
+MAX_PARAMETER_SIZE = (1 << 30) - 1
+
+SETTINGS = {
+    "pgaudit.log": {"type": "list", "default": "none", "choices": LOG_CLASSES, "min_version": None},
+    "pgaudit.log_catalog": {"type": "bool", "default": "on", "choices": None, "min_version": None},
+    "pgaudit.log_client": {"type": "bool", "default": "off", "choices": None, "min_version": None},
+    "pgaudit.log_level": {"type": "enum", "default": "log", "choices": LOG_LEVELS, "min_version": None},
+    "pgaudit.log_parameter": {"type": "bool", "default": "off", "choices": None, "min_version": None},
+    "pgaudit.log_parameter_max_size": {
+        "type": "int", "default": "0", "choices": None, "min_version": "16.0", "min": 0, "max": MAX_PARAMETER_SIZE,
+    },
+    "pgaudit.log_relation": {"type": "bool", "default": "off", "choices": None, "min_version": None},
+    "pgaudit.log_rows": {"type": "bool", "default": "off", "choices": None, "min_version": "1.6"},
+    "pgaudit.log_statement": {"type": "bool", "default": "on", "choices": None, "min_version": "1.6"},
+    "pgaudit.log_statement_once": {"type": "bool", "default": "off", "choices": None, "min_version": None},
+    "pgaudit.role": {"type": "string", "default": "", "choices": None, "min_version": None},
+}
+
+PROFILES = {
+    # The collection's own starting point: writes and DDL, parameters, statement once, no catalog noise.
+    "seed": {
+        "pgaudit.log": "write, ddl",
+        "pgaudit.log_catalog": "off",
+        "pgaudit.log_level": "log",
+        "pgaudit.log_parameter": "on",
+        "pgaudit.log_statement_once": "on",
+    },
+    # CIS PostgreSQL benchmark 3.2 remediation example: pgaudit.log = 'ddl,write'.
+    "cis": {
+        "pgaudit.log": "write, ddl",
+    },
+    # DISA STIG for PostgreSQL.
+    "stig": {
+        "pgaudit.log": "read, write, role, ddl",
+        "pgaudit.log_catalog": "on",
+        "pgaudit.log_level": "log",
+        "pgaudit.log_parameter": "on",
+        "pgaudit.log_statement_once": "off",
+    },
+}
+
+# (word, value, shortest accepted prefix) as in PostgreSQL's parse_bool_with_len:
+# "o" alone is ambiguous between on and off.
+_BOOL_WORDS = (
+    ("true", True, 1), ("false", False, 1), ("yes", True, 1), ("no", False, 1), ("on", True, 2), ("off", False, 2),
+)
+
+
+def _short(name):
+    return name[len(PREFIX):] if name.startswith(PREFIX) else name
+
+
+def _known_names():
+    return ", ".join(_short(name) for name in sorted(SETTINGS))
+
+
+def full_name(name):
+    """Return the full GUC name ('pgaudit.log') of a setting given with or without the prefix."""
+    if not isinstance(name, str):
+        raise ValueError("setting name must be a string, got %r" % (name,))
+    key = name.strip().lower()
+    if not key.startswith(PREFIX):
+        key = PREFIX + key
+    if key not in SETTINGS:
+        raise ValueError(
+            "unknown pgaudit setting %r; known settings (with or without the 'pgaudit.' prefix): %s"
+            % (name, _known_names())
+        )
+    return key
+
+
+def is_pgaudit_name(name):
+    """True for any 'pgaudit.*' GUC name, known or not (e.g. a misspelt placeholder)."""
+    return isinstance(name, str) and name.strip().lower().startswith(PREFIX)
+
+
+# --- pgaudit.log -------------------------------------------------------------------------------
+
+
+def _log_tokens(value):
+    """Split a list or comma string into (subtract, class) pairs; every unknown token is an error."""
+    if isinstance(value, str):
+        items = [value]
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    else:
+        raise ValueError("pgaudit.log must be a list or a comma-separated string, got %r" % (value,))
+    raw = []
+    for item in items:
+        if not isinstance(item, str):
+            raise ValueError("pgaudit.log: class %r is not a string" % (item,))
+        # A YAML list item may itself hold "read, write".
+        raw.extend(token.strip() for token in item.split(","))
+    pairs = []
+    unknown = []
+    for token in raw:
+        if not token:
+            continue  # stray comma: dropped, the canonical value is written without it
+        subtract = token.startswith("-")
+        name = (token[1:] if subtract else token).lower()
+        if name not in _CLASS_MEMBERS:
+            unknown.append(token)
+        else:
+            pairs.append((subtract, name))
+    if unknown:
+        raise ValueError(
+            "pgaudit.log: unknown class %s in %r; valid classes: %s (prefix a class with '-' to subtract it)"
+            % (", ".join(repr(token) for token in unknown), value, ", ".join(LOG_CLASSES))
+        )
+    return pairs
+
+
+def effective_classes(value):
+    """Return the frozenset of concrete classes a pgaudit.log value logs, the way pgaudit reads it.
+
+    Tokens apply left to right, 'all' expands to every class, 'misc' includes 'misc_set' and
+    'none' adds nothing. Raises ValueError only for an unknown class or a wrong type.
+    """
+    logged = frozenset()
+    for subtract, name in _log_tokens(value):
+        if subtract:
+            logged = logged - _CLASS_MEMBERS[name]
+        else:
+            logged = logged | _CLASS_MEMBERS[name]
+    return logged
+
+
+def normalize_log_classes(value):
+    """Return the canonical pgaudit.log string of a list or comma string.
+
+    Lower-case, duplicates removed, classes in the order of LOG_CLASSES followed by the
+    subtractions ('all, -misc'); empty gives 'none'. Raises ValueError for an unknown class and
+    for the confusing forms described in the module docstring.
+    """
+    pairs = _log_tokens(value)
+    if not pairs:
+        return "none"
+    if any(name == "none" for _subtract, name in pairs):
+        if all(pair == (False, "none") for pair in pairs):
+            return "none"
+        raise ValueError(
+            "pgaudit.log: 'none' must stand alone, got %r; combined with other classes pgaudit ignores it "
+            "(so 'none, read' logs read); list the classes to log, or 'none' alone" % (value,)
+        )
+    seen_subtraction = False
+    for subtract, name in pairs:
+        if subtract:
+            seen_subtraction = True
+        elif seen_subtraction:
+            raise ValueError(
+                "pgaudit.log: class %r follows a subtraction in %r; pgaudit applies classes left to right, "
+                "so list the classes first and the subtractions last, e.g. 'all, -misc'" % (name, value)
+            )
+    if not any(not subtract for subtract, _name in pairs):
+        raise ValueError(
+            "pgaudit.log: %r only subtracts, so it logs nothing; a value set for a role or database replaces "
+            "the value of the wider scope instead of subtracting from it; write e.g. 'all, -misc'" % (value,)
+        )
+    added = set(name for subtract, name in pairs if not subtract)
+    removed = set(name for subtract, name in pairs if subtract)
+    tokens = [name for name in LOG_CLASSES if name in added]
+    tokens.extend("-" + name for name in LOG_CLASSES if name in removed)
+    return ", ".join(tokens)
+
+
+def weakens(system_value, other_value):
+    """Return the classes (sorted by name) that system_value logs and other_value does not.
+
+    A role or database value replaces the system value for its sessions, so any class listed here
+    goes unlogged there. An empty list means other_value logs at least as much.
+    """
+    return sorted(effective_classes(system_value) - effective_classes(other_value))
+
+
+# --- versions -----------------------------------------------------------------------------------
+
+
+def parse_version(version):
+    """Return a comparable tuple of a pgaudit version ('1.7.0', '16.1', 17); trailing zeros dropped.
+
+    Numeric comparison matters: 1.7 (PostgreSQL 15) < 16.0 (PostgreSQL 16).
+    """
+    if isinstance(version, (tuple, list)):
+        text = ".".join(str(part) for part in version)
+    elif isinstance(version, (str, int, float)) and not isinstance(version, bool):
+        text = str(version)
+    else:
+        text = None
+    match = re.match(r"\s*(\d+(?:\.\d+)*)", text) if text is not None else None
+    if not match:
+        raise ValueError("invalid pgaudit version %r; expected e.g. '1.7.0' or '16.1'" % (version,))
+    parts = [int(part) for part in match.group(1).split(".")]
+    while len(parts) > 1 and parts[-1] == 0:
+        parts.pop()  # so '16', '16.0' and '16.0.0' are equal
+    return tuple(parts)
+
+
+def _version_text(version):
+    return version if isinstance(version, str) else ".".join(str(part) for part in parse_version(version))
+
+
+# --- single settings ----------------------------------------------------------------------------
+
+
+def _parse_bool(value):
+    """Return True/False for a value PostgreSQL accepts as a boolean, else None."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return {1: True, 0: False}.get(value)
+    if not isinstance(value, str):
+        return None
+    text = value.strip().lower()
+    if text in ("1", "0"):
+        return text == "1"
+    for word, result, shortest in _BOOL_WORDS:
+        if len(text) >= shortest and word.startswith(text):
+            return result
+    return None
+
+
+def _parse_int(value):
+    """Return the int of a Python int or a decimal string, else None (no units: the GUC has none)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and re.match(r"^\s*[+-]?\d+\s*$", value):
+        return int(value)
+    return None
+
+
+def normalize_setting(name, value, pgaudit_version=None):
+    """Return the canonical string of one setting, as PostgreSQL shows it.
+
+    Bools 'on'/'off', ints as decimal, log_level lower-case, pgaudit.log via
+    normalize_log_classes, pgaudit.role unchanged. With pgaudit_version, a setting that version
+    does not have is an error. Raises ValueError naming the setting and the bad value.
+    """
+    key = full_name(name)
+    spec = SETTINGS[key]
+    if pgaudit_version is not None and spec["min_version"] is not None:
+        if parse_version(pgaudit_version) < parse_version(spec["min_version"]):
+            raise ValueError(
+                "%s needs pgaudit %s or later; the installed pgaudit is %s"
+                % (key, spec["min_version"], _version_text(pgaudit_version))
+            )
+    if value is None:
+        raise ValueError("%s: no value given; give a value or leave the setting out" % key)
+    kind = spec["type"]
+    if kind == "list":
+        return normalize_log_classes(value)
+    if kind == "bool":
+        parsed = _parse_bool(value)
+        if parsed is None:
+            raise ValueError(
+                "%s: invalid boolean %r; use on/off, true/false, yes/no or 1/0" % (key, value)
+            )
+        return "on" if parsed else "off"
+    if kind == "int":
+        parsed = _parse_int(value)
+        if parsed is None:
+            raise ValueError("%s: invalid integer %r; give a whole number of bytes" % (key, value))
+        if not spec["min"] <= parsed <= spec["max"]:
+            raise ValueError(
+                "%s: %r is out of range; allowed %d to %d (bytes, 0 = no limit)"
+                % (key, value, spec["min"], spec["max"])
+            )
+        return str(parsed)
+    if kind == "enum":
+        text = value.strip().lower() if isinstance(value, str) else None
+        text = _LOG_LEVEL_ALIASES.get(text, text)
+        if text not in spec["choices"]:
+            raise ValueError(
+                "%s: invalid value %r; allowed: %s (pgaudit refuses error, fatal and panic)"
+                % (key, value, ", ".join(spec["choices"]))
+            )
+        return text
+    # string (pgaudit.role): a role name, kept exactly as given.
+    if not isinstance(value, str):
+        raise ValueError("%s: %r must be a string (quote it in YAML)" % (key, value))
+    return value
+
+
+def normalize_settings(settings, pgaudit_version=None):
+    """Return {full_name: canonical value} for a dict of settings, sorted by name.
+
+    Every bad entry is collected and reported in one ValueError, so an inventory is fixed in one go.
+    """
+    if settings is None:
+        return {}
+    if not isinstance(settings, dict):
+        raise ValueError("pgaudit settings must be a dict of name: value, got %r" % (settings,))
+    if pgaudit_version is not None:
+        parse_version(pgaudit_version)  # a bad version is one error, not one per setting
+    result = {}
+    given_as = {}
+    errors = []
+    for name, value in settings.items():
+        try:
+            key = full_name(name)
+        except ValueError as exc:
+            errors.append(str(exc))
+            continue
+        if key in given_as:
+            errors.append("%s given twice (as %r and %r)" % (key, given_as[key], name))
+            continue
+        given_as[key] = name
+        try:
+            result[key] = normalize_setting(key, value, pgaudit_version)
+        except ValueError as exc:
+            errors.append(str(exc))
+    if errors:
+        raise ValueError("%d invalid pgaudit setting(s): %s" % (len(errors), "; ".join(errors)))
+    return dict(sorted(result.items()))
+
+
+# --- catalog and planning -----------------------------------------------------------------------
+
+
+def parse_setconfig(array):
+    """Return {name: value} of a pg_db_role_setting.setconfig text[] ('pgaudit.log=read, write').
+
+    None (no row, or a NULL array) gives {}. Splits on the first '='; values keep their text.
+    """
+    if array is None:
+        return {}
+    if not isinstance(array, (list, tuple)):
+        raise ValueError("setconfig must be a list of 'name=value' strings, got %r" % (array,))
+    result = {}
+    for entry in array:
+        if not isinstance(entry, str) or "=" not in entry:
+            raise ValueError("malformed setconfig entry %r; expected 'name=value'" % (entry,))
+        name, value = entry.split("=", 1)
+        result[name] = value
+    return result
+
+
+def _same_value(name, current, desired):
+    """Compare a raw catalog value with a canonical one by meaning; unreadable counts as different."""
+    try:
+        if SETTINGS[name]["type"] == "list":
+            return effective_classes(current) == effective_classes(desired)
+        return normalize_setting(name, current) == desired
+    except ValueError:
+        return False
+
+
+def plan_scope(current, desired, remove_unlisted=False):
+    """Return the actions that bring one scope from current to desired, sorted by name.
+
+    current: {name: raw value} set at the scope (e.g. parse_setconfig output; non-pgaudit names
+    are ignored). desired: settings for the scope (normalised here again, so raw values work).
+    Actions are ('set', full_name, canonical_value) or ('reset', name). With remove_unlisted,
+    every pgaudit.* name set at the scope but not desired is reset, unknown names included.
+    """
+    desired = normalize_settings(desired)
+    present = {}
+    for name, value in (current or {}).items():
+        if is_pgaudit_name(name):
+            present[name.strip().lower()] = value
+    names = set(desired)
+    if remove_unlisted:
+        names.update(present)
+    actions = []
+    for name in sorted(names):
+        if name in desired:
+            if name not in present or not _same_value(name, present[name], desired[name]):
+                actions.append(("set", name, desired[name]))
+        else:
+            actions.append(("reset", name))
+    return actions
+
+
+# --- profiles -----------------------------------------------------------------------------------
+
+
+def profile_settings(name):
+    """Return a copy of a named profile ({full_name: canonical value}); unknown name: ValueError."""
+    key = name.strip().lower() if isinstance(name, str) else None
+    if key not in PROFILES:
+        raise ValueError("unknown pgaudit profile %r; known profiles: %s" % (name, ", ".join(sorted(PROFILES))))
+    return dict(PROFILES[key])

@@ -1,0 +1,210 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, pgtrail.audit contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The one connection and quoting core shared by every pgtrail.audit module.
+
+Modules build SQL with psycopg's ``sql`` objects only (``sql.Identifier`` for names,
+``sql.Literal`` or parameters for values) and run it through :class:`Session`, which records
+every statement as ``executed_queries`` and, in check mode, records without running
+statements that would change something.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import traceback
+
+from ansible.module_utils.basic import missing_required_lib
+
+try:
+    import psycopg
+    from psycopg import sql
+    from psycopg.rows import dict_row
+
+    HAS_PSYCOPG = True
+    PSYCOPG_IMPORT_ERROR = None
+except ImportError:  # pragma: no cover - depends on the target
+    psycopg = None
+    sql = None
+    dict_row = None
+    HAS_PSYCOPG = False
+    PSYCOPG_IMPORT_ERROR = traceback.format_exc()
+
+SSL_MODES = ["allow", "disable", "prefer", "require", "verify-ca", "verify-full"]
+
+
+def connection_argument_spec():
+    """Options every module shares; documented once in the ``connection`` doc fragment."""
+    return dict(
+        login_user=dict(type="str", default="postgres", aliases=["login"]),
+        login_password=dict(type="str", default="", no_log=True),
+        login_host=dict(type="str", default=""),
+        login_unix_socket=dict(type="str", default=""),
+        port=dict(type="int", default=5432, aliases=["login_port"]),
+        login_db=dict(type="str", default="postgres"),
+        ssl_mode=dict(type="str", default="prefer", choices=SSL_MODES),
+        ca_cert=dict(type="path", aliases=["ssl_rootcert"]),
+        connect_timeout=dict(type="int", default=10),
+        connect_params=dict(type="dict", default={}),
+    )
+
+
+def connection_kwargs(params, dbname=None):
+    """Keyword arguments for ``psycopg.connect`` from module params (pure; unit-tested).
+
+    An empty login_host means the local unix socket, which login_unix_socket may name.
+    """
+    kwargs = {
+        "user": params["login_user"],
+        "dbname": dbname or params["login_db"],
+        "port": params["port"],
+        "connect_timeout": params["connect_timeout"],
+        "application_name": "pgtrail.audit",
+    }
+    host = params.get("login_host") or params.get("login_unix_socket")
+    if host:
+        kwargs["host"] = host
+    if params.get("login_password"):
+        kwargs["password"] = params["login_password"]
+    if params.get("login_host"):
+        # sslmode only makes sense over TCP; libpq ignores it on a socket anyway.
+        kwargs["sslmode"] = params["ssl_mode"]
+        if params.get("ca_cert"):
+            kwargs["sslrootcert"] = params["ca_cert"]
+    kwargs.update(params.get("connect_params") or {})
+    return kwargs
+
+
+def describe_target(kwargs):
+    """A human description of where we connect, never including the password."""
+    where = kwargs.get("host") or "the local socket"
+    return "database %r as %r on %s port %s" % (kwargs.get("dbname"), kwargs.get("user"), where, kwargs.get("port"))
+
+
+def require_psycopg(module):
+    if not HAS_PSYCOPG:
+        module.fail_json(
+            msg=missing_required_lib("psycopg (version 3; Debian: python3-psycopg)"),
+            exception=PSYCOPG_IMPORT_ERROR,
+        )
+
+
+def connect(module, dbname=None, autocommit=False):
+    """Open a psycopg connection from module params or fail the module with a clear message."""
+    require_psycopg(module)
+    kwargs = connection_kwargs(module.params, dbname)
+    try:
+        return psycopg.connect(autocommit=autocommit, **kwargs)
+    except psycopg.Error as exc:
+        module.fail_json(msg="Unable to connect to %s: %s" % (describe_target(kwargs), str(exc).strip()))
+
+
+def split_qualified_name(name, default_schema="public"):
+    """Split ``schema.table`` into its parts, honouring double-quoted identifiers.
+
+    ``payments`` -> ("public", "payments"); ``"My Schema"."a.b"`` -> ("My Schema", "a.b").
+    Unquoted parts are folded to lower case, as PostgreSQL does. Raises ValueError, naming
+    the input, for anything that is not one or two identifiers.
+    """
+    parts = []
+    i, n = 0, len(name)
+    while True:
+        if i < n and name[i] == '"':
+            j = i + 1
+            buf = []
+            while True:
+                if j >= n:
+                    raise ValueError("unterminated quoted identifier in %r" % name)
+                if name[j] == '"':
+                    if j + 1 < n and name[j + 1] == '"':
+                        buf.append('"')
+                        j += 2
+                        continue
+                    break
+                buf.append(name[j])
+                j += 1
+            part = "".join(buf)
+            i = j + 1
+        else:
+            j = i
+            while j < n and name[j] != ".":
+                if name[j] == '"':
+                    raise ValueError("misplaced quote in %r" % name)
+                j += 1
+            part = name[i:j].strip().lower()
+            i = j
+        if not part:
+            raise ValueError("empty identifier in %r" % name)
+        parts.append(part)
+        if i >= n:
+            break
+        if name[i] != ".":
+            raise ValueError("unexpected text after identifier in %r" % name)
+        i += 1
+    if len(parts) == 1:
+        return default_schema, parts[0]
+    if len(parts) == 2:
+        return parts[0], parts[1]
+    raise ValueError("expected table or schema.table, got %r" % name)
+
+
+def qualified(schema, name):
+    """``sql.Identifier`` for schema.name: the only way names reach SQL text."""
+    return sql.Identifier(schema, name)
+
+
+class Session:
+    """One connection for one module run, recording what it runs.
+
+    ``query`` always runs (reads); ``change`` runs only outside check mode (writes). Both
+    append the rendered statement to ``executed_queries`` so users see the exact SQL.
+    """
+
+    def __init__(self, module, conn):
+        self.module = module
+        self.conn = conn
+        self.executed_queries = []
+
+    def _render(self, statement, params=None):
+        if isinstance(statement, str):
+            statement = sql.SQL(statement)
+        text = statement.as_string(self.conn)
+        if params:
+            text = "%s -- %r" % (text, tuple(params) if not isinstance(params, dict) else params)
+        return statement, text
+
+    def query(self, statement, params=None, record=False):
+        """Run a read; returns rows as dicts. Reads are recorded only when asked."""
+        statement, text = self._render(statement, params)
+        if record:
+            self.executed_queries.append(text)
+        with self.conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(statement, params)
+            return cur.fetchall() if cur.description else []
+
+    def change(self, statement, params=None):
+        """Run a write unless in check mode; always recorded."""
+        statement, text = self._render(statement, params)
+        self.executed_queries.append(text)
+        if self.module.check_mode:
+            return
+        with self.conn.cursor() as cur:
+            cur.execute(statement, params)
+
+    def scalar(self, statement, params=None):
+        rows = self.query(statement, params)
+        if not rows:
+            return None
+        return next(iter(rows[0].values()))
+
+    def close(self):
+        self.conn.close()
+
+
+def open_session(module, dbname=None, autocommit=False):
+    return Session(module, connect(module, dbname=dbname, autocommit=autocommit))
+
+
+def server_version_num(session):
+    return int(session.scalar("SELECT current_setting('server_version_num')::int AS v"))

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# ansible-test sanity, offline: ansible-test needs the collection at a path ending in
+# ansible_collections/pgtrail/audit (a copy of the tracked files) and pip's bootstrap script,
+# which it would download; ensurepip stands in for it.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+top=$(dirname "$here")
+# shellcheck source=scripts/common.sh
+. "$here/common.sh"
+
+python=${PGTRAIL_SANITY_PYTHON:-3.11}
+requirements=$(python -c 'import ansible_test, os; print(os.path.join(os.path.dirname(ansible_test.__file__), "_internal", "python_requirements.py"))')
+pip_version=$(grep -oP "pip='\K[0-9.]+" "$requirements")
+stand_in="$HOME/.ansible/test/cache/get_pip_${pip_version//./_}.py"
+if [ ! -f "$stand_in" ]; then
+  mkdir -p "$(dirname "$stand_in")"
+  echo 'import ensurepip; ensurepip.bootstrap(upgrade=True)' >"$stand_in"
+fi
+
+copy="$PGTRAIL_CACHE/sanity/ansible_collections/pgtrail/audit"
+rm -rf "$copy"
+mkdir -p "$copy"
+(cd "$top" && git ls-files -co --exclude-standard -z | xargs -0 -I{} sh -c 'test -e "{}" && echo "{}"' \
+  | tar -cf - -T -) | tar -C "$copy" -xf -
+cd "$copy"
+ansible-test sanity --venv --python "$python" "$@"

@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# The offline test bed: a Docker engine with no bridge, systemd images with PostgreSQL built
+# from Debian's packages (no registry), and a local package repository per suite holding the
+# packages our roles install (pgaudit, python3-psycopg), served to containers as a file: source.
+#
+#   scripts/testbed.sh engine        install and start dockerd when it is not running
+#   scripts/testbed.sh images [...]  build the images (default: every suite in SUITES) and repos
+#   scripts/testbed.sh clean         remove containers left by an earlier run
+#
+# Images are tagged pgtrail-testbed:<suite>-pg<major> and rebuilt only when this recipe changes.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=scripts/common.sh
+. "$here/common.sh"
+
+# suite:major, in the order a fleet lists them. forky is best effort: it is Debian testing.
+SUITES=${PGTRAIL_SUITES:-"bookworm:15 trixie:17 forky:18"}
+REQUIRED_SUITES=${PGTRAIL_REQUIRED_SUITES:-"bookworm trixie"}
+RECIPE=$(sha256sum "$here/testbed.sh" | cut -c1-12)
+
+ensure_engine() {
+  if docker info >/dev/null 2>&1; then return 0; fi
+  if ! command -v dockerd >/dev/null 2>&1 || ! command -v debootstrap >/dev/null 2>&1; then
+    step "installing docker.io and debootstrap from Debian"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq docker.io debootstrap dpkg-dev >/dev/null
+  fi
+  step "starting dockerd (no bridge, no iptables: containers get --network none)"
+  mkdir -p "$PGTRAIL_CACHE"
+  setsid dockerd --bridge=none --iptables=false --ip6tables=false \
+    >"$PGTRAIL_CACHE/dockerd.log" 2>&1 </dev/null &
+  for _ in $(seq 60); do
+    docker info >/dev/null 2>&1 && return 0
+    sleep 1
+  done
+  tail -n 20 "$PGTRAIL_CACHE/dockerd.log" >&2
+  die "dockerd did not answer within 60 s (log: $PGTRAIL_CACHE/dockerd.log)"
+}
+
+# The Debian mirror this machine's own apt sources name; never written into the project.
+host_mirror() {
+  local uri
+  uri=$(grep -hoE '^URIs: *https?://[^ ]+/debian/?$' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -n1 | awk '{print $2}')
+  [ -n "$uri" ] || uri=$(grep -hoE '^deb +https?://[^ ]+/debian/? ' /etc/apt/sources.list 2>/dev/null | head -n1 | awk '{print $2}')
+  echo "${uri:-http://deb.debian.org/debian}"
+}
+
+image_current() {
+  local tag=$1
+  [ "$(docker image inspect -f '{{index .Config.Labels "pgtrail.recipe"}}' "$tag" 2>/dev/null)" = "$RECIPE" ]
+}
+
+# Packages a host typically has before our roles run. pgaudit and psycopg are NOT here: the
+# roles install them from the local repository.
+base_packages() {
+  local major=$1
+  echo "systemd,systemd-sysv,dbus,python3,python3-apt,ca-certificates,locales,procps,postgresql-$major,postgresql-client-$major"
+}
+
+# Packages the roles install, downloaded once into <cache>/repo/<suite> and indexed.
+repo_packages() {
+  local major=$1
+  echo "postgresql-$major-pgaudit python3-psycopg"
+}
+
+build_image() {
+  local suite=$1 major=$2
+  local tag="pgtrail-testbed:$suite-pg$major"
+  local repo="$PGTRAIL_CACHE/repo/$suite"
+  if image_current "$tag" && [ -f "$repo/Packages" ]; then
+    step "image $tag is current (recipe $RECIPE): reused"
+    return 0
+  fi
+  local root="$PGTRAIL_CACHE/rootfs/$suite"
+  local mirror script=""
+  mirror=$(host_mirror)
+  # debootstrap on bookworm knows trixie; a newer suite is built with the sid script.
+  [ -e "/usr/share/debootstrap/scripts/$suite" ] || script=/usr/share/debootstrap/scripts/sid
+  rm -rf "$root"
+  mkdir -p "$root"
+  step "debootstrap $suite with PostgreSQL $major from $mirror (about a minute)"
+  local t0=$SECONDS
+  # shellcheck disable=SC2086
+  if ! debootstrap --variant=minbase --include="$(base_packages "$major")" \
+      "$suite" "$root" "$mirror" $script >"$root.log" 2>&1; then
+    tail -n 20 "$root.log" >&2
+    rm -rf "$root"
+    return 1
+  fi
+  info "debootstrap done in $((SECONDS - t0)) s"
+
+  step "downloading $(repo_packages "$major") into the local repository for $suite"
+  rm -rf "$repo"
+  mkdir -p "$repo" "$root/var/cache/pgtrail-download"
+  # shellcheck disable=SC2046
+  chroot "$root" apt-get install -y -qq --download-only --no-install-recommends \
+    -o Dir::Cache::archives=/var/cache/pgtrail-download $(repo_packages "$major") >/dev/null
+  mv "$root"/var/cache/pgtrail-download/*.deb "$repo/"
+  (cd "$repo" && dpkg-scanpackages --multiversion . /dev/null >Packages 2>/dev/null)
+  info "$(find "$repo" -name '*.deb' | wc -l) packages in $repo"
+
+  # The container has no network: apt sees only the local repository, mounted at /srv/pgtrail-repo.
+  rm -rf "$root/var/cache/pgtrail-download" "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin
+  rm -f "$root"/etc/apt/sources.list.d/*
+  echo "deb [trusted=yes] file:/srv/pgtrail-repo ./" >"$root/etc/apt/sources.list"
+  echo "pgtrail-$suite" >"$root/etc/hostname"
+  # Units that only fail or wait in a container.
+  for unit in systemd-timesyncd.service apt-daily.timer apt-daily-upgrade.timer e2scrub_reap.service; do
+    ln -sf /dev/null "$root/etc/systemd/system/$unit"
+  done
+
+  step "importing $tag"
+  tar -C "$root" -c . | docker import \
+    -c 'CMD ["/lib/systemd/systemd"]' -c "LABEL pgtrail.recipe=$RECIPE" \
+    -c "LABEL pgtrail.pg_major=$major" -c "LABEL pgtrail.suite=$suite" \
+    - "$tag" >/dev/null
+  rm -rf "$root"
+  info "built $tag in $((SECONDS - t0)) s"
+}
+
+build_images() {
+  local want=("$@") entry suite major built=()
+  [ ${#want[@]} -gt 0 ] || read -r -a want <<<"$SUITES"
+  for entry in "${want[@]}"; do
+    suite=${entry%%:*}
+    major=${entry##*:}
+    if build_image "$suite" "$major"; then
+      built+=("$suite")
+    elif [[ " $REQUIRED_SUITES " == *" $suite "* ]]; then
+      die "could not build the $suite image (log: $PGTRAIL_CACHE/rootfs/$suite.log)"
+    else
+      warn "could not build the optional $suite image; continuing without PostgreSQL $major"
+    fi
+  done
+}
+
+clean_containers() {
+  local ids
+  ids=$(docker ps -aq --filter label=pgtrail.testbed)
+  if [ -n "$ids" ]; then
+    step "removing $(echo "$ids" | wc -l) container(s) left by an earlier run"
+    # shellcheck disable=SC2086
+    docker rm -f $ids >/dev/null
+  fi
+}
+
+case "${1:-}" in
+  engine) ensure_engine ;;
+  images) shift; ensure_engine; build_images "$@" ;;
+  clean) ensure_engine; clean_containers ;;
+  *) echo "usage: $0 engine | images [suite:major ...] | clean" >&2; exit 2 ;;
+esac
