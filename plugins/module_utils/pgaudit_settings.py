@@ -35,7 +35,7 @@ LOG_CLASSES = ("none", "all", "read", "write", "function", "role", "ddl", "misc"
 # The classes a statement can be logged under (what "all" expands to).
 CONCRETE_CLASSES = ("read", "write", "function", "role", "ddl", "misc", "misc_set")
 
-_CLASS_MEMBERS = dict((name, frozenset([name])) for name in CONCRETE_CLASSES)
+_CLASS_MEMBERS = {name: frozenset([name]) for name in CONCRETE_CLASSES}
 _CLASS_MEMBERS["none"] = frozenset()
 _CLASS_MEMBERS["all"] = frozenset(CONCRETE_CLASSES)
 # pgaudit: "misc" sets LOG_MISC | LOG_MISC_SET, SET statements are checked against LOG_MISC_SET.
@@ -56,7 +56,12 @@ SETTINGS = {
     "pgaudit.log_level": {"type": "enum", "default": "log", "choices": LOG_LEVELS, "min_version": None},
     "pgaudit.log_parameter": {"type": "bool", "default": "off", "choices": None, "min_version": None},
     "pgaudit.log_parameter_max_size": {
-        "type": "int", "default": "0", "choices": None, "min_version": "16.0", "min": 0, "max": MAX_PARAMETER_SIZE,
+        "type": "int",
+        "default": "0",
+        "choices": None,
+        "min_version": "16.0",
+        "min": 0,
+        "max": MAX_PARAMETER_SIZE,
     },
     "pgaudit.log_relation": {"type": "bool", "default": "off", "choices": None, "min_version": None},
     "pgaudit.log_rows": {"type": "bool", "default": "off", "choices": None, "min_version": "1.6"},
@@ -91,16 +96,17 @@ PROFILES = {
 # (word, value, shortest accepted prefix) as in PostgreSQL's parse_bool_with_len:
 # "o" alone is ambiguous between on and off.
 _BOOL_WORDS = (
-    ("true", True, 1), ("false", False, 1), ("yes", True, 1), ("no", False, 1), ("on", True, 2), ("off", False, 2),
+    ("true", True, 1),
+    ("false", False, 1),
+    ("yes", True, 1),
+    ("no", False, 1),
+    ("on", True, 2),
+    ("off", False, 2),
 )
 
 
-def _short(name):
-    return name[len(PREFIX):] if name.startswith(PREFIX) else name
-
-
 def _known_names():
-    return ", ".join(_short(name) for name in sorted(SETTINGS))
+    return ", ".join(name.split(".", 1)[1] for name in sorted(SETTINGS))
 
 
 def full_name(name):
@@ -205,8 +211,8 @@ def normalize_log_classes(value):
             "pgaudit.log: %r only subtracts, so it logs nothing; a value set for a role or database replaces "
             "the value of the wider scope instead of subtracting from it; write e.g. 'all, -misc'" % (value,)
         )
-    added = set(name for subtract, name in pairs if not subtract)
-    removed = set(name for subtract, name in pairs if subtract)
+    added = {name for subtract, name in pairs if not subtract}
+    removed = {name for subtract, name in pairs if subtract}
     tokens = [name for name in LOG_CLASSES if name in added]
     tokens.extend("-" + name for name in LOG_CLASSES if name in removed)
     return ", ".join(tokens)
@@ -302,9 +308,7 @@ def normalize_setting(name, value, pgaudit_version=None):
     if kind == "bool":
         parsed = _parse_bool(value)
         if parsed is None:
-            raise ValueError(
-                "%s: invalid boolean %r; use on/off, true/false, yes/no or 1/0" % (key, value)
-            )
+            raise ValueError("%s: invalid boolean %r; use on/off, true/false, yes/no or 1/0" % (key, value))
         return "on" if parsed else "off"
     if kind == "int":
         parsed = _parse_int(value)

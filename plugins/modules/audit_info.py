@@ -113,6 +113,7 @@ pgaudit:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
+
 from ansible_collections.pgtrail.audit.plugins.module_utils import postgres
 
 SERVER_FACTS = """

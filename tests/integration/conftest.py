@@ -38,7 +38,21 @@ class Host:
 
     def psql(self, query, db="postgres", check=True):
         """Run SQL as the postgres superuser; returns the unaligned output, stripped."""
-        result = docker("exec", "-i", "-u", "postgres", self.name, "psql", "-XAtq", "-v", "ON_ERROR_STOP=1", "-d", db, input=query, check=False)
+        result = docker(
+            "exec",
+            "-i",
+            "-u",
+            "postgres",
+            self.name,
+            "psql",
+            "-XAtq",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            db,
+            input=query,
+            check=False,
+        )
         if check and result.returncode != 0:
             raise AssertionError("psql failed on %s: %s" % (self.name, result.stderr))
         return result.stdout.strip() if check else result
@@ -46,8 +60,14 @@ class Host:
     def module(self, name, args=None, check_mode=False, diff=False, become_user="postgres"):
         """Run pgtrail.audit.<name> on this host like a playbook task; returns its result dict."""
         cmd = [
-            "ansible", "all", "-i", "%s," % self.name, "-c", "community.docker.docker",
-            "-m", name if "." in name else "pgtrail.audit." + name,
+            "ansible",
+            "all",
+            "-i",
+            "%s," % self.name,
+            "-c",
+            "community.docker.docker",
+            "-m",
+            name if "." in name else "pgtrail.audit." + name,
         ]
         if args:
             cmd += ["-a", json.dumps(args)]
@@ -57,9 +77,13 @@ class Host:
             cmd.append("--check")
         if diff:
             cmd.append("--diff")
-        env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
-                   ANSIBLE_STDOUT_CALLBACK="ansible.posix.json")
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+        env = dict(
+            os.environ,
+            ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+            ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+            ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
+        )
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, check=False)
         try:
             report = json.loads(proc.stdout)
         except ValueError:
@@ -70,8 +94,10 @@ class Host:
 
     def config_snapshot(self):
         """The bytes of every configuration file, to prove a refusal changed nothing."""
-        return self.sh("cat /etc/postgresql/%d/main/*.conf /var/lib/postgresql/%d/main/postgresql.auto.conf"
-                       % (self.major, self.major)).stdout
+        return self.sh(
+            "cat /etc/postgresql/%d/main/*.conf /var/lib/postgresql/%d/main/postgresql.auto.conf"
+            % (self.major, self.major)
+        ).stdout
 
 
 def start_host(major):
@@ -80,14 +106,34 @@ def start_host(major):
         pytest.fail("image %s is missing: run scripts/testbed.sh images" % image)
     name = "pgtrail-it-pg%d-%s" % (major, uuid.uuid4().hex[:6])
     docker(
-        "run", "-d", "--name", name, "--hostname", name, "--label", "pgtrail.testbed=integration",
-        "--network", "none", "--cap-add", "SYS_ADMIN", "--security-opt", "seccomp=unconfined",
-        "--cgroupns=host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--tmpfs", "/run", "--tmpfs", "/run/lock",
-        "-v", "%s:/srv/pgtrail-repo:ro" % (CACHE / "repo" / suite), image,
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--hostname",
+        name,
+        "--label",
+        "pgtrail.testbed=integration",
+        "--network",
+        "none",
+        "--cap-add",
+        "SYS_ADMIN",
+        "--security-opt",
+        "seccomp=unconfined",
+        "--cgroupns=host",
+        "-v",
+        "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+        "--tmpfs",
+        "/run",
+        "--tmpfs",
+        "/run/lock",
+        "-v",
+        "%s:/srv/pgtrail-repo:ro" % (CACHE / "repo" / suite),
+        image,
     )
     host = Host(name, major)
     state = ""
-    for _ in range(60):
+    for _attempt in range(60):
         # Right after start the bus is not up yet and systemctl answers nothing.
         state = host.sh("systemctl is-system-running --wait", check=False).stdout.strip()
         if state in ("running", "degraded"):
@@ -95,7 +141,7 @@ def start_host(major):
         time.sleep(1)
     else:
         pytest.fail("systemd in %s did not come up: %r" % (name, state))
-    for _ in range(30):
+    for _attempt in range(30):
         if host.sh("pg_isready -q", check=False).returncode == 0:
             break
         time.sleep(1)
