@@ -17,8 +17,11 @@ if [ ! -f "$stand_in" ]; then
   echo 'import ensurepip; ensurepip.bootstrap(upgrade=True)' >"$stand_in"
 fi
 
-copy="$PGTRAIL_CACHE/sanity/ansible_collections/pgtrail/audit"
-rm -rf "$copy"
+# A private copy per run, so several runs (developers, helpers) do not collide.
+mkdir -p "$PGTRAIL_CACHE"
+work=$(mktemp -d "$PGTRAIL_CACHE/sanity.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+copy="$work/ansible_collections/pgtrail/audit"
 mkdir -p "$copy"
 (cd "$top" && git ls-files -co --exclude-standard -z | xargs -0 -I{} sh -c 'test -e "{}" && echo "{}"' \
   | tar -cf - -T -) | tar -C "$copy" -xf -

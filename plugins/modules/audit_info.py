@@ -74,6 +74,11 @@ pkglibdir:
   returned: always
   type: str
   sample: /usr/lib/postgresql/15/lib
+in_recovery:
+  description: Whether the server is a standby (in recovery); standbys take only system-level changes.
+  returned: always
+  type: bool
+  sample: false
 shared_preload_libraries:
   description: The running value, as a list.
   returned: always
@@ -114,7 +119,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.pgtrail.audit.plugins.module_utils import postgres
+from ansible_collections.pgtrail.audit.plugins.module_utils import pgconf, postgres
 
 SERVER_FACTS = """
 SELECT current_setting('server_version') AS server_version,
@@ -122,6 +127,7 @@ SELECT current_setting('server_version') AS server_version,
        current_setting('data_directory') AS data_directory,
        current_setting('config_file') AS config_file,
        current_setting('shared_preload_libraries') AS shared_preload_libraries,
+       pg_catalog.pg_is_in_recovery() AS in_recovery,
        (SELECT setting FROM pg_catalog.pg_config WHERE name = 'PKGLIBDIR') AS pkglibdir,
        (SELECT default_version FROM pg_catalog.pg_available_extensions WHERE name = 'pgaudit')
          AS pgaudit_available_version,
@@ -134,13 +140,9 @@ SELECT name, setting FROM pg_catalog.pg_settings WHERE name LIKE 'pgaudit.%' ORD
 """
 
 
-def preload_list(value):
-    return [entry.strip().strip('"') for entry in value.split(",") if entry.strip()]
-
-
 def gather(session):
     row = session.query(SERVER_FACTS)[0]
-    libraries = preload_list(row["shared_preload_libraries"])
+    libraries = pgconf.parse_list(row["shared_preload_libraries"])
     settings = {r["name"]: r["setting"] for r in session.query(PGAUDIT_SETTINGS)}
     return dict(
         server_version=row["server_version"],
@@ -149,6 +151,7 @@ def gather(session):
         data_directory=row["data_directory"],
         config_file=row["config_file"],
         pkglibdir=row["pkglibdir"],
+        in_recovery=row["in_recovery"],
         shared_preload_libraries=libraries,
         pending_restart=list(row["pending_restart"]),
         pgaudit=dict(
