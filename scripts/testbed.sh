@@ -5,6 +5,10 @@
 #
 #   scripts/testbed.sh engine        install and start dockerd when it is not running
 #   scripts/testbed.sh images [...]  build the images (default: every suite in SUITES) and repos
+#   scripts/testbed.sh run NAME SUITE MAJOR [REPO]
+#                                    start a systemd container NAME from the SUITE/MAJOR image
+#                                    (no network, the suite's package repository or REPO mounted
+#                                    at /srv/pgtrail-repo) and wait until PostgreSQL answers
 #   scripts/testbed.sh clean         remove containers left by an earlier run
 #
 # Images are tagged pgtrail-testbed:<suite>-pg<major> and rebuilt only when this recipe changes.
@@ -65,6 +69,17 @@ repo_packages() {
   echo "postgresql-$major-pgaudit python3-psycopg"
 }
 
+# debootstrap mounts /proc and /sys in the rootfs and may leave them mounted when it fails:
+# unmount before deleting, never delete through a mount.
+remove_rootfs() {
+  local root=$1 mnt
+  [ -e "$root" ] || return 0
+  for mnt in $(awk -v r="$root/" 'index($2, r) == 1 {print $2}' /proc/mounts | sort -r); do
+    umount -l "$mnt" || die "cannot unmount $mnt; remove $root by hand"
+  done
+  rm -rf --one-file-system "$root"
+}
+
 build_image() {
   local suite=$1 major=$2
   local tag="pgtrail-testbed:$suite-pg$major"
@@ -78,7 +93,7 @@ build_image() {
   mirror=$(host_mirror)
   # debootstrap on bookworm knows trixie; a newer suite is built with the sid script.
   [ -e "/usr/share/debootstrap/scripts/$suite" ] || script=/usr/share/debootstrap/scripts/sid
-  rm -rf "$root"
+  remove_rootfs "$root"
   mkdir -p "$root"
   step "debootstrap $suite with PostgreSQL $major from $mirror (about a minute)"
   local t0=$SECONDS
@@ -86,7 +101,7 @@ build_image() {
   if ! debootstrap --variant=minbase --include="$(base_packages "$major")" \
       "$suite" "$root" "$mirror" $script >"$root.log" 2>&1; then
     tail -n 20 "$root.log" >&2
-    rm -rf "$root"
+    remove_rootfs "$root"
     return 1
   fi
   info "debootstrap done in $((SECONDS - t0)) s"
@@ -101,10 +116,16 @@ build_image() {
   (cd "$repo" && dpkg-scanpackages --multiversion . /dev/null >Packages 2>/dev/null)
   info "$(find "$repo" -name '*.deb' | wc -l) packages in $repo"
 
-  # The container has no network: apt sees only the local repository, mounted at /srv/pgtrail-repo.
+  # The container has no network: apt sees only the local repository, mounted at
+  # /srv/pgtrail-repo. Its index is read once here, so the image has package lists like a
+  # real host (and --check runs can look packages up).
   rm -rf "$root/var/cache/pgtrail-download" "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin
   rm -f "$root"/etc/apt/sources.list.d/*
   echo "deb [trusted=yes] file:/srv/pgtrail-repo ./" >"$root/etc/apt/sources.list"
+  mkdir -p "$root/srv/pgtrail-repo"
+  cp "$repo/Packages" "$root/srv/pgtrail-repo/"
+  chroot "$root" apt-get update -qq >/dev/null
+  rm -f "$root/srv/pgtrail-repo/Packages"
   echo "pgtrail-$suite" >"$root/etc/hostname"
   # Units that only fail or wait in a container.
   for unit in systemd-timesyncd.service apt-daily.timer apt-daily-upgrade.timer e2scrub_reap.service; do
@@ -116,7 +137,7 @@ build_image() {
     -c 'CMD ["/lib/systemd/systemd"]' -c "LABEL pgtrail.recipe=$RECIPE" \
     -c "LABEL pgtrail.pg_major=$major" -c "LABEL pgtrail.suite=$suite" \
     - "$tag" >/dev/null
-  rm -rf "$root"
+  remove_rootfs "$root"
   info "built $tag in $((SECONDS - t0)) s"
 }
 
@@ -146,9 +167,35 @@ clean_containers() {
   fi
 }
 
+# The one place that knows how a test-bed container is started (tests, molecule and the demo
+# all come here): systemd as PID 1 without --privileged, as docs/test-bed notes.
+run_container() {
+  local name=$1 suite=$2 major=$3 repo=${4:-$PGTRAIL_CACHE/repo/$2}
+  local tag="pgtrail-testbed:$suite-pg$major" state="" _
+  docker image inspect "$tag" >/dev/null 2>&1 || die "image $tag is missing: run scripts/testbed.sh images"
+  docker rm -f "$name" >/dev/null 2>&1 || true
+  docker run -d --name "$name" --hostname "$name" --label pgtrail.testbed="${PGTRAIL_LABEL:-run}" \
+    --network none --cap-add SYS_ADMIN --security-opt seccomp=unconfined --cgroupns=host \
+    -v /sys/fs/cgroup:/sys/fs/cgroup:rw --tmpfs /run --tmpfs /run/lock \
+    -v "$repo:/srv/pgtrail-repo:ro" "$tag" >/dev/null
+  for _ in $(seq 60); do
+    # Right after start the bus is not up yet and systemctl answers nothing.
+    state=$(docker exec "$name" systemctl is-system-running --wait 2>/dev/null || true)
+    [ "$state" = running ] || [ "$state" = degraded ] && break
+    sleep 1
+  done
+  [ "$state" = running ] || [ "$state" = degraded ] || die "systemd in $name did not come up ($state)"
+  for _ in $(seq 60); do
+    docker exec "$name" pg_isready -q && return 0
+    sleep 1
+  done
+  die "PostgreSQL $major in $name did not accept connections within 60 s"
+}
+
 case "${1:-}" in
   engine) ensure_engine ;;
   images) shift; ensure_engine; build_images "$@" ;;
+  run) shift; [ $# -ge 3 ] || die "usage: $0 run NAME SUITE MAJOR [REPO]"; run_container "$@" ;;
   clean) ensure_engine; clean_containers ;;
-  *) echo "usage: $0 engine | images [suite:major ...] | clean" >&2; exit 2 ;;
+  *) echo "usage: $0 engine | images [suite:major ...] | run NAME SUITE MAJOR [REPO] | clean" >&2; exit 2 ;;
 esac

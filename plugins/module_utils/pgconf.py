@@ -481,3 +481,70 @@ def atomic_write(path, text, backup=True):
     finally:
         os.close(dir_fd)
     return backup_path
+
+
+# DLSUFFIX of the platforms the collection supports (Linux).
+LIBRARY_SUFFIX = ".so"
+
+
+def library_candidates(entry, pkglibdir):
+    """The files the server tries for a shared_preload_libraries ``entry``, in its order.
+
+    Mirrors expand_dynamic_library_name() with the default dynamic_library_path ($libdir):
+    a bare name is looked up in ``pkglibdir``, ``$libdir/...`` is expanded, an absolute path
+    stays; each as written, then with ``.so``. Raises ValueError, naming the entry, for a path
+    the server would reject or resolve against its working directory (the data directory): a
+    ``$`` macro other than ``$libdir`` or a relative path with a directory part.
+    """
+    entry = _clean_entry(entry)
+    if not entry:
+        raise ValueError("empty library name")
+    if "/" not in entry:
+        base = os.path.join(pkglibdir, entry)
+    elif entry.startswith("$libdir/"):
+        base = os.path.join(pkglibdir, entry[len("$libdir/") :])
+    elif entry.startswith("$"):
+        raise ValueError("invalid macro in library path %r: only $libdir is known" % entry)
+    elif os.path.isabs(entry):
+        base = entry
+    else:
+        raise ValueError("library %r is a relative path: give a name, $libdir/name or an absolute path" % entry)
+    base = os.path.normpath(base)
+    if base.endswith(LIBRARY_SUFFIX):
+        return [base]
+    return [base, base + LIBRARY_SUFFIX]
+
+
+def library_key(entry, pkglibdir):
+    """What an entry loads, for comparing: ``pgaudit``, ``pgaudit.so``, ``$libdir/pgaudit`` and
+    ``<pkglibdir>/pgaudit.so`` give the same key. An entry that cannot be resolved is its own key."""
+    try:
+        path = library_candidates(entry, pkglibdir)[0]
+    except ValueError:
+        return _clean_entry(entry)
+    return path[: -len(LIBRARY_SUFFIX)] if path.endswith(LIBRARY_SUFFIX) else path
+
+
+def ensure_libraries(current, pkglibdir, present=(), absent=()):
+    """:func:`ensure_entries` for shared_preload_libraries, comparing what entries load.
+
+    A library listed under another spelling (``$libdir/pgaudit`` for ``pgaudit``) counts as
+    present and keeps its spelling; ``absent`` removes every spelling of it. Same errors as
+    :func:`ensure_entries`.
+    """
+    current = ensure_entries(current)
+    wanted = ensure_entries([], present)
+    unwanted = ensure_entries([], absent)
+    gone = set(library_key(e, pkglibdir) for e in unwanted)
+    both = sorted(e for e in wanted if library_key(e, pkglibdir) in gone)
+    if both:
+        raise ValueError("entries both present and absent: %s" % ", ".join(both))
+    have = set(library_key(e, pkglibdir) for e in current)
+    add = []
+    for entry in wanted:
+        key = library_key(entry, pkglibdir)
+        if key not in have:
+            add.append(entry)
+            have.add(key)
+    drop = [e for e in current if library_key(e, pkglibdir) in gone]
+    return ensure_entries(current, add, drop)

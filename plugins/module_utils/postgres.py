@@ -100,6 +100,19 @@ def connect(module, dbname=None, autocommit=False):
         module.fail_json(msg="Unable to connect to %s: %s" % (describe_target(kwargs), str(exc).strip()))
 
 
+def try_connect(module, dbname=None, autocommit=False):
+    """Like :func:`connect`, but return ``(connection, None)`` or ``(None, message)``.
+
+    For modules that can also work while the server is down (editing files offline).
+    """
+    require_psycopg(module)
+    kwargs = connection_kwargs(module.params, dbname)
+    try:
+        return psycopg.connect(autocommit=autocommit, **kwargs), None
+    except psycopg.Error as exc:
+        return None, "Unable to connect to %s: %s" % (describe_target(kwargs), str(exc).strip())
+
+
 def split_qualified_name(name, default_schema="public"):
     """Split ``schema.table`` into its parts, honouring double-quoted identifiers.
 

@@ -1,0 +1,64 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, pgtrail.audit contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+name: pgaudit_scope
+short_description: Validate and normalise a pgaudit inventory scope
+version_added: 0.1.0
+description:
+  - Turns the C(pgtrail.audit.pgaudit) role's variables into the arguments of the
+    M(pgtrail.audit.pgaudit_settings) and M(pgtrail.audit.object_audit) modules.
+  - Fails, naming every bad variable, class or value at once, before any host changes.
+options:
+  _input:
+    description:
+      - A dict with the keys C(profile), C(log), C(settings), C(databases), C(roles) and C(object_audit),
+        holding the role variables of the same names (C(pgaudit_profile), ...).
+    type: dict
+    required: true
+author:
+  - pgtrail.audit maintainers (@pgtrail)
+"""
+
+EXAMPLES = r"""
+- name: Normalise the scope
+  ansible.builtin.set_fact:
+    scope: "{{ {'profile': 'seed', 'log': ['WRITE', 'ddl'], 'databases': {'finance': {'log': 'read,write'}}} | pgtrail.audit.pgaudit_scope }}"
+"""
+
+RETURN = r"""
+_value:
+  description:
+    - C(system) (full setting names to canonical values, profile first, then the inventory),
+      C(databases), C(roles) (with an optional C(database) key for role-in-database) and C(object_audit).
+  type: dict
+"""
+
+from ansible.errors import AnsibleFilterError
+from ansible_collections.pgtrail.audit.plugins.module_utils.pgaudit_scope import compose_scope
+
+KEYS = ("profile", "log", "settings", "databases", "roles", "object_audit")
+
+
+def pgaudit_scope(variables):
+    if not isinstance(variables, dict):
+        raise AnsibleFilterError("pgaudit_scope expects a dict, got %r" % (variables,))
+    unknown = sorted(set(variables) - set(KEYS))
+    if unknown:
+        raise AnsibleFilterError(
+            "pgaudit_scope: unknown key(s) %s; expected %s" % (", ".join(unknown), ", ".join(KEYS))
+        )
+    try:
+        return compose_scope(**variables)
+    except ValueError as exc:
+        raise AnsibleFilterError(str(exc)) from exc
+
+
+class FilterModule(object):
+    def filters(self):
+        return {"pgaudit_scope": pgaudit_scope}

@@ -1,0 +1,511 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, pgtrail.audit contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: preload
+short_description: Manage shared_preload_libraries as a list, where it takes effect
+version_added: 0.1.0
+description:
+  - Ensures libraries such as C(pgaudit) are in (or out of) C(shared_preload_libraries), comparing
+    entries as a list, not as a string, so C('pg_stat_statements , pgaudit') already holds
+    C(pgaudit). Other entries keep their spelling and order; new ones are appended.
+  - Compares with the staged value (what the server will load at its next start), not with the
+    running one, so a second run before the restart reports no change, and RV(restart_required)
+    says whether a restart is still needed.
+  - Edits the line that really sets the value (following C(include), C(include_if_exists) and
+    C(include_dir); the last one wins), keeping comments and layout. When C(postgresql.auto.conf)
+    sets the value, that is where it is changed, because it overrides the configuration files.
+  - Refuses, changing nothing, a library whose file is missing or which the running server
+    cannot load, because a server with such a library listed does not start.
+  - Works while the server is down, editing the files, when O(config_file), O(data_directory)
+    and O(pkglibdir) are given.
+extends_documentation_fragment:
+  - pgtrail.audit.connection
+attributes:
+  check_mode:
+    support: full
+    description: Computes the change, checks the libraries and writes nothing.
+  diff_mode:
+    support: full
+    description: Shows the edited file before and after, or the value before and after C(ALTER SYSTEM).
+options:
+  libraries:
+    description:
+      - Libraries to ensure present or absent, as they are written in C(shared_preload_libraries)
+        (C(pgaudit), C($libdir/pgaudit) or an absolute path).
+      - C(pgaudit), C(pgaudit.so), C($libdir/pgaudit) and C(<pkglibdir>/pgaudit.so) are the same
+        library.
+    type: list
+    elements: str
+    required: true
+  state:
+    description:
+      - V(present) appends the missing libraries after the existing entries.
+      - V(absent) removes every entry that loads one of the libraries.
+    type: str
+    default: present
+    choices: [present, absent]
+  method:
+    description:
+      - V(conf) edits the configuration file line that sets the value, or appends one to
+        O(config_file) when none does. When C(postgresql.auto.conf) sets the value, the change is
+        made there instead (with C(ALTER SYSTEM) while the server is up, by editing the file
+        while it is down), with a warning, since an edit of postgresql.conf would be overridden.
+      - V(alter_system) uses C(ALTER SYSTEM); the server must be up.
+    type: str
+    default: conf
+    choices: [conf, alter_system]
+  config_file:
+    description:
+      - The server's main configuration file. Read from the server when it is up (a different
+        value is an error); required when it is down.
+    type: path
+  data_directory:
+    description:
+      - The data directory, which holds C(postgresql.auto.conf). Read from the server when it is
+        up (a different value is an error); required when it is down.
+    type: path
+  pkglibdir:
+    description:
+      - The directory the server loads libraries from (C(pg_config --pkglibdir), C($libdir)).
+        Read from the server when it is up (a different value is an error); required when it is
+        down.
+    type: path
+  check_library:
+    description:
+      - Before changing anything, check each library to add. Its file must exist (C(<name>) or
+        C(<name>.so) in O(pkglibdir), or the path given). With the server up it must also load:
+        the module runs C(LOAD) on a separate short-lived connection, and an error other than
+        C(object_not_in_prerequisite_state) (SQLSTATE 55000, what pgaudit raises when loaded
+        outside shared_preload_libraries) fails the task with the server's message. With the
+        server down the file must start with an ELF header.
+      - Set V(false) only to preview, in check mode, a change for a package not yet installed.
+    type: bool
+    default: true
+  backup:
+    description:
+      - Keep a copy of an edited file beside it (C(<file>.pgtrail-<timestamp>)), returned as
+        RV(backup_file). Changes made with C(ALTER SYSTEM) are written by the server, without one.
+    type: bool
+    default: true
+notes:
+  - The module reads the configuration files and the data directory, so run it on the database
+    host as the C(postgres) account (C(become_user=postgres)).
+  - A changed C(shared_preload_libraries) takes effect at the next server start. Restart when
+    RV(restart_required) is true.
+  - When a connection fails and the three paths are given, the module works offline, unless
+    C(postmaster.pid) in O(data_directory) names a live process (the server is up but refused
+    the connection), which fails the task with the connection error.
+  - Only the default C(dynamic_library_path) (C($libdir)) is searched for the library files.
+seealso:
+  - module: pgtrail.audit.audit_info
+author:
+  - pgtrail.audit maintainers (@pgtrail)
+"""
+
+EXAMPLES = r"""
+- name: Preload pgaudit, keeping the other libraries
+  become: true
+  become_user: postgres
+  pgtrail.audit.preload:
+    libraries: [pgaudit]
+  register: preload
+
+- name: Restart when the staged list differs from the running one
+  become: true
+  ansible.builtin.systemd_service:
+    name: postgresql@15-main
+    state: restarted
+  when: preload.restart_required
+
+- name: Stage pgaudit while the server is stopped
+  become: true
+  become_user: postgres
+  pgtrail.audit.preload:
+    libraries: [pgaudit]
+    config_file: /etc/postgresql/15/main/postgresql.conf
+    data_directory: /var/lib/postgresql/15/main
+    pkglibdir: /usr/lib/postgresql/15/lib
+
+- name: Stop preloading pg_stat_statements, through ALTER SYSTEM
+  become: true
+  become_user: postgres
+  pgtrail.audit.preload:
+    libraries: [pg_stat_statements]
+    state: absent
+    method: alter_system
+"""
+
+RETURN = r"""
+libraries:
+  description: The staged list after the change (what the server loads at its next start).
+  returned: always
+  type: list
+  elements: str
+  sample: [pg_stat_statements, pgaudit]
+running:
+  description: The running list (C(SHOW shared_preload_libraries)), or null when the server is down.
+  returned: always
+  type: list
+  elements: str
+  sample: [pg_stat_statements]
+restart_required:
+  description:
+    - Whether the staged list differs from the running one, so a restart is needed for it to
+      take effect.
+    - When the server is down there is no running list to compare with; then it is true
+      whenever the staged list is not empty.
+  returned: always
+  type: bool
+  sample: true
+server_running:
+  description: Whether the module could connect to the server (false means it worked offline).
+  returned: always
+  type: bool
+  sample: true
+source:
+  description: Where the staged value is set after the change.
+  returned: always
+  type: dict
+  contains:
+    file:
+      description: The file whose line sets the value (C(postgresql.auto.conf) for C(ALTER SYSTEM)),
+        or null when nothing sets it.
+      type: str
+    line:
+      description: The 1-based line number, or null when not known yet (in check mode, before
+        C(ALTER SYSTEM) adds the line) or nothing sets it.
+      type: int
+    via:
+      description: C(config file), C(ALTER SYSTEM) (C(postgresql.auto.conf)) or C(default)
+        (nothing sets it).
+      type: str
+  sample: {file: /etc/postgresql/15/main/postgresql.conf, line: 745, via: config file}
+backup_file:
+  description: The copy of the edited file.
+  returned: when a file was written and O(backup=true)
+  type: str
+  sample: /etc/postgresql/15/main/postgresql.conf.pgtrail-20260101T120000
+executed_queries:
+  description: The statements that changed something or checked a library (C(LOAD)), in check
+    mode those that would have run.
+  returned: always
+  type: list
+  elements: str
+  sample: ["LOAD 'pgaudit'", "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements, pgaudit'"]
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.pgtrail.audit.plugins.module_utils import pgconf, postgres
+
+SPL = "shared_preload_libraries"
+AUTO_CONF = "postgresql.auto.conf"
+# pgaudit (and others) raise this from _PG_init outside shared_preload_libraries, after the
+# library was loaded successfully.
+NOT_IN_PREREQUISITE_STATE = "55000"
+ELF_MAGIC = b"\x7fELF"
+
+SERVER_FACTS = """
+SELECT current_setting('config_file') AS config_file,
+       current_setting('data_directory') AS data_directory,
+       (SELECT setting FROM pg_catalog.pg_config WHERE name = 'PKGLIBDIR') AS pkglibdir,
+       current_setting('shared_preload_libraries') AS running
+"""
+
+
+def _read_or_empty(missing_ok):
+    # postgresql.auto.conf may not exist yet; every other file must.
+    def read(path):
+        try:
+            return pgconf.read_text(path)
+        except FileNotFoundError:
+            if path == missing_ok:
+                return ""
+            raise
+
+    return read
+
+
+class Preload:
+    def __init__(self, module, session):
+        self.module = module
+        self.session = session
+        self.params = module.params
+        self.executed_queries = session.executed_queries if session else []
+        self.running = None
+        self.locate()
+        self.auto_conf = os.path.join(self.data_directory, AUTO_CONF)
+
+    def fail(self, msg, **kwargs):
+        self.module.fail_json(msg=msg, executed_queries=self.executed_queries, **kwargs)
+
+    # Where things are -----------------------------------------------------------------
+
+    def locate(self):
+        given = dict((key, self.params[key]) for key in ("config_file", "data_directory", "pkglibdir"))
+        if self.session is None:
+            found = given
+        else:
+            facts = self.session.query(SERVER_FACTS)[0]
+            self.running = pgconf.ensure_entries(facts["running"])
+            found = dict((key, facts[key]) for key in given)
+            for key, value in given.items():
+                # Editing a file the running server does not read would change nothing.
+                if value and os.path.realpath(value) != os.path.realpath(found[key]):
+                    self.fail("%s=%s, but the running server uses %s" % (key, value, found[key]))
+        self.config_file = found["config_file"]
+        self.data_directory = found["data_directory"]
+        self.pkglibdir = found["pkglibdir"]
+        if not os.path.isdir(self.data_directory):
+            self.fail("data_directory %s is not a directory" % self.data_directory)
+
+    def staged(self, read=None):
+        """The settings in the files and in postgresql.auto.conf (each None when unset)."""
+        read = read or _read_or_empty(self.auto_conf)
+        try:
+            in_files = pgconf.find_setting(self.config_file, SPL, read=read)
+            in_auto = pgconf.find_setting(self.auto_conf, SPL, read=read)
+        except (ValueError, OSError) as exc:
+            self.fail("cannot read the configuration: %s" % exc)
+        return in_files, in_auto
+
+    # Checks before any change ----------------------------------------------------------
+
+    def check_libraries(self, adding, listed):
+        for entry in adding:
+            try:
+                candidates = pgconf.library_candidates(entry, self.pkglibdir)
+            except ValueError as exc:
+                self.fail("cannot add %s to %s: %s" % (entry, SPL, exc))
+            if not self.params["check_library"]:
+                continue
+            found = [path for path in candidates if os.path.isfile(path)]
+            if not found:
+                self.fail(
+                    "library %r not found: no file %s; install its package first (nothing was changed)"
+                    % (entry, " or ".join(candidates)),
+                    library=entry,
+                    pkglibdir=self.pkglibdir,
+                )
+            if self.session is not None:
+                self.try_load(entry)
+            else:
+                self.check_elf(entry, found[0])
+        if self.params["check_library"]:
+            self.warn_missing(listed)
+
+    def try_load(self, entry):
+        # A fresh connection per library: LOAD runs the library's _PG_init in that backend.
+        statement = postgres.sql.SQL("LOAD {}").format(postgres.sql.Literal(entry))
+        conn = postgres.connect(self.module, autocommit=True)
+        try:
+            self.executed_queries.append(statement.as_string(conn))
+            with conn.cursor() as cur:
+                cur.execute(statement)
+        except postgres.psycopg.Error as exc:
+            if exc.sqlstate != NOT_IN_PREREQUISITE_STATE:
+                message = (exc.diag.message_primary if exc.diag else None) or str(exc).strip()
+                self.fail(
+                    "the server cannot load library %r: %s (SQLSTATE %s); nothing was changed"
+                    % (entry, message, exc.sqlstate),
+                    library=entry,
+                )
+        finally:
+            conn.close()
+
+    def check_elf(self, entry, path):
+        # Offline there is no LOAD; a file that is no shared object would stop the server.
+        try:
+            with open(path, "rb") as handle:
+                magic = handle.read(len(ELF_MAGIC))
+        except OSError as exc:
+            self.fail("cannot read library %r at %s: %s" % (entry, path, exc), library=entry)
+        if magic != ELF_MAGIC:
+            self.fail("library %r at %s is not a shared object (no ELF header); nothing was changed" % (entry, path))
+
+    def warn_missing(self, listed):
+        for entry in listed:
+            try:
+                candidates = pgconf.library_candidates(entry, self.pkglibdir)
+            except ValueError:
+                continue
+            if not any(os.path.isfile(path) for path in candidates):
+                self.module.warn(
+                    "%s lists %r but no file %s exists: the server will not start"
+                    % (SPL, entry, " or ".join(candidates))
+                )
+
+    # The change ----------------------------------------------------------------------
+
+    def alter_system(self, new, in_files, in_auto):
+        """ALTER SYSTEM SET, or RESET when that gives the same (empty) list; returns (diff, reset)."""
+        files_value = pgconf.ensure_entries(in_files["value"]) if in_files else []
+        # An empty list is SET to '' when the files hold a value that RESET would bring back.
+        reset = not new and in_auto is not None and not files_value
+        if reset:
+            statement = postgres.sql.SQL("ALTER SYSTEM RESET shared_preload_libraries")
+        else:
+            statement = postgres.sql.SQL("ALTER SYSTEM SET shared_preload_libraries = {}").format(
+                postgres.sql.Literal(pgconf.render_list(new))
+            )
+        self.session.change(statement)
+        before = "%s = %s\n" % (SPL, pgconf.quote_value(in_auto["value"])) if in_auto else ""
+        after = "" if reset else "%s = %s\n" % (SPL, pgconf.quote_value(pgconf.render_list(new)))
+        return pgconf.diff_dict("%s (ALTER SYSTEM)" % self.auto_conf, before, after), reset
+
+    def edit_file(self, new, in_files, in_auto):
+        """Set the value on the line that sets it, or append one; returns (diff, backup, (path, text))."""
+        setting = in_auto or in_files
+        path = setting["path"] if setting else self.config_file
+        before = _read_or_empty(self.auto_conf)(path)
+        try:
+            after = pgconf.set_in_text(
+                before, SPL, pgconf.render_list(new), setting["line_number"] if setting else None
+            )
+        except ValueError as exc:
+            self.fail("cannot set %s in %s: %s" % (SPL, path, exc))
+        backup_file = None
+        if not self.module.check_mode:
+            try:
+                backup_file = pgconf.atomic_write(path, after, backup=self.params["backup"])
+            except OSError as exc:
+                self.fail("cannot write %s: %s" % (path, exc))
+        return pgconf.diff_dict(path, before, after), backup_file, (path, after)
+
+    def run(self):
+        online = self.session is not None
+        method = self.params["method"]
+        if method == "alter_system" and not online:
+            self.fail("method=alter_system needs the running server; use method=conf to edit the files offline")
+
+        in_files, in_auto = self.staged()
+        current = pgconf.ensure_entries((in_auto or in_files or {}).get("value", ""))
+        try:
+            if self.params["state"] == "present":
+                new = pgconf.ensure_libraries(current, self.pkglibdir, present=self.params["libraries"])
+            else:
+                new = pgconf.ensure_libraries(current, self.pkglibdir, absent=self.params["libraries"])
+        except ValueError as exc:
+            self.fail("invalid libraries %r: %s" % (self.params["libraries"], exc))
+        adding = [entry for entry in new if entry not in current]
+        self.check_libraries(adding, [entry for entry in new if entry not in adding])
+
+        use_alter_system = online and (method == "alter_system" or in_auto is not None)
+        if in_auto is not None and method == "conf":
+            self.module.warn(
+                "%s is set in %s, which overrides the configuration files: changing it there%s"
+                % (SPL, self.auto_conf, " with ALTER SYSTEM" if online else "")
+            )
+
+        result = dict(changed=new != current, server_running=online, running=self.running)
+        if result["changed"]:
+            if use_alter_system:
+                diff, reset = self.alter_system(new, in_files, in_auto)
+                source = self.source_after_alter_system(reset, in_files, in_auto)
+            else:
+                diff, backup_file, written = self.edit_file(new, in_files, in_auto)
+                source = self.source_after_edit(written)
+                if backup_file:
+                    result["backup_file"] = backup_file
+            if self.module._diff:
+                result["diff"] = diff
+        else:
+            source = describe_source(in_files, in_auto)
+
+        result.update(
+            libraries=new,
+            source=source,
+            restart_required=new != self.running if online else bool(new),
+            executed_queries=self.executed_queries,
+        )
+        return result
+
+    def source_after_alter_system(self, reset, in_files, in_auto):
+        if not self.module.check_mode:
+            return describe_source(*self.staged())  # what the server wrote
+        if reset:
+            return describe_source(in_files, None)
+        # ALTER SYSTEM rewrites the file: a new line's number is known only once it did.
+        return dict(file=self.auto_conf, line=in_auto["line_number"] if in_auto else None, via="ALTER SYSTEM")
+
+    def source_after_edit(self, written):
+        path, text = written
+        if not self.module.check_mode:
+            return describe_source(*self.staged())
+        real = _read_or_empty(self.auto_conf)
+        return describe_source(*self.staged(read=lambda p: text if p == path else real(p)))
+
+
+def describe_source(in_files, in_auto):
+    if in_auto:
+        return dict(file=in_auto["path"], line=in_auto["line_number"], via="ALTER SYSTEM")
+    if in_files:
+        return dict(file=in_files["path"], line=in_files["line_number"], via="config file")
+    return dict(file=None, line=None, via="default")
+
+
+def connect_or_offline(module):
+    """A session, or None when the server is down and the paths to work offline are given."""
+    conn, error = postgres.try_connect(module, autocommit=True)
+    if conn is not None:
+        return postgres.Session(module, conn)
+    paths = ("config_file", "data_directory", "pkglibdir")
+    missing = [name for name in paths if not module.params[name]]
+    if missing:
+        module.fail_json(msg="%s (to work with the server down, give %s)" % (error, ", ".join(missing)))
+    pid = postmaster_pid(module.params["data_directory"])
+    if pid:
+        # Up but unreachable (wrong credentials, socket): editing files under it is not safe.
+        module.fail_json(msg="%s; the server is running (postmaster.pid names live process %d)" % (error, pid))
+    return None
+
+
+def postmaster_pid(data_directory):
+    """The pid in postmaster.pid if that process is alive, else None."""
+    try:
+        with open(os.path.join(data_directory, "postmaster.pid")) as handle:
+            pid = int(handle.readline().strip())
+    except (OSError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass  # alive, owned by someone else
+    return pid
+
+
+def main():
+    argument_spec = postgres.connection_argument_spec()
+    argument_spec.update(
+        libraries=dict(type="list", elements="str", required=True),
+        state=dict(type="str", default="present", choices=["present", "absent"]),
+        method=dict(type="str", default="conf", choices=["conf", "alter_system"]),
+        config_file=dict(type="path"),
+        data_directory=dict(type="path"),
+        pkglibdir=dict(type="path"),
+        check_library=dict(type="bool", default=True),
+        backup=dict(type="bool", default=True),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    session = connect_or_offline(module)
+    try:
+        result = Preload(module, session).run()
+    finally:
+        if session is not None:
+            session.close()
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

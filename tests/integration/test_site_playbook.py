@@ -1,0 +1,106 @@
+"""playbooks/site.yml on fresh hosts: what it refuses, what it predicts, how it fails safely.
+
+Each test starts its own containers, because each restarts, breaks or must find a host that
+was never touched. The converged-fleet behaviour (AUDIT lines per scope, one restart, the
+idempotence pass) is the molecule scenario `pgaudit`.
+"""
+
+import tempfile
+
+from testbed import CACHE, run_playbook
+
+SCOPE = {
+    "pgaudit_log": ["write", "ddl"],
+    "pgaudit_databases": {"ledger": {"log": ["read", "write"]}},
+    "pgaudit_roles": {"teller": {"log": "none", "database": "ledger"}},
+}
+
+
+def estate(host):
+    host.psql("CREATE DATABASE ledger")
+    host.psql("CREATE ROLE teller LOGIN")
+
+
+def started_at(host):
+    return host.psql("SELECT pg_postmaster_start_time()")
+
+
+def preload(host):
+    return host.psql("SHOW shared_preload_libraries")
+
+
+def pgaudit_installed(host):
+    return host.sh("dpkg -s postgresql-%d-pgaudit" % host.major, check=False).returncode == 0
+
+
+def test_check_diff_before_converge_changes_nothing_and_predicts_the_real_run(fresh_hosts):
+    (host,) = fresh_hosts(15)
+    estate(host)
+    config, start = host.config_snapshot(), started_at(host)
+
+    check = run_playbook("site.yml", [host], group_vars=SCOPE, check=True, diff=True)
+    assert check.rc == 0, check.output
+    assert host.config_snapshot() == config
+    assert started_at(host) == start
+    assert not pgaudit_installed(host)
+
+    real = run_playbook("site.yml", [host], group_vars=SCOPE)
+    assert real.rc == 0, real.output
+    assert check.changed_tasks(host.name) == real.changed_tasks(host.name)
+    assert "pgaudit" in preload(host)
+
+
+def test_an_unknown_class_stops_the_play_before_any_host_changes(fresh_hosts):
+    good, bad = fresh_hosts(15, 17)
+    configs = {h.name: h.config_snapshot() for h in (good, bad)}
+
+    run = run_playbook(
+        "site.yml",
+        [good, bad],
+        group_vars={"pgaudit_log": ["write", "ddl"]},
+        host_vars={bad.name: {"pgaudit_log": ["write", "bogus"]}},
+    )
+
+    assert run.rc != 0
+    assert "bogus" in run.failure(bad.name)
+    for host in (good, bad):
+        assert host.config_snapshot() == configs[host.name]
+        assert not pgaudit_installed(host)
+
+
+def test_an_unavailable_package_fails_clearly_and_leaves_the_server_as_it_was(fresh_hosts):
+    # A package repository without pgaudit: the honest way to make the package unavailable.
+    empty_repo = tempfile.mkdtemp(prefix="repo-without-pgaudit-", dir=CACHE)
+    (host,) = fresh_hosts(15, repo=empty_repo)
+    host.sh("apt-get update -qq")  # forget the image's index, which lists pgaudit
+    config, start = host.config_snapshot(), started_at(host)
+
+    run = run_playbook("site.yml", [host], group_vars={"pgaudit_log": ["write", "ddl"]})
+
+    assert run.rc != 0
+    message = run.failure(host.name)
+    assert "postgresql-15-pgaudit" in message and "Nothing was changed" in message
+    assert host.config_snapshot() == config
+    assert started_at(host) == start
+
+
+def test_a_restart_that_breaks_is_rolled_back_and_only_that_host_fails(fresh_hosts):
+    broken, healthy = fresh_hosts(15, 17)
+    config = broken.config_snapshot()
+
+    # huge_pages=on passes validation but this machine has no huge pages: the server cannot start.
+    run = run_playbook(
+        "site.yml",
+        [broken, healthy],
+        group_vars={"pgaudit_log": ["write", "ddl"], "pgtrail_max_fail_percentage": 100},
+        host_vars={broken.name: {"pgaudit_server_settings": {"huge_pages": "on"}}},
+    )
+
+    assert run.rc != 0
+    assert "did not come back" in run.failure(broken.name)
+    assert broken.sh("pg_isready -q", check=False).returncode == 0
+    assert "pgaudit" not in preload(broken)
+    assert broken.config_snapshot() == config
+    # The healthy host, in the next batch, still converged.
+    assert run.failure(healthy.name) is None
+    assert "pgaudit" in preload(healthy)
