@@ -28,7 +28,9 @@ author:
 EXAMPLES = r"""
 - name: Normalise the scope
   ansible.builtin.set_fact:
-    scope: "{{ {'profile': 'seed', 'log': ['WRITE', 'ddl'], 'databases': {'finance': {'log': 'read,write'}}} | pgtrail.audit.pgaudit_scope }}"
+    scope: >-
+      {{ {'profile': 'seed', 'log': ['WRITE', 'ddl'],
+          'databases': {'finance': {'log': 'read,write'}}} | pgtrail.audit.pgaudit_scope }}
 """
 
 RETURN = r"""
@@ -40,6 +42,7 @@ _value:
 """
 
 from ansible.errors import AnsibleFilterError
+
 from ansible_collections.pgtrail.audit.plugins.module_utils.pgaudit_scope import compose_scope
 
 KEYS = ("profile", "log", "settings", "databases", "roles", "object_audit")

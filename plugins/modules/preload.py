@@ -80,7 +80,7 @@ options:
   check_library:
     description:
       - Before changing anything, check each library to add. Its file must exist (C(<name>) or
-        C(<name>.so) in O(pkglibdir), or the path given). With the server up it must also load:
+        C(<name>.so) in O(pkglibdir), or the path given). With the server up it must also load;
         the module runs C(LOAD) on a separate short-lived connection, and an error other than
         C(object_not_in_prerequisite_state) (SQLSTATE 55000, what pgaudit raises when loaded
         outside shared_preload_libraries) fails the task with the server's message. With the
@@ -198,7 +198,7 @@ executed_queries:
   returned: always
   type: list
   elements: str
-  sample: ["LOAD 'pgaudit'", "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements, pgaudit'"]
+  sample: ["LOAD 'pgaudit'", "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements', 'pgaudit'"]
 """
 
 import os
@@ -233,6 +233,14 @@ def _read_or_empty(missing_ok):
             raise
 
     return read
+
+
+def _with_text(read, path, text):
+    # In check mode: the files as they would be after writing ``text`` to ``path``.
+    def with_text(name):
+        return text if name == path else read(name)
+
+    return with_text
 
 
 class Preload:
@@ -346,21 +354,24 @@ class Preload:
 
     # The change ----------------------------------------------------------------------
 
-    def alter_system(self, new, in_files, in_auto):
-        """ALTER SYSTEM SET, or RESET when that gives the same (empty) list; returns (diff, reset)."""
-        files_value = pgconf.ensure_entries(in_files["value"]) if in_files else []
-        # An empty list is SET to '' when the files hold a value that RESET would bring back.
-        reset = not new and in_auto is not None and not files_value
-        if reset:
+    def alter_system(self, new, in_auto):
+        """ALTER SYSTEM SET the list, or RESET it when it is empty; returns the diff (or None)."""
+        if new:
+            # One literal per entry: the parameter is GUC_LIST_QUOTE, so 'a, b' would become the
+            # single library "a, b".
+            statement = postgres.sql.SQL("ALTER SYSTEM SET shared_preload_libraries = {}").format(
+                postgres.sql.SQL(", ").join(postgres.sql.Literal(entry) for entry in new)
+            )
+        elif in_auto is not None:
+            # Never SET '': PostgreSQL writes '""', a library with an empty name, and then does
+            # not start.
             statement = postgres.sql.SQL("ALTER SYSTEM RESET shared_preload_libraries")
         else:
-            statement = postgres.sql.SQL("ALTER SYSTEM SET shared_preload_libraries = {}").format(
-                postgres.sql.Literal(pgconf.render_list(new))
-            )
+            return None
         self.session.change(statement)
         before = "%s = %s\n" % (SPL, pgconf.quote_value(in_auto["value"])) if in_auto else ""
-        after = "" if reset else "%s = %s\n" % (SPL, pgconf.quote_value(pgconf.render_list(new)))
-        return pgconf.diff_dict("%s (ALTER SYSTEM)" % self.auto_conf, before, after), reset
+        after = "%s = %s\n" % (SPL, pgconf.quote_value(pgconf.render_list(new))) if new else ""
+        return pgconf.diff_dict("%s (ALTER SYSTEM)" % self.auto_conf, before, after)
 
     def edit_file(self, new, in_files, in_auto):
         """Set the value on the line that sets it, or append one; returns (diff, backup, (path, text))."""
@@ -407,17 +418,31 @@ class Preload:
             )
 
         result = dict(changed=new != current, server_running=online, running=self.running)
+        written = None
         if result["changed"]:
+            diffs = []
             if use_alter_system:
-                diff, reset = self.alter_system(new, in_files, in_auto)
-                source = self.source_after_alter_system(reset, in_files, in_auto)
+                diffs.append(self.alter_system(new, in_auto))
+                # After RESET the files' value counts again, and ALTER SYSTEM cannot store an
+                # empty list: empty that line too.
+                edit = not new and in_files is not None and bool(pgconf.ensure_entries(in_files["value"]))
+                if edit:
+                    self.module.warn(
+                        "ALTER SYSTEM cannot set an empty %s, so %s line %d is set to '' instead"
+                        % (SPL, in_files["path"], in_files["line_number"])
+                    )
+                in_auto_to_edit = None
             else:
-                diff, backup_file, written = self.edit_file(new, in_files, in_auto)
-                source = self.source_after_edit(written)
+                edit, in_auto_to_edit = True, in_auto
+            if edit:
+                diff, backup_file, written = self.edit_file(new, in_files, in_auto_to_edit)
+                diffs.append(diff)
                 if backup_file:
                     result["backup_file"] = backup_file
+            diffs = [diff for diff in diffs if diff]
             if self.module._diff:
-                result["diff"] = diff
+                result["diff"] = diffs[0] if len(diffs) == 1 else diffs
+            source = self.source_after(new, use_alter_system, written)
         else:
             source = describe_source(in_files, in_auto)
 
@@ -429,20 +454,19 @@ class Preload:
         )
         return result
 
-    def source_after_alter_system(self, reset, in_files, in_auto):
+    def source_after(self, new, use_alter_system, written):
         if not self.module.check_mode:
-            return describe_source(*self.staged())  # what the server wrote
-        if reset:
-            return describe_source(in_files, None)
-        # ALTER SYSTEM rewrites the file: a new line's number is known only once it did.
-        return dict(file=self.auto_conf, line=in_auto["line_number"] if in_auto else None, via="ALTER SYSTEM")
-
-    def source_after_edit(self, written):
-        path, text = written
-        if not self.module.check_mode:
-            return describe_source(*self.staged())
-        real = _read_or_empty(self.auto_conf)
-        return describe_source(*self.staged(read=lambda p: text if p == path else real(p)))
+            return describe_source(*self.staged())  # what was really written
+        read = _read_or_empty(self.auto_conf)
+        if written:
+            read = _with_text(read, *written)
+        in_files, in_auto = self.staged(read=read)
+        if use_alter_system:
+            if new:
+                # ALTER SYSTEM rewrites the file: a new line's number is known only once it did.
+                return dict(file=self.auto_conf, line=in_auto["line_number"] if in_auto else None, via="ALTER SYSTEM")
+            in_auto = None  # RESET
+        return describe_source(in_files, in_auto)
 
 
 def describe_source(in_files, in_auto):
