@@ -5,9 +5,12 @@ was never touched. The converged-fleet behaviour (AUDIT lines per scope, one res
 idempotence pass) is the molecule scenario `pgaudit`.
 """
 
+import shutil
+import subprocess
 import tempfile
 
-from testbed import CACHE, run_playbook
+import pytest
+from testbed import CACHE, IMAGES, run_playbook
 
 SCOPE = {
     "pgaudit_log": ["write", "ddl"],
@@ -68,10 +71,22 @@ def test_an_unknown_class_stops_the_play_before_any_host_changes(fresh_hosts):
         assert not pgaudit_installed(host)
 
 
-def test_an_unavailable_package_fails_clearly_and_leaves_the_server_as_it_was(fresh_hosts):
-    # A package repository without pgaudit: the honest way to make the package unavailable.
-    empty_repo = tempfile.mkdtemp(prefix="repo-without-pgaudit-", dir=CACHE)
-    (host,) = fresh_hosts(15, repo=empty_repo)
+@pytest.fixture
+def repo_without_pgaudit():
+    """The suite's package repository minus pgaudit: the honest way to make it unavailable."""
+    repo = tempfile.mkdtemp(prefix="repo-without-pgaudit-", dir=CACHE)
+    for deb in (CACHE / "repo" / IMAGES[15]).glob("*.deb"):
+        if "pgaudit" not in deb.name:
+            shutil.copy(deb, repo)
+    subprocess.run(
+        "dpkg-scanpackages --multiversion . /dev/null > Packages 2>/dev/null", shell=True, cwd=repo, check=True
+    )
+    yield repo
+    shutil.rmtree(repo)
+
+
+def test_an_unavailable_package_fails_clearly_and_leaves_the_server_as_it_was(fresh_hosts, repo_without_pgaudit):
+    (host,) = fresh_hosts(15, repo=repo_without_pgaudit)
     host.sh("apt-get update -qq")  # forget the image's index, which lists pgaudit
     config, start = host.config_snapshot(), started_at(host)
 
@@ -84,15 +99,18 @@ def test_an_unavailable_package_fails_clearly_and_leaves_the_server_as_it_was(fr
     assert started_at(host) == start
 
 
-def test_a_restart_that_breaks_is_rolled_back_and_only_that_host_fails(fresh_hosts):
-    broken, healthy = fresh_hosts(15, 17)
+def test_a_restart_that_breaks_is_rolled_back_and_the_fleet_goes_on_within_the_limit(fresh_hosts):
+    broken, healthy, next_batch = fresh_hosts(15, 17, 15)
     config = broken.config_snapshot()
 
+    # Two hosts a batch; one failure in a batch of two is within 50 %, so the next batch runs.
     # huge_pages=on passes validation but this machine has no huge pages: the server cannot start.
     run = run_playbook(
         "site.yml",
-        [broken, healthy],
-        group_vars={"pgaudit_log": ["write", "ddl"], "pgtrail_max_fail_percentage": 100},
+        [broken, healthy, next_batch],
+        group_vars={"pgaudit_log": ["write", "ddl"]},
+        # Play keywords (serial, max_fail_percentage) see extra vars, not inventory variables.
+        extra_vars={"pgtrail_serial": 2, "pgtrail_max_fail_percentage": 50},
         host_vars={broken.name: {"pgaudit_server_settings": {"huge_pages": "on"}}},
     )
 
@@ -101,6 +119,6 @@ def test_a_restart_that_breaks_is_rolled_back_and_only_that_host_fails(fresh_hos
     assert broken.sh("pg_isready -q", check=False).returncode == 0
     assert "pgaudit" not in preload(broken)
     assert broken.config_snapshot() == config
-    # The healthy host, in the next batch, still converged.
-    assert run.failure(healthy.name) is None
-    assert "pgaudit" in preload(healthy)
+    for host in (healthy, next_batch):
+        assert run.failure(host.name) is None
+        assert "pgaudit" in preload(host), (host.name, run.stats)

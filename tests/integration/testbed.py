@@ -138,14 +138,16 @@ class PlaybookRun:
         return [name for name, result in self.results(host) if result.get("changed")]
 
     def failure(self, host):
-        """The message of the task that failed on host, or None."""
+        """The message of the last task that failed on host (a rescued failure comes before the
+        final one), or None."""
+        message = None
         for _name, result in self.results(host):
             if result.get("failed") and not result.get("skipped"):
-                return result.get("msg", "")
-        return None
+                message = result.get("msg", "")
+        return message
 
 
-def run_playbook(playbook, hosts, group_vars=None, host_vars=None, check=False, diff=False):
+def run_playbook(playbook, hosts, group_vars=None, host_vars=None, extra_vars=None, check=False, diff=False):
     """Run a playbook of this collection on test-bed hosts, the way a user would."""
     import tempfile
 
@@ -158,8 +160,11 @@ def run_playbook(playbook, hosts, group_vars=None, host_vars=None, check=False, 
         }
     }
     with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as handle:
-        yaml.safe_dump(inventory, handle)
+        # Keep the hosts in the order given: serial batches follow inventory order.
+        yaml.safe_dump(inventory, handle, sort_keys=False)
     cmd = ["ansible-playbook", "-i", handle.name, str(ROOT / "playbooks" / playbook)]
+    if extra_vars:
+        cmd += ["--extra-vars", json.dumps(extra_vars)]
     if check:
         cmd.append("--check")
     if diff:

@@ -1,0 +1,1714 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, pgtrail.audit contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The trigger-based audit trail: the SQL it installs, and how a run gets there (one place).
+
+What a database holds once the trail is present (``audit`` stands for the trail's schema):
+
+- ``audit.audit_log``: one row per audited change, TRUNCATE, application event or DDL command.
+  Its first columns are the seed document's (id, table_name, action, old_data, new_data,
+  actor_id, changed_at) so queries written for the seed keep working.
+- ``audit.audited_tables``: the registry of audited tables (the module's source of truth, and
+  what the DDL event trigger looks audited tables up in); ``audit.schema_version``: the
+  migrations applied, so a later release upgrades the log in place.
+- Functions, all ``SECURITY DEFINER`` with ``search_path = pg_catalog, pg_temp`` and every name
+  qualified (``current_actor`` is only called by them): ``log_row_change`` (row triggers),
+  ``log_statement_change`` (statement triggers with transition tables), ``log_truncate``,
+  ``log_ddl`` (event triggers) and ``log_event`` (application events, callable by app roles).
+- Per audited table, triggers with fixed names, all ``ENABLE ALWAYS`` so that
+  ``session_replication_role = replica`` cannot skip them; the table's schema, name and
+  excluded columns travel as trigger arguments, so partitions log under their parent.
+- Event triggers ``pgtrail_audit_ddl`` (ddl_command_end) and ``pgtrail_audit_drop`` (sql_drop).
+
+The module reads the catalog, plans with the pure functions below (unit-tested) and runs the
+plan in one transaction: everything or nothing. Definitions are compared, not re-created: a
+function is replaced only when its source or settings differ, a trigger only when its
+definition does.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import fnmatch
+import re
+
+from ansible_collections.pgtrail.audit.plugins.module_utils import postgres
+from ansible_collections.pgtrail.audit.plugins.module_utils.object_grants import display_name
+
+# ---------------------------------------------------------------------------------------------
+# Names
+# ---------------------------------------------------------------------------------------------
+
+LOG = "audit_log"
+REGISTRY = "audited_tables"
+VERSIONS = "schema_version"
+TRAIL_TABLES = (LOG, REGISTRY, VERSIONS)
+DEFAULT_PARTITION = "audit_log_default"
+
+ROW_TRIGGER = "pgtrail_audit_row"
+TRUNCATE_TRIGGER = "pgtrail_audit_truncate"
+STATEMENT_TRIGGERS = (
+    # name, event, REFERENCING OLD TABLE AS, NEW TABLE AS
+    ("pgtrail_audit_stmt_ins", "INSERT", None, "pgtrail_new"),
+    ("pgtrail_audit_stmt_upd", "UPDATE", "pgtrail_old", "pgtrail_new"),
+    ("pgtrail_audit_stmt_del", "DELETE", "pgtrail_old", None),
+)
+TRIGGER_PREFIX = "pgtrail_audit_"
+EVENT_TRIGGERS = (("pgtrail_audit_ddl", "ddl_command_end"), ("pgtrail_audit_drop", "sql_drop"))
+
+SEARCH_PATH = "search_path=pg_catalog, pg_temp"
+MODES = ("row", "statement")
+# Months of partitions made ahead of the current one (partition: monthly).
+PREMAKE_MONTHS = 3
+NAMEDATALEN = 64
+
+_GUC_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)+$")
+_MONTH_PARTITION = re.compile(r"^audit_log_(\d{4})(\d{2})$")
+
+
+class TrailError(Exception):
+    """Input or database state the module refuses; ``problems`` lists every reason."""
+
+    def __init__(self, problems):
+        self.problems = list(problems)
+        Exception.__init__(self, "; ".join(self.problems))
+
+
+# ---------------------------------------------------------------------------------------------
+# The SQL the trail installs. Templates are psycopg ``sql.SQL`` texts: {log}, {registry} and
+# the like are filled with ``sql.Identifier`` names and ``sql.Literal`` values only, so ``{{``
+# and ``}}`` stand for literal braces.
+# ---------------------------------------------------------------------------------------------
+
+# Migration 1: the log, the registry and their indexes. {partitioning} is empty, or
+# "PARTITION BY RANGE (changed_at)" for partition: monthly (then the key holds changed_at).
+LOG_TABLE = """
+CREATE TABLE {log} (
+    id bigserial NOT NULL,
+    table_name text NOT NULL,
+    action text NOT NULL,
+    old_data jsonb,
+    new_data jsonb,
+    actor_id text,
+    changed_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    kind text NOT NULL CHECK (kind IN ('row', 'truncate', 'event', 'ddl')),
+    schema_name text,
+    changed_fields text[],
+    txid bigint NOT NULL DEFAULT pg_catalog.txid_current(),
+    statement_at timestamptz NOT NULL DEFAULT pg_catalog.statement_timestamp(),
+    wall_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    login_role text NOT NULL DEFAULT SESSION_USER,
+    effective_role text NOT NULL DEFAULT (
+        CASE WHEN pg_catalog.current_setting('role') = 'none' THEN SESSION_USER::text
+             ELSE pg_catalog.current_setting('role') END),
+    application_name text DEFAULT pg_catalog.current_setting('application_name'),
+    client_addr inet DEFAULT pg_catalog.inet_client_addr(),
+    client_port integer DEFAULT pg_catalog.inet_client_port(),
+    resource text,
+    success boolean,
+    client_ip inet,
+    user_agent text,
+    metadata jsonb,
+    CONSTRAINT audit_log_pkey PRIMARY KEY ({key})
+){partitioning}
+"""
+
+# BRIN on time: the log is append-only, so rows are physically in changed_at order and a BRIN
+# index answers time ranges at a tiny fraction of a btree's size and write cost. The btree on
+# (table_name, changed_at) serves the investigator's usual question, "what happened to this
+# table between t1 and t2" (and the seed's queries, which filter on table_name).
+LOG_INDEXES = (
+    "CREATE INDEX audit_log_changed_at_brin ON {log} USING brin (changed_at)",
+    "CREATE INDEX audit_log_table_name_changed_at ON {log} (table_name, changed_at)",
+)
+
+LOG_COMMENTS = (
+    "COMMENT ON TABLE {log} IS 'pgtrail.audit: row changes, TRUNCATE, application events and DDL on audited "
+    "tables, written only by the trail''s triggers and log_event()'",
+    "COMMENT ON COLUMN {log}.actor_id IS 'the application''s actor (text: any application id, uuid included), "
+    "from the transaction-local actor setting or log_event()'",
+    "COMMENT ON COLUMN {log}.changed_at IS 'transaction start time (now()); statement_at and wall_at are the "
+    "statement''s and the clock''s'",
+    "COMMENT ON COLUMN {log}.login_role IS 'session_user: the role that logged in'",
+    "COMMENT ON COLUMN {log}.effective_role IS 'the role set with SET ROLE, else the login role'",
+    "COMMENT ON COLUMN {log}.kind IS 'row, truncate, event (log_event) or ddl (event trigger)'",
+)
+
+REGISTRY_TABLE = """
+CREATE TABLE {registry} (
+    relid regclass PRIMARY KEY,
+    schema_name text NOT NULL,
+    table_name text NOT NULL,
+    mode text NOT NULL CHECK (mode IN ('row', 'statement')),
+    excluded_columns text[] NOT NULL DEFAULT '{{}}',
+    added_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    updated_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+)
+"""
+
+VERSION_TABLE = """
+CREATE TABLE {versions} (
+    version integer PRIMARY KEY,
+    description text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    applied_by text NOT NULL DEFAULT SESSION_USER
+)
+"""
+
+RECORD_VERSION = "INSERT INTO {versions} (version, description) VALUES ({version}, {description})"
+
+REVOKE_TABLE = "REVOKE ALL ON TABLE {table} FROM PUBLIC"
+
+# The actor: an optional trusted expression (Supabase: auth.uid()), else the transaction-local
+# setting the application sets with set_config(<setting>, <id>, true). With require_actor,
+# a write to an audited table without one is refused (events and DDL are not).
+ACTOR_RESOLVE = "nullif(pg_catalog.current_setting({setting}, true), '')"
+ACTOR_RESOLVE_EXPRESSION = "coalesce(({expression})::text, nullif(pg_catalog.current_setting({setting}, true), ''))"
+ACTOR_REQUIRED = """
+    IF actor IS NULL AND for_table IS NOT NULL THEN
+        RAISE EXCEPTION 'pgtrail.audit: no actor for a write to %.%', for_schema, for_table
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = pg_catalog.format('Run SELECT pg_catalog.set_config(%L, <actor id>, true) in the '
+                                           'transaction before writing.', {setting});
+    END IF;"""
+
+CURRENT_ACTOR = """
+DECLARE
+    actor text;
+BEGIN
+    actor := {resolve};{required}
+    RETURN actor;
+END
+"""
+
+LOG_ROW_CHANGE = """
+#variable_conflict use_variable
+DECLARE
+    -- TG_ARGV: the audited table's schema and name (a partition logs under its parent), then
+    -- the excluded columns, which never reach the log.
+    excluded text[] := TG_ARGV[2:TG_NARGS - 1];
+    old_row jsonb;
+    new_row jsonb;
+    changed text[];
+BEGIN
+    IF TG_OP <> 'INSERT' THEN
+        old_row := pg_catalog.to_jsonb(OLD) - excluded;
+    END IF;
+    IF TG_OP <> 'DELETE' THEN
+        new_row := pg_catalog.to_jsonb(NEW) - excluded;
+    END IF;
+    IF TG_OP = 'UPDATE' THEN
+        SELECT pg_catalog.array_agg(n.key ORDER BY n.key) INTO changed
+          FROM pg_catalog.jsonb_each(new_row) AS n
+         WHERE n.value IS DISTINCT FROM old_row -> n.key;
+        IF changed IS NULL THEN
+            RETURN NULL; -- only excluded columns changed, or none did
+        END IF;
+    END IF;
+    INSERT INTO {log} (kind, schema_name, table_name, action, old_data, new_data, changed_fields, actor_id)
+    VALUES ('row', TG_ARGV[0], TG_ARGV[1], TG_OP, old_row, new_row, changed,
+            {current_actor}(TG_ARGV[0], TG_ARGV[1]));
+    RETURN NULL;
+END
+"""
+
+LOG_STATEMENT_CHANGE = """
+#variable_conflict use_variable
+DECLARE
+    -- One trigger per event, with transition tables pgtrail_old and pgtrail_new; TG_ARGV as
+    -- for log_row_change. One log row per changed row, written set-based.
+    excluded text[] := TG_ARGV[2:TG_NARGS - 1];
+    non_key text[];
+    actor text;
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        IF NOT EXISTS (SELECT FROM pgtrail_new) THEN
+            RETURN NULL;
+        END IF;
+        actor := {current_actor}(TG_ARGV[0], TG_ARGV[1]);
+        INSERT INTO {log} (kind, schema_name, table_name, action, new_data, actor_id)
+        SELECT 'row', TG_ARGV[0], TG_ARGV[1], 'INSERT', pg_catalog.to_jsonb(n) - excluded, actor
+          FROM pgtrail_new AS n;
+    ELSIF TG_OP = 'DELETE' THEN
+        IF NOT EXISTS (SELECT FROM pgtrail_old) THEN
+            RETURN NULL;
+        END IF;
+        actor := {current_actor}(TG_ARGV[0], TG_ARGV[1]);
+        INSERT INTO {log} (kind, schema_name, table_name, action, old_data, actor_id)
+        SELECT 'row', TG_ARGV[0], TG_ARGV[1], 'DELETE', pg_catalog.to_jsonb(o) - excluded, actor
+          FROM pgtrail_old AS o;
+    ELSIF TG_OP = 'UPDATE' THEN
+        IF NOT EXISTS (SELECT FROM pgtrail_old) THEN
+            RETURN NULL;
+        END IF;
+        actor := {current_actor}(TG_ARGV[0], TG_ARGV[1]);
+        -- Old and new rows are paired by primary key (the row minus its other columns). A row
+        -- whose key changed, or a table without a key, is logged as an old and a new half.
+        IF EXISTS (SELECT FROM pg_catalog.pg_index AS i WHERE i.indrelid = TG_RELID AND i.indisprimary) THEN
+            SELECT coalesce(pg_catalog.array_agg(a.attname::text), '{{}}') INTO non_key
+              FROM pg_catalog.pg_attribute AS a
+             WHERE a.attrelid = TG_RELID AND a.attnum > 0 AND NOT a.attisdropped
+               AND NOT EXISTS (SELECT FROM pg_catalog.pg_index AS i
+                                WHERE i.indrelid = TG_RELID AND i.indisprimary AND a.attnum = ANY (i.indkey));
+        END IF;
+        INSERT INTO {log} (kind, schema_name, table_name, action, old_data, new_data, changed_fields, actor_id)
+        SELECT 'row', TG_ARGV[0], TG_ARGV[1], 'UPDATE', o.data, n.data,
+               (SELECT pg_catalog.array_agg(e.key ORDER BY e.key)
+                  FROM pg_catalog.jsonb_each(n.data) AS e
+                 WHERE o.data IS NOT NULL AND e.value IS DISTINCT FROM o.data -> e.key),
+               actor
+          FROM (SELECT pg_catalog.to_jsonb(t) - non_key AS row_key, pg_catalog.to_jsonb(t) - excluded AS data
+                  FROM pgtrail_old AS t) AS o
+          FULL JOIN (SELECT pg_catalog.to_jsonb(t) - non_key AS row_key, pg_catalog.to_jsonb(t) - excluded AS data
+                       FROM pgtrail_new AS t) AS n ON n.row_key = o.row_key
+         WHERE o.data IS DISTINCT FROM n.data;
+    END IF;
+    RETURN NULL;
+END
+"""
+
+LOG_TRUNCATE = """
+BEGIN
+    -- TRUNCATE of a partitioned table fires for it and for each partition: one row each, all
+    -- under the audited table's name, the truncated relation in metadata when it differs.
+    INSERT INTO {log} (kind, schema_name, table_name, action, actor_id, metadata)
+    VALUES ('truncate', TG_ARGV[0], TG_ARGV[1], 'TRUNCATE', {current_actor}(TG_ARGV[0], TG_ARGV[1]),
+            CASE WHEN TG_TABLE_SCHEMA = TG_ARGV[0] AND TG_TABLE_NAME = TG_ARGV[1] THEN NULL
+                 ELSE pg_catalog.jsonb_build_object('relation',
+                          pg_catalog.format('%I.%I', TG_TABLE_SCHEMA, TG_TABLE_NAME)) END);
+    RETURN NULL;
+END
+"""
+
+LOG_EVENT = """
+#variable_conflict use_variable
+DECLARE
+    new_id bigint;
+BEGIN
+    IF action IS NULL OR resource IS NULL THEN
+        RAISE EXCEPTION 'pgtrail.audit: log_event needs an action and a resource'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    INSERT INTO {log} (kind, table_name, action, resource, success, metadata, client_ip, user_agent, actor_id)
+    VALUES ('event', resource, action, resource, success, coalesce(metadata, '{{}}'::jsonb), client_ip,
+            user_agent, coalesce(actor_id, {current_actor}()))
+    RETURNING id INTO new_id;
+    RETURN new_id;
+END
+"""
+
+# DDL on audited tables (on the table itself, a partition, an index or a trigger of it) and on
+# the trail's own objects. Runs for every DDL command of the database, so it only reads the
+# small registry and the catalog.
+LOG_DDL = """
+#variable_conflict use_variable
+DECLARE
+    actor text := {current_actor}();
+BEGIN
+    IF TG_EVENT = 'ddl_command_end' THEN
+        INSERT INTO {log} (kind, schema_name, table_name, action, actor_id, metadata)
+        SELECT DISTINCT 'ddl', w.schema_name, w.table_name, c.command_tag, actor,
+               pg_catalog.jsonb_build_object('object_type', c.object_type, 'object_identity', c.object_identity,
+                                             'statement', pg_catalog.current_query())
+          FROM pg_catalog.pg_event_trigger_ddl_commands() AS c
+         CROSS JOIN LATERAL (
+                SELECT CASE c.classid
+                         WHEN 'pg_catalog.pg_class'::pg_catalog.regclass THEN
+                           coalesce((SELECT i.indrelid FROM pg_catalog.pg_index AS i WHERE i.indexrelid = c.objid),
+                                    c.objid)
+                         WHEN 'pg_catalog.pg_trigger'::pg_catalog.regclass THEN
+                           (SELECT t.tgrelid FROM pg_catalog.pg_trigger AS t WHERE t.oid = c.objid)
+                       END AS relid) AS r
+         CROSS JOIN LATERAL (
+                SELECT a.schema_name, a.table_name
+                  FROM {registry} AS a
+                 WHERE a.relid::pg_catalog.oid IN (SELECT r.relid UNION ALL
+                                                   SELECT x.relid FROM pg_catalog.pg_partition_ancestors(r.relid) AS x)
+                UNION ALL
+                SELECT c.schema_name,
+                       coalesce((SELECT k.relname::text FROM pg_catalog.pg_class AS k WHERE k.oid = r.relid),
+                                c.object_identity)
+                 WHERE c.schema_name = {schema_name}) AS w;
+    ELSIF TG_EVENT = 'sql_drop' THEN
+        INSERT INTO {log} (kind, schema_name, table_name, action, actor_id, metadata)
+        SELECT DISTINCT 'ddl', w.schema_name, w.table_name, TG_TAG, actor,
+               pg_catalog.jsonb_build_object('object_type', d.object_type, 'object_identity', d.object_identity,
+                                             'statement', pg_catalog.current_query())
+          FROM pg_catalog.pg_event_trigger_dropped_objects() AS d
+         CROSS JOIN LATERAL (
+                -- an audited table
+                SELECT a.schema_name, a.table_name
+                  FROM {registry} AS a
+                 WHERE d.object_type = 'table' AND a.relid::pg_catalog.oid = d.objid
+                UNION ALL
+                -- a trail trigger on an audited table, or on one of its partitions, still there
+                SELECT a.schema_name, a.table_name
+                  FROM {registry} AS a
+                 WHERE d.object_type = 'trigger' AND d.address_names[3] LIKE 'pgtrail\\_audit\\_%'
+                   AND a.relid::pg_catalog.oid IN (
+                         SELECT x.relid
+                           FROM pg_catalog.pg_partition_ancestors(pg_catalog.to_regclass(
+                                  pg_catalog.quote_ident(d.address_names[1]) || '.' ||
+                                  pg_catalog.quote_ident(d.address_names[2]))) AS x
+                         UNION ALL
+                         SELECT pg_catalog.to_regclass(pg_catalog.quote_ident(d.address_names[1]) || '.' ||
+                                                       pg_catalog.quote_ident(d.address_names[2]))::pg_catalog.oid)
+                UNION ALL
+                -- a relation gone with its trail triggers, not an audited table: a partition
+                SELECT d.address_names[1], d.address_names[2]
+                 WHERE d.object_type = 'trigger' AND d.address_names[3] LIKE 'pgtrail\\_audit\\_%'
+                   AND pg_catalog.to_regclass(pg_catalog.quote_ident(d.address_names[1]) || '.' ||
+                                              pg_catalog.quote_ident(d.address_names[2])) IS NULL
+                   AND NOT EXISTS (SELECT FROM pg_catalog.pg_event_trigger_dropped_objects() AS g
+                                     JOIN {registry} AS a ON a.relid::pg_catalog.oid = g.objid
+                                    WHERE g.object_type = 'table' AND g.schema_name = d.address_names[1]
+                                      AND g.object_name = d.address_names[2])
+                UNION ALL
+                -- the trail's own tables and functions
+                SELECT d.schema_name, coalesce(d.object_name, d.object_identity)
+                 WHERE d.schema_name = {schema_name} AND d.object_type IN ('table', 'function')) AS w;
+        DELETE FROM {registry} AS a
+         USING pg_catalog.pg_event_trigger_dropped_objects() AS d
+         WHERE d.object_type = 'table' AND a.relid::pg_catalog.oid = d.objid;
+    END IF;
+END
+"""
+
+# name, arguments (as pg_get_function_arguments prints them), result, SECURITY DEFINER, body
+FUNCTIONS = (
+    ("current_actor", "for_schema text DEFAULT NULL::text, for_table text DEFAULT NULL::text", "text", False, None),
+    ("log_row_change", "", "trigger", True, LOG_ROW_CHANGE),
+    ("log_statement_change", "", "trigger", True, LOG_STATEMENT_CHANGE),
+    ("log_truncate", "", "trigger", True, LOG_TRUNCATE),
+    ("log_ddl", "", "event_trigger", True, LOG_DDL),
+    (
+        "log_event",
+        "action text, resource text, success boolean DEFAULT true, metadata jsonb DEFAULT '{}'::jsonb, "
+        "client_ip inet DEFAULT NULL::inet, user_agent text DEFAULT NULL::text, actor_id text DEFAULT NULL::text",
+        "bigint",
+        True,
+        LOG_EVENT,
+    ),
+)
+EVENT_FUNCTION = "log_event"
+
+CREATE_FUNCTION = (
+    "CREATE OR REPLACE FUNCTION {function}({arguments}) RETURNS {result} LANGUAGE plpgsql{definer} AS {body}"
+)
+
+# ---------------------------------------------------------------------------------------------
+# What the module reads
+# ---------------------------------------------------------------------------------------------
+
+LOCK = "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('pgtrail.audit.audit_trail')) IS NULL AS locked"
+
+SESSION_FACTS = """
+SELECT r.rolsuper, pg_catalog.current_setting('server_version_num')::int AS server_version_num,
+       pg_catalog.date_part('year', pg_catalog.now() AT TIME ZONE 'UTC')::int AS utc_year,
+       pg_catalog.date_part('month', pg_catalog.now() AT TIME ZONE 'UTC')::int AS utc_month,
+       (SELECT n.oid FROM pg_catalog.pg_namespace AS n WHERE n.nspname = %(schema)s) AS schema_oid
+  FROM pg_catalog.pg_roles AS r WHERE r.rolname = CURRENT_USER
+"""
+
+TRAIL_RELATIONS = """
+SELECT c.relname, c.relkind FROM pg_catalog.pg_class AS c
+ WHERE c.relnamespace = %(schema_oid)s AND c.relname = ANY (%(names)s)
+"""
+
+SCHEMA_VERSION_NOW = "SELECT coalesce(max(version), 0) AS version FROM {versions}"
+
+REGISTRY_ROWS = """
+SELECT a.relid::pg_catalog.oid AS relid, a.schema_name, a.table_name, a.mode, a.excluded_columns,
+       EXISTS (SELECT FROM pg_catalog.pg_class AS c WHERE c.oid = a.relid::pg_catalog.oid) AS present
+  FROM {registry} AS a
+"""
+
+TRAIL_FUNCTIONS = """
+SELECT p.oid, p.proname, p.prosrc, p.prosecdef, p.proconfig, l.lanname,
+       pg_catalog.pg_get_function_arguments(p.oid) AS arguments,
+       pg_catalog.pg_get_function_identity_arguments(p.oid) AS identity_arguments,
+       pg_catalog.pg_get_function_result(p.oid) AS result,
+       p.proacl IS NULL OR EXISTS (SELECT FROM pg_catalog.aclexplode(p.proacl) AS g
+                                    WHERE g.grantee = 0 AND g.privilege_type = 'EXECUTE') AS public_execute,
+       ARRAY(SELECT r.rolname::text FROM pg_catalog.aclexplode(p.proacl) AS g
+               JOIN pg_catalog.pg_roles AS r ON r.oid = g.grantee
+              WHERE g.privilege_type = 'EXECUTE' AND g.grantee <> p.proowner ORDER BY 1) AS grantees
+  FROM pg_catalog.pg_proc AS p JOIN pg_catalog.pg_language AS l ON l.oid = p.prolang
+ WHERE p.pronamespace = %(schema_oid)s AND p.proname = ANY (%(names)s)
+"""
+
+# Triggers of the trail (by function or by name), with what a comparison needs. Clones on
+# partitions (tgparentid <> 0) follow their parent and are read for their enabled state only.
+TRAIL_TRIGGERS = """
+SELECT t.tgrelid AS relid, n.nspname AS rel_schema, c.relname AS rel_name, t.tgname, t.tgtype, t.tgenabled,
+       t.tgargs, t.tgnargs, t.tgoldtable, t.tgnewtable, t.tgparentid <> 0 AS clone,
+       t.tgqual IS NOT NULL OR t.tgconstraint <> 0 OR pg_catalog.array_length(t.tgattr::int2[], 1) > 0 AS unusual,
+       fn.nspname AS function_schema, p.proname AS function_name
+  FROM pg_catalog.pg_trigger AS t
+  JOIN pg_catalog.pg_class AS c ON c.oid = t.tgrelid
+  JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+  JOIN pg_catalog.pg_proc AS p ON p.oid = t.tgfoid
+  JOIN pg_catalog.pg_namespace AS fn ON fn.oid = p.pronamespace
+ WHERE NOT t.tgisinternal
+   AND (t.tgname LIKE 'pgtrail\\_audit\\_%%' OR (fn.nspname = %(schema)s AND p.proname = ANY (%(functions)s)))
+"""
+
+TRAIL_EVENT_TRIGGERS = """
+SELECT e.evtname, e.evtevent, e.evtenabled, e.evttags IS NOT NULL AS tagged,
+       n.nspname AS function_schema, p.proname AS function_name
+  FROM pg_catalog.pg_event_trigger AS e
+  JOIN pg_catalog.pg_proc AS p ON p.oid = e.evtfoid
+  JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace
+ WHERE e.evtname LIKE 'pgtrail\\_audit\\_%%' OR (n.nspname = %(schema)s AND p.proname = 'log_ddl')
+"""
+
+# Every relation named in the request, with what validation needs.
+RELATIONS = """
+SELECT q.schema_name, q.table_name, c.oid AS relid, c.relkind, c.relispartition, c.relpersistence,
+       rn.nspname AS root_schema, rc.relname AS root_name,
+       EXISTS (SELECT FROM pg_catalog.pg_index AS i WHERE i.indrelid = c.oid AND i.indisprimary) AS has_key,
+       ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute AS a
+              WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum) AS columns
+  FROM ROWS FROM (pg_catalog.unnest(%(schemas)s::text[]), pg_catalog.unnest(%(tables)s::text[]))
+       AS q(schema_name, table_name)
+  LEFT JOIN pg_catalog.pg_namespace AS n ON n.nspname = q.schema_name
+  LEFT JOIN pg_catalog.pg_class AS c ON c.relnamespace = n.oid AND c.relname = q.table_name
+  LEFT JOIN pg_catalog.pg_class AS rc ON c.relispartition AND rc.oid = pg_catalog.pg_partition_root(c.oid)
+  LEFT JOIN pg_catalog.pg_namespace AS rn ON rn.oid = rc.relnamespace
+"""
+
+# Descendants of the partitioned tables audited, at every level.
+PARTITIONS = """
+SELECT p.root, t.relid::pg_catalog.oid AS relid, n.nspname AS rel_schema, c.relname AS rel_name
+  FROM pg_catalog.unnest(%(roots)s::oid[]) AS p(root)
+ CROSS JOIN LATERAL pg_catalog.pg_partition_tree(p.root) AS t
+  JOIN pg_catalog.pg_class AS c ON c.oid = t.relid
+  JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+ WHERE t.relid::pg_catalog.oid <> p.root
+ ORDER BY p.root, t.level, c.relname
+"""
+
+SCHEMA_TABLES = """
+SELECT q.schema_name, n.oid IS NOT NULL AS present,
+       ARRAY(SELECT c.relname::text FROM pg_catalog.pg_class AS c
+              WHERE c.relnamespace = n.oid AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+                AND c.relpersistence <> 't' ORDER BY c.relname) AS tables
+  FROM pg_catalog.unnest(%(schemas)s::text[]) AS q(schema_name)
+  LEFT JOIN pg_catalog.pg_namespace AS n ON n.nspname = q.schema_name
+"""
+
+ROLES = "SELECT r.rolname::text AS rolname FROM pg_catalog.pg_roles AS r WHERE r.rolname = ANY (%(names)s)"
+
+SCHEMA_USAGE = """
+SELECT r.rolname::text AS rolname FROM pg_catalog.pg_namespace AS n
+ CROSS JOIN LATERAL pg_catalog.aclexplode(n.nspacl) AS g
+  JOIN pg_catalog.pg_roles AS r ON r.oid = g.grantee
+ WHERE n.oid = %(schema_oid)s AND g.privilege_type = 'USAGE'
+"""
+
+PUBLIC_TABLE_GRANTS = """
+SELECT DISTINCT c.relname FROM pg_catalog.pg_class AS c CROSS JOIN LATERAL pg_catalog.aclexplode(c.relacl) AS g
+ WHERE c.relnamespace = %(schema_oid)s AND c.relname = ANY (%(names)s) AND g.grantee = 0
+"""
+
+LOG_PARTITIONS = """
+SELECT c.relname, pg_catalog.pg_get_expr(c.relpartbound, c.oid) = 'DEFAULT' AS is_default
+  FROM pg_catalog.pg_inherits AS i JOIN pg_catalog.pg_class AS c ON c.oid = i.inhrelid
+ WHERE i.inhparent = %(log_oid)s
+"""
+
+LOG_OID = "SELECT c.oid FROM pg_catalog.pg_class AS c WHERE c.relnamespace = %(schema_oid)s AND c.relname = 'audit_log'"
+
+DEFAULT_PARTITION_MONTHS = """
+SELECT DISTINCT pg_catalog.date_part('year', changed_at AT TIME ZONE 'UTC')::int AS year,
+       pg_catalog.date_part('month', changed_at AT TIME ZONE 'UTC')::int AS month
+  FROM {default_partition} ORDER BY 1, 2
+"""
+
+# The actor expression is trusted SQL from the inventory; it is checked here by running it
+# (the parameter makes psycopg refuse more than one statement).
+CHECK_ACTOR_EXPRESSION = "SELECT ({expression})::text AS actor WHERE %s"
+
+# ---------------------------------------------------------------------------------------------
+# Input: parsing and checking (pure)
+# ---------------------------------------------------------------------------------------------
+
+
+def name_problem(name):
+    """Why a single identifier cannot be used, or None."""
+    if not name:
+        return "empty name"
+    if len(name.encode("utf-8")) >= NAMEDATALEN:
+        return "name %r is longer than %d bytes, the longest PostgreSQL keeps" % (name, NAMEDATALEN - 1)
+    return None
+
+
+def parse_table(text):
+    """``schema.table`` (``public`` when no schema) -> (schema, table); ValueError naming the input."""
+    if not isinstance(text, str):
+        raise ValueError("table %r is not a string" % (text,))
+    schema, table = postgres.split_qualified_name(text)
+    for part in (schema, table):
+        problem = name_problem(part)
+        if problem:
+            raise ValueError("%s in %r" % (problem, text))
+    return schema, table
+
+
+def parse_single(text, what):
+    """One identifier (a column or a schema), quoted or folded like PostgreSQL does."""
+    if not isinstance(text, str):
+        raise ValueError("%s %r is not a string" % (what, text))
+    schema, name = postgres.split_qualified_name(text, default_schema=None)
+    if schema is not None:
+        raise ValueError("%s %r must be a single name (double-quote a name that holds a dot)" % (what, text))
+    problem = name_problem(name)
+    if problem:
+        raise ValueError("%s in %r" % (problem, text))
+    return name
+
+
+def parse_columns(columns, where):
+    if columns is None:
+        return [], []
+    if not isinstance(columns, list):
+        return [], ["%s: exclude_columns must be a list of column names" % where]
+    names, problems = [], []
+    for column in columns:
+        try:
+            name = parse_single(column, "column")
+        except ValueError as exc:
+            problems.append("%s: %s" % (where, exc))
+            continue
+        if name not in names:
+            names.append(name)
+    return names, problems
+
+
+def normalize_request(tables, schemas, exclude_columns):
+    """The declared selection, before the catalog is read.
+
+    Returns ``(explicit, schema_rules, exclusions, problems)``: explicit maps (schema, table) to
+    {given, mode, exclude}; schema_rules is a list of (given, schema, patterns); exclusions maps
+    (schema, table) to (given key, columns) from the top-level exclude_columns option.
+    """
+    problems = []
+    explicit = {}
+    for index, entry in enumerate(tables or []):
+        where = "tables[%d]" % index
+        if isinstance(entry, dict):
+            unknown = sorted(set(entry) - {"name", "mode", "exclude_columns"})
+            if unknown:
+                problems.append(
+                    "%s: unknown key(s) %s (known: name, mode, exclude_columns)" % (where, ", ".join(unknown))
+                )
+                continue
+            given, mode, columns = entry.get("name"), entry.get("mode") or "row", entry.get("exclude_columns")
+        else:
+            given, mode, columns = entry, "row", None
+        try:
+            key = parse_table(given)
+        except ValueError as exc:
+            problems.append("%s: %s" % (where, exc))
+            continue
+        where = "%s (%s)" % (where, given)
+        if mode not in MODES:
+            problems.append("%s: mode %r is not one of %s" % (where, mode, ", ".join(MODES)))
+            continue
+        names, column_problems = parse_columns(columns, where)
+        problems.extend(column_problems)
+        if key in explicit:
+            problems.append("%s: table %s is listed twice" % (where, display_name(*key)))
+            continue
+        explicit[key] = dict(given=given, mode=mode, exclude=names)
+
+    rules = []
+    for index, entry in enumerate(schemas or []):
+        where = "schemas[%d]" % index
+        try:
+            schema = parse_single(entry.get("name"), "schema")
+        except ValueError as exc:
+            problems.append("%s: %s" % (where, exc))
+            continue
+        patterns = entry.get("exclude") or []
+        if not all(isinstance(p, str) for p in patterns):
+            problems.append("%s (%s): exclude must be a list of glob patterns" % (where, entry.get("name")))
+            continue
+        rules.append((entry.get("name"), schema, list(patterns)))
+
+    exclusions = {}
+    for given, columns in sorted((exclude_columns or {}).items()):
+        where = "exclude_columns[%s]" % given
+        try:
+            key = parse_table(given)
+        except ValueError as exc:
+            problems.append("%s: %s" % (where, exc))
+            continue
+        names, column_problems = parse_columns(columns, where)
+        problems.extend(column_problems)
+        exclusions[key] = (given, names)
+    return explicit, rules, exclusions, problems
+
+
+def select_from_schemas(rules, schema_tables, trail_schema):
+    """Tables chosen by schema rules: {(schema, table): given} and problems.
+
+    ``schema_tables`` maps a schema name to its tables, or None when the schema does not exist.
+    Patterns are shell globs matched, case-sensitively, against the table name.
+    """
+    chosen, problems = {}, []
+    for given, schema, patterns in rules:
+        if schema == trail_schema:
+            problems.append("schema %s is the audit trail's own schema and cannot be audited" % _quote(schema))
+            continue
+        tables = schema_tables.get(schema)
+        if tables is None:
+            problems.append("schema %s does not exist" % _quote(schema))
+            continue
+        for table in tables:
+            if any(fnmatch.fnmatchcase(table, pattern) for pattern in patterns):
+                continue
+            chosen.setdefault((schema, table), given)
+    return chosen, problems
+
+
+def _quote(name):
+    return '"%s"' % name.replace('"', '""')
+
+
+def quoted_name(schema, table):
+    """The form error messages use: every part double-quoted, as given to PostgreSQL."""
+    return "%s.%s" % (_quote(schema), _quote(table))
+
+
+def merge_selection(explicit, chosen, exclusions):
+    """{(schema, table): {given, mode, exclude}}: explicit entries win over schema rules; the
+    top-level exclude_columns add to an entry's own. Problems for exclusions of unselected tables."""
+    selection = {}
+    for key in chosen:
+        selection[key] = dict(given=display_name(*key), mode="row", exclude=[])
+    for key, entry in explicit.items():
+        selection[key] = dict(entry, exclude=list(entry["exclude"]))
+    problems = []
+    for key, (given, columns) in sorted(exclusions.items()):
+        if key not in selection:
+            problems.append("exclude_columns names table %s, which is not audited (list it in tables)" % given)
+            continue
+        for column in columns:
+            if column not in selection[key]["exclude"]:
+                selection[key]["exclude"].append(column)
+    return selection, problems
+
+
+def check_relation(key, entry, info, trail_schema):
+    """Problems with one selected table, from its catalog row (None when it does not exist)."""
+    name = quoted_name(*key)
+    if key[0] == trail_schema:
+        return ["table %s belongs to the audit trail's own schema and cannot be audited" % name]
+    if info is None or info.get("relid") is None:
+        return ["table %s does not exist" % name]
+    if info["relkind"] not in ("r", "p"):
+        return [
+            "%s is not a table (relkind %r); only tables and partitioned tables can be audited"
+            % (name, info["relkind"])
+        ]
+    if info["relpersistence"] == "t":
+        return ["table %s is temporary" % name]
+    if info["relispartition"]:
+        return [
+            "table %s is a partition of %s: audit the partitioned table, whose triggers cover every partition"
+            % (name, quoted_name(info["root_schema"], info["root_name"]))
+        ]
+    problems = []
+    for column in entry["exclude"]:
+        if column not in info["columns"]:
+            problems.append("column %s does not exist in table %s" % (_quote(column), name))
+    if entry["mode"] == "statement" and not info["has_key"]:
+        problems.append("table %s has no primary key: statement mode pairs old and new rows by it; use mode row" % name)
+    return problems
+
+
+def check_options(params):
+    problems = []
+    problem = name_problem(params["schema"])
+    if problem:
+        problems.append("schema: %s" % problem)
+    if not _GUC_NAME.match(params["actor_setting"] or ""):
+        problems.append(
+            "actor_setting %r is not a custom setting name (two or more identifiers joined by dots, like "
+            "pgtrail.actor_id)" % params["actor_setting"]
+        )
+    if params["partition"] != "monthly" and params.get("retention_months") is not None:
+        problems.append("retention_months needs partition: monthly (retention drops whole monthly partitions)")
+    if params.get("retention_months") is not None and params["retention_months"] < 1:
+        problems.append("retention_months must be 1 or more (or null to keep everything)")
+    for role in params.get("app_roles") or []:
+        problem = name_problem(role)
+        if problem:
+            problems.append("app_roles: %s" % problem)
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------
+# Triggers (pure)
+# ---------------------------------------------------------------------------------------------
+
+TG_ROW, TG_BEFORE, TG_INSERT, TG_DELETE, TG_UPDATE, TG_TRUNCATE, TG_INSTEAD = 1, 2, 4, 8, 16, 32, 64
+EVENT_BITS = (("INSERT", TG_INSERT), ("UPDATE", TG_UPDATE), ("DELETE", TG_DELETE), ("TRUNCATE", TG_TRUNCATE))
+
+
+def trigger_spec(relation, level, events, function, args, old_table=None, new_table=None):
+    return dict(
+        relation=tuple(relation),
+        level=level,
+        events=tuple(e for e, _bit in EVENT_BITS if e in events),
+        function=function,
+        args=tuple(args),
+        old_table=old_table,
+        new_table=new_table,
+    )
+
+
+def desired_triggers(table):
+    """{(relid, trigger name): spec} for one audited table.
+
+    ``table``: {relid, schema, name, mode, exclude, partitions: [(relid, schema, name)]}. Row
+    triggers go on the table only (PostgreSQL clones them onto partitions). TRUNCATE and
+    statement triggers fire for the relation a statement names, so they also go on every
+    partition; all of them log under the audited table's name.
+    """
+    logical = (table["schema"], table["name"])
+    args = logical + tuple(table["exclude"])
+    relations = [(table["relid"], table["schema"], table["name"])] + list(table.get("partitions") or [])
+    triggers = {}
+    if table["mode"] == "row":
+        triggers[(table["relid"], ROW_TRIGGER)] = trigger_spec(
+            logical, "row", ("INSERT", "UPDATE", "DELETE"), "log_row_change", args
+        )
+    for relid, schema, name in relations:
+        if table["mode"] == "statement":
+            for trigger, event, old_table, new_table in STATEMENT_TRIGGERS:
+                triggers[(relid, trigger)] = trigger_spec(
+                    (schema, name), "statement", (event,), "log_statement_change", args, old_table, new_table
+                )
+        triggers[(relid, TRUNCATE_TRIGGER)] = trigger_spec(
+            (schema, name), "statement", ("TRUNCATE",), "log_truncate", logical
+        )
+    return triggers
+
+
+def decode_args(tgargs, nargs, encoding="utf-8"):
+    """pg_trigger.tgargs (each argument NUL-terminated) -> tuple of str."""
+    if isinstance(tgargs, memoryview):
+        tgargs = tgargs.tobytes()
+    parts = (tgargs or b"").split(b"\0")[:nargs]
+    return tuple(part.decode(encoding, "replace") for part in parts)
+
+
+def spec_from_catalog(row, encoding="utf-8"):
+    """A trigger spec from a TRAIL_TRIGGERS row; 'unusual' (BEFORE, WHEN, columns...) never matches."""
+    tgtype = row["tgtype"]
+    events = tuple(e for e, bit in EVENT_BITS if tgtype & bit)
+    spec = trigger_spec(
+        (row["rel_schema"], row["rel_name"]),
+        "row" if tgtype & TG_ROW else "statement",
+        events,
+        row["function_name"],
+        decode_args(row["tgargs"], row["tgnargs"], encoding),
+        row["tgoldtable"],
+        row["tgnewtable"],
+    )
+    spec["unusual"] = bool(row["unusual"] or tgtype & (TG_BEFORE | TG_INSTEAD))
+    spec["enabled"] = row["tgenabled"]
+    return spec
+
+
+def same_trigger(current, desired):
+    keys = ("level", "events", "function", "args", "old_table", "new_table")
+    return not current.get("unusual") and all(current[k] == desired[k] for k in keys)
+
+
+def plan_triggers(current, desired, clones=None):
+    """Steps from the catalog's triggers to the desired ones, drops first.
+
+    ``current`` and ``desired`` map (relid, name) to specs. ``clones`` maps (relid, name) of a
+    row trigger's clone on a partition to {relation, enabled, root}, root being the relid of the
+    table whose trigger it clones. Steps are ("drop"|"create"|"replace"|"enable", key, spec).
+    Every created or replaced trigger is then enabled ALWAYS (CREATE OR REPLACE TRIGGER resets
+    it, and its clones, to ORIGIN; enabling the parent enables the clones).
+    """
+    steps = []
+    for key in sorted(set(current) - set(desired)):
+        steps.append(("drop", key, current[key]))
+    rebuilt = set()
+    for key in sorted(desired):
+        spec = desired[key]
+        have = current.get(key)
+        if have is None:
+            steps.append(("create", key, spec))
+            steps.append(("enable", key, spec))
+            rebuilt.add(key)
+        elif not same_trigger(have, spec):
+            steps.append(("replace", key, spec))
+            steps.append(("enable", key, spec))
+            rebuilt.add(key)
+        elif have.get("enabled") != "A":
+            steps.append(("enable", key, spec))
+    for key, clone in sorted((clones or {}).items()):
+        parent = (clone.get("root"), key[1])
+        if clone["enabled"] != "A" and parent in desired and parent not in rebuilt:
+            steps.append(("enable", key, dict(relation=clone["relation"])))
+    return steps
+
+
+def describe_trigger(name, spec, enabled="A"):
+    """One line per trigger, the same for the catalog and the plan, so a diff shows only changes."""
+    events = " OR ".join(spec["events"])
+    referencing = ""
+    if spec.get("old_table") or spec.get("new_table"):
+        parts = []
+        if spec.get("old_table"):
+            parts.append("OLD TABLE AS %s" % spec["old_table"])
+        if spec.get("new_table"):
+            parts.append("NEW TABLE AS %s" % spec["new_table"])
+        referencing = " REFERENCING %s" % " ".join(parts)
+    args = ", ".join("'%s'" % a.replace("'", "''") for a in spec["args"])
+    text = "%s AFTER %s ON %s%s FOR EACH %s EXECUTE FUNCTION %s(%s)" % (
+        name,
+        events,
+        display_name(*spec["relation"]),
+        referencing,
+        spec["level"].upper(),
+        spec["function"],
+        args,
+    )
+    if spec.get("unusual"):
+        text += " (with BEFORE/INSTEAD OF, WHEN, columns or a constraint)"
+    return text + {"A": " ENABLE ALWAYS", "O": "", "D": " DISABLED", "R": " ENABLE REPLICA"}.get(enabled, "")
+
+
+# ---------------------------------------------------------------------------------------------
+# Functions and event triggers (pure)
+# ---------------------------------------------------------------------------------------------
+
+
+def same_function(current, desired):
+    """Whether a catalog function already is the desired one (source, settings, signature)."""
+    return (
+        current["prosrc"] == desired["source"]
+        and bool(current["prosecdef"]) == desired["definer"]
+        and list(current["proconfig"] or []) == ([SEARCH_PATH] if desired["definer"] else [])
+        and current["lanname"] == "plpgsql"
+        and current["arguments"] == desired["arguments"]
+        and current["result"] == desired["result"]
+    )
+
+
+def plan_functions(current, desired):
+    """[("create"|"replace"|"recreate", name)] in definition order.
+
+    ``recreate`` (DROP, then CREATE) when the signature differs, which CREATE OR REPLACE cannot
+    change; a function of the same name with other argument types is a different function and
+    is dropped by the same step.
+    """
+    steps = []
+    for spec in desired:
+        have = current.get(spec["name"])
+        if not have:
+            steps.append(("create", spec["name"]))
+        elif len(have) > 1 or have[0]["arguments"] != spec["arguments"] or have[0]["result"] != spec["result"]:
+            steps.append(("recreate", spec["name"]))
+        elif not same_function(have[0], spec):
+            steps.append(("replace", spec["name"]))
+    return steps
+
+
+def describe_function(schema, spec):
+    header = "%s(%s) RETURNS %s LANGUAGE plpgsql%s" % (
+        display_name(schema, spec["name"]),
+        spec["arguments"],
+        spec["result"],
+        " SECURITY DEFINER SET %s" % SEARCH_PATH if spec["definer"] else "",
+    )
+    return header + "\n" + spec["source"].strip("\n")
+
+
+def describe_catalog_function(schema, row):
+    spec = dict(
+        name=row["proname"],
+        arguments=row["arguments"],
+        result=row["result"],
+        definer=bool(row["prosecdef"]),
+        source=row["prosrc"],
+    )
+    text = describe_function(schema, spec)
+    config = list(row["proconfig"] or [])
+    if config != ([SEARCH_PATH] if spec["definer"] else []):
+        text = text.replace("\n", " [settings: %s]\n" % ", ".join(config), 1)
+    return text
+
+
+def plan_event_triggers(current, trail_schema):
+    """[("create"|"recreate"|"enable", name, event)] for the two DDL event triggers."""
+    steps = []
+    for name, event in EVENT_TRIGGERS:
+        have = current.get(name)
+        if have is None:
+            steps.append(("create", name, event))
+            steps.append(("enable", name, event))
+        elif (
+            have["evtevent"] != event
+            or have["tagged"]
+            or have["function_schema"] != trail_schema
+            or have["function_name"] != "log_ddl"
+        ):
+            steps.append(("recreate", name, event))
+            steps.append(("enable", name, event))
+        elif have["evtenabled"] != "A":
+            steps.append(("enable", name, event))
+    return steps
+
+
+def plan_grants(current_grantees, app_roles):
+    """(grant, revoke) lists of roles for EXECUTE on log_event."""
+    wanted = sorted(set(app_roles))
+    have = set(current_grantees)
+    return [r for r in wanted if r not in have], sorted(have - set(wanted))
+
+
+# ---------------------------------------------------------------------------------------------
+# Schema versions (pure)
+# ---------------------------------------------------------------------------------------------
+
+# (version, description): applied in order to reach the newest. A later release appends a step
+# (version 2 adds the hash chain), whose statements upgrade the log in place, keeping its rows.
+MIGRATIONS = ((1, "the audit log, the registry of audited tables and their indexes"),)
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+
+def plan_migrations(version, migrations=MIGRATIONS):
+    """The (version, description) steps after ``version``; ValueError for an unknown newer one."""
+    newest = migrations[-1][0]
+    if version > newest:
+        raise ValueError(
+            "the trail's schema version is %d, newer than this collection knows (%d): upgrade pgtrail.audit "
+            "before running it on this database" % (version, newest)
+        )
+    return [step for step in migrations if step[0] > version]
+
+
+def migration_statements(version, schema, partitioned):
+    """The SQL of one migration step, as a list of ``sql.Composed``."""
+    sql = postgres.sql
+    names = _names(schema)
+    if version == 1:
+        statements = [
+            sql.SQL(LOG_TABLE.strip()).format(
+                log=names["log"],
+                key=sql.SQL("id, changed_at" if partitioned else "id"),
+                partitioning=sql.SQL(" PARTITION BY RANGE (changed_at)" if partitioned else ""),
+            )
+        ]
+        statements += [sql.SQL(text).format(log=names["log"]) for text in LOG_INDEXES + LOG_COMMENTS]
+        statements.append(sql.SQL(REGISTRY_TABLE.strip()).format(registry=names["registry"]))
+        statements += [sql.SQL(REVOKE_TABLE).format(table=names[n]) for n in ("log", "registry")]
+        return statements
+    raise ValueError("no migration step %r" % version)
+
+
+def _names(schema):
+    sql = postgres.sql
+    return dict(
+        schema=sql.Identifier(schema),
+        log=sql.Identifier(schema, LOG),
+        registry=sql.Identifier(schema, REGISTRY),
+        versions=sql.Identifier(schema, VERSIONS),
+        default_partition=sql.Identifier(schema, DEFAULT_PARTITION),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Monthly partitions (pure)
+# ---------------------------------------------------------------------------------------------
+
+
+def month_add(month, count):
+    """(year, month) plus count months (count may be negative)."""
+    index = month[0] * 12 + (month[1] - 1) + count
+    return (index // 12, index % 12 + 1)
+
+
+def partition_name(month):
+    return "audit_log_%04d%02d" % month
+
+
+def month_start(month):
+    """The first instant of a month in UTC, as PostgreSQL reads a timestamptz literal."""
+    return "%04d-%02d-01 00:00:00+00" % month
+
+
+def plan_partitions(today, existing, has_default, default_months, retention_months, premake=PREMAKE_MONTHS):
+    """What keeps a monthly-partitioned log in shape.
+
+    ``today`` is the (year, month) of now() in UTC; ``existing`` the months that have a
+    partition; ``default_months`` the months of the rows that landed in the default partition
+    (the module did not run in time). Returns a dict:
+    create (months, ascending), move (whether rows leave the default partition for their month),
+    purge_before (month: default rows older than it are deleted by retention, or None), drop
+    (partition names, by retention), create_default.
+    """
+    cutoff = month_add(today, -retention_months) if retention_months else None
+    wanted = {month_add(today, k) for k in range(premake + 1)}
+    kept_default = {m for m in default_months if cutoff is None or m >= cutoff}
+    wanted |= kept_default
+    create = sorted(m for m in wanted if m not in existing)
+    drop = sorted(partition_name(m) for m in existing if cutoff is not None and m < cutoff)
+    purge = cutoff if cutoff is not None and any(m < cutoff for m in default_months) else None
+    return dict(
+        create=create,
+        move=bool(kept_default),
+        purge_before=purge,
+        drop=drop,
+        create_default=not has_default,
+    )
+
+
+def month_of_partition(name):
+    match = _MONTH_PARTITION.match(name)
+    if not match:
+        return None
+    month = (int(match.group(1)), int(match.group(2)))
+    return month if 1 <= month[1] <= 12 else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading the catalog
+# ---------------------------------------------------------------------------------------------
+
+
+def read_trail(session, schema):
+    """The trail's current state in the database (nothing is changed)."""
+    sql = postgres.sql
+    facts = session.query(SESSION_FACTS, dict(schema=schema))[0]
+    state = dict(
+        superuser=facts["rolsuper"],
+        today=(facts["utc_year"], facts["utc_month"]),
+        schema_oid=facts["schema_oid"],
+        relations={},
+        version=0,
+        registry={},
+        functions={},
+        triggers={},
+        clones={},
+        foreign=[],
+        event_triggers={},
+        schema_usage=set(),
+        public_tables=[],
+        partitions=None,
+    )
+    names = _names(schema)
+    function_names = [f[0] for f in FUNCTIONS]
+    encoding = _encoding(session)
+    for row in session.query(TRAIL_TRIGGERS, dict(schema=schema, functions=function_names)):
+        if row["function_schema"] != schema or row["function_name"] not in function_names:
+            state["foreign"].append(
+                "trigger %s on %s runs %s: another audit trail (or another tool) uses the pgtrail_audit_ names in "
+                "this database; only one trail per database is supported"
+                % (
+                    row["tgname"],
+                    quoted_name(row["rel_schema"], row["rel_name"]),
+                    quoted_name(row["function_schema"], row["function_name"]),
+                )
+            )
+            continue
+        key = (row["relid"], row["tgname"])
+        if row["clone"]:
+            state["clones"][key] = dict(relation=(row["rel_schema"], row["rel_name"]), enabled=row["tgenabled"])
+        else:
+            state["triggers"][key] = spec_from_catalog(row, encoding)
+    for row in session.query(TRAIL_EVENT_TRIGGERS, dict(schema=schema)):
+        if row["function_schema"] != schema:
+            state["foreign"].append(
+                "event trigger %s runs %s: another audit trail uses this database (schema %s); only one trail per "
+                "database is supported"
+                % (row["evtname"], quoted_name(row["function_schema"], row["function_name"]), row["function_schema"])
+            )
+            continue
+        state["event_triggers"][row["evtname"]] = row
+    if facts["schema_oid"] is None:
+        return state
+    oid = dict(schema_oid=facts["schema_oid"])
+    state["relations"] = {
+        r["relname"]: r["relkind"] for r in session.query(TRAIL_RELATIONS, dict(oid, names=list(TRAIL_TABLES)))
+    }
+    if VERSIONS in state["relations"]:
+        state["version"] = session.scalar(sql.SQL(SCHEMA_VERSION_NOW).format(versions=names["versions"]))
+    if REGISTRY in state["relations"]:
+        for row in session.query(sql.SQL(REGISTRY_ROWS).format(registry=names["registry"])):
+            state["registry"][row["relid"]] = row
+    for row in session.query(TRAIL_FUNCTIONS, dict(oid, names=function_names)):
+        state["functions"].setdefault(row["proname"], []).append(row)
+    state["schema_usage"] = {r["rolname"] for r in session.query(SCHEMA_USAGE, oid)}
+    state["public_tables"] = sorted(
+        r["relname"] for r in session.query(PUBLIC_TABLE_GRANTS, dict(oid, names=[LOG, REGISTRY, VERSIONS]))
+    )
+    if state["relations"].get(LOG) == "p":
+        log_oid = session.scalar(LOG_OID, oid)
+        existing, has_default = set(), False
+        for row in session.query(LOG_PARTITIONS, dict(log_oid=log_oid)):
+            if row["is_default"]:
+                has_default = row["relname"] == DEFAULT_PARTITION
+            month = month_of_partition(row["relname"])
+            if month:
+                existing.add(month)
+        default_months = []
+        if has_default:
+            default_months = [
+                (r["year"], r["month"])
+                for r in session.query(
+                    sql.SQL(DEFAULT_PARTITION_MONTHS).format(default_partition=names["default_partition"])
+                )
+            ]
+        state["partitions"] = dict(existing=existing, has_default=has_default, default_months=default_months)
+    return state
+
+
+def _encoding(session):
+    try:
+        return session.conn.info.encoding
+    except Exception:  # pragma: no cover - older psycopg
+        return "utf-8"
+
+
+def read_selection(session, rules, trail_schema):
+    """The tables the schema rules choose: ({(schema, table): given}, problems)."""
+    problems = []
+    if rules:
+        schemas = sorted({rule[1] for rule in rules})
+        found = {
+            r["schema_name"]: (list(r["tables"]) if r["present"] else None)
+            for r in session.query(SCHEMA_TABLES, dict(schemas=schemas))
+        }
+        chosen, rule_problems = select_from_schemas(rules, found, trail_schema)
+        problems.extend(rule_problems)
+    else:
+        chosen = {}
+    return chosen, problems
+
+
+def describe_relations(session, keys):
+    """{(schema, table): catalog row} for the given keys."""
+    if not keys:
+        return {}
+    rows = session.query(RELATIONS, dict(schemas=[k[0] for k in keys], tables=[k[1] for k in keys]))
+    return {(r["schema_name"], r["table_name"]): r for r in rows}
+
+
+def partitions_of(session, roots):
+    result = {}
+    if not roots:
+        return result
+    for row in session.query(PARTITIONS, dict(roots=list(roots))):
+        result.setdefault(row["root"], []).append((row["relid"], row["rel_schema"], row["rel_name"]))
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Rendering: the statements of a plan
+# ---------------------------------------------------------------------------------------------
+
+
+def function_specs(schema, actor_setting, actor_expression, require_actor, context):
+    """The desired functions, in definition order, with their source rendered for ``context``."""
+    sql = postgres.sql
+    names = _names(schema)
+    setting = sql.Literal(actor_setting)
+    if actor_expression:
+        resolve = sql.SQL(ACTOR_RESOLVE_EXPRESSION).format(expression=sql.SQL(actor_expression), setting=setting)
+    else:
+        resolve = sql.SQL(ACTOR_RESOLVE).format(setting=setting)
+    required = sql.SQL(ACTOR_REQUIRED).format(setting=setting) if require_actor else sql.SQL("")
+    parts = dict(
+        log=names["log"],
+        registry=names["registry"],
+        current_actor=sql.Identifier(schema, "current_actor"),
+        schema_name=sql.Literal(schema),
+    )
+    specs = []
+    for name, arguments, result, definer, body in FUNCTIONS:
+        if body is None:
+            template = sql.SQL(CURRENT_ACTOR).format(resolve=resolve, required=required)
+        else:
+            template = sql.SQL(body).format(**parts)
+        specs.append(
+            dict(
+                name=name,
+                arguments=arguments,
+                result=result,
+                definer=definer,
+                source=template.as_string(context),
+            )
+        )
+    return specs
+
+
+def create_function(schema, spec):
+    sql = postgres.sql
+    definer = " SECURITY DEFINER SET search_path = pg_catalog, pg_temp" if spec["definer"] else ""
+    return sql.SQL(CREATE_FUNCTION).format(
+        function=sql.Identifier(schema, spec["name"]),
+        arguments=sql.SQL(spec["arguments"]),
+        result=sql.SQL(spec["result"]),
+        definer=sql.SQL(definer),
+        body=sql.Literal(spec["source"]),
+    )
+
+
+def drop_function(schema, name, identity_arguments):
+    sql = postgres.sql
+    return sql.SQL("DROP FUNCTION {}({})").format(sql.Identifier(schema, name), sql.SQL(identity_arguments))
+
+
+def function_acl(schema, spec, verb, role):
+    """GRANT or REVOKE EXECUTE on one trail function; role None means PUBLIC."""
+    sql = postgres.sql
+    grantee = sql.SQL("PUBLIC") if role is None else sql.Identifier(role)
+    template = "GRANT EXECUTE ON FUNCTION {}({}) TO {}" if verb == "grant" else "REVOKE ALL ON FUNCTION {}({}) FROM {}"
+    function = sql.Identifier(schema, spec["name"])
+    return sql.SQL(template).format(function, sql.SQL(_identity(spec["arguments"])), grantee)
+
+
+def _identity(arguments):
+    """Argument types of a signature, for GRANT/REVOKE/DROP (defaults dropped)."""
+    if not arguments:
+        return ""
+    types = []
+    for argument in arguments.split(", "):
+        words = argument.split(" DEFAULT ")[0].split(" ")
+        types.append(" ".join(words[1:]) if len(words) > 1 else words[0])
+    return ", ".join(types)
+
+
+def trigger_statements(schema, step):
+    """The statements of one trigger step."""
+    sql = postgres.sql
+    verb, key, spec = step
+    name = sql.Identifier(key[1])
+    relation = sql.Identifier(*spec["relation"])
+    if verb == "drop":
+        return [sql.SQL("DROP TRIGGER {} ON {}").format(name, relation)]
+    if verb == "enable":
+        return [sql.SQL("ALTER TABLE {} ENABLE ALWAYS TRIGGER {}").format(relation, name)]
+    referencing = []
+    if spec["old_table"]:
+        referencing.append(sql.SQL("OLD TABLE AS {}").format(sql.Identifier(spec["old_table"])))
+    if spec["new_table"]:
+        referencing.append(sql.SQL("NEW TABLE AS {}").format(sql.Identifier(spec["new_table"])))
+    referencing = sql.SQL(" REFERENCING {}").format(sql.SQL(" ").join(referencing)) if referencing else sql.SQL("")
+    template = (
+        "CREATE {replace}TRIGGER {name} AFTER {events} ON {relation}{referencing} FOR EACH {level} "
+        "EXECUTE FUNCTION {function}({args})"
+    )
+    return [
+        sql.SQL(template).format(
+            replace=sql.SQL("OR REPLACE " if verb == "replace" else ""),
+            name=name,
+            events=sql.SQL(" OR ".join(spec["events"])),
+            relation=relation,
+            referencing=referencing,
+            level=sql.SQL("ROW" if spec["level"] == "row" else "STATEMENT"),
+            function=sql.Identifier(schema, spec["function"]),
+            args=sql.SQL(", ").join(sql.Literal(a) for a in spec["args"]),
+        )
+    ]
+
+
+def event_trigger_statements(schema, step):
+    sql = postgres.sql
+    verb, name, event = step
+    statements = []
+    if verb == "recreate":
+        statements.append(sql.SQL("DROP EVENT TRIGGER {}").format(sql.Identifier(name)))
+    if verb in ("create", "recreate"):
+        statements.append(
+            sql.SQL("CREATE EVENT TRIGGER {} ON {} EXECUTE FUNCTION {}()").format(
+                sql.Identifier(name), sql.SQL(event), sql.Identifier(schema, "log_ddl")
+            )
+        )
+    if verb == "enable":
+        statements.append(sql.SQL("ALTER EVENT TRIGGER {} ENABLE ALWAYS").format(sql.Identifier(name)))
+    return statements
+
+
+def registry_statement(schema, verb, relid, entry=None):
+    """INSERT, UPDATE or DELETE of one registry row (a deleted table may be gone: by oid)."""
+    sql = postgres.sql
+    registry = sql.Identifier(schema, REGISTRY)
+    if verb == "delete":
+        return sql.SQL("DELETE FROM {} WHERE relid::pg_catalog.oid = {}").format(registry, sql.Literal(relid))
+    values = dict(
+        registry=registry,
+        relation=sql.Literal(quoted_name(entry["schema"], entry["name"])),
+        schema=sql.Literal(entry["schema"]),
+        table=sql.Literal(entry["name"]),
+        mode=sql.Literal(entry["mode"]),
+        exclude=_text_array(entry["exclude"]),
+    )
+    if verb == "insert":
+        return sql.SQL(
+            "INSERT INTO {registry} (relid, schema_name, table_name, mode, excluded_columns) "
+            "VALUES ({relation}::pg_catalog.regclass, {schema}, {table}, {mode}, {exclude})"
+        ).format(**values)
+    return sql.SQL(
+        "UPDATE {registry} SET schema_name = {schema}, table_name = {table}, mode = {mode}, "
+        "excluded_columns = {exclude}, updated_at = pg_catalog.now() "
+        "WHERE relid = {relation}::pg_catalog.regclass"
+    ).format(**values)
+
+
+def _text_array(values):
+    sql = postgres.sql
+    if not values:
+        return sql.SQL("'{}'::text[]")
+    return sql.SQL("ARRAY[{}]::text[]").format(sql.SQL(", ").join(sql.Literal(v) for v in values))
+
+
+def partition_statements(schema, plan, today):
+    """The statements of a plan_partitions() result, in the order they must run.
+
+    Rows waiting in the default partition move through a temporary table (DML only), so the
+    default partition stays attached; the current month's partition is created first, because
+    the DDL event trigger logs this very run's partition DDL into it.
+    """
+    sql = postgres.sql
+    names = _names(schema)
+    log, default = names["log"], names["default_partition"]
+    moving = sql.Identifier("pg_temp", "pgtrail_moving")
+    statements = []
+    if plan["create_default"]:
+        statements.append(sql.SQL("CREATE TABLE {} PARTITION OF {} DEFAULT").format(default, log))
+    if plan["move"]:
+        kept = sql.SQL("")
+        if plan["purge_before"]:
+            kept = sql.SQL(" WHERE changed_at >= {}::timestamptz").format(
+                sql.Literal(month_start(plan["purge_before"]))
+            )
+        statements.append(sql.SQL("CREATE TEMPORARY TABLE {} (LIKE {}) ON COMMIT DROP").format(moving, log))
+        statements.append(
+            sql.SQL("WITH moved AS (DELETE FROM {}{} RETURNING *) INSERT INTO {} SELECT * FROM moved").format(
+                default, kept, moving
+            )
+        )
+    if plan["purge_before"]:
+        statements.append(
+            sql.SQL("DELETE FROM {} WHERE changed_at < {}::timestamptz").format(
+                default, sql.Literal(month_start(plan["purge_before"]))
+            )
+        )
+    for month in sorted(plan["create"], key=lambda m: (m != today, m)):
+        statements.append(
+            sql.SQL("CREATE TABLE {} PARTITION OF {} FOR VALUES FROM ({}) TO ({})").format(
+                sql.Identifier(schema, partition_name(month)),
+                log,
+                sql.Literal(month_start(month)),
+                sql.Literal(month_start(month_add(month, 1))),
+            )
+        )
+    if plan["move"]:
+        statements.append(sql.SQL("INSERT INTO {} SELECT * FROM {}").format(log, moving))
+    for name in plan["drop"]:
+        partition = sql.Identifier(schema, name)
+        statements.append(sql.SQL("ALTER TABLE {} DETACH PARTITION {}").format(log, partition))
+        statements.append(sql.SQL("DROP TABLE {}").format(partition))
+    return statements
+
+
+# ---------------------------------------------------------------------------------------------
+# One run
+# ---------------------------------------------------------------------------------------------
+
+
+def converge(session, params):
+    """Bring the trail of one database to ``params``; returns the module's result.
+
+    Call it inside one transaction. Reads and checks everything first (TrailError lists every
+    problem, before any change), then runs the plan through ``session.change`` (recorded, and
+    skipped in check mode).
+    """
+    sql = postgres.sql
+    schema = params["schema"]
+    present = params["state"] == "present"
+    partitioned = params["partition"] == "monthly"
+    problems = check_options(params)
+    explicit, rules, exclusions, request_problems = normalize_request(
+        params["tables"], params["schemas"], params["exclude_columns"]
+    )
+    problems.extend(request_problems)
+    if problems:
+        raise TrailError(problems)
+
+    session.query(LOCK)
+    state = read_trail(session, schema)
+    problems.extend(state["foreign"])
+    migrations = []
+    if present:
+        try:
+            migrations = plan_migrations(state["version"])
+        except ValueError as exc:
+            problems.append(str(exc))
+        if state["version"] == 0 and (LOG in state["relations"] or REGISTRY in state["relations"]):
+            problems.append(
+                "schema %s already holds %s without a recorded schema version: it was not made by this module; "
+                "rename it or choose another schema" % (_quote(schema), LOG if LOG in state["relations"] else REGISTRY)
+            )
+        log_kind = state["relations"].get(LOG)
+        if log_kind and (log_kind == "p") != partitioned:
+            problems.append(
+                "%s is %s but partition is %s: changing the partitioning of an existing log is not supported"
+                % (
+                    display_name(schema, LOG),
+                    "partitioned by month" if log_kind == "p" else "not partitioned",
+                    params["partition"],
+                )
+            )
+
+    # The selection: explicit tables, schema rules, exclusions; every name checked in the catalog.
+    selection = {}
+    if present:
+        chosen, selection_problems = read_selection(session, rules, schema)
+        problems.extend(selection_problems)
+        selection, merge_problems = merge_selection(explicit, chosen, exclusions)
+        problems.extend(merge_problems)
+    catalog = describe_relations(session, sorted(selection))
+    for key, entry in sorted(selection.items()):
+        problems.extend(check_relation(key, entry, catalog.get(key), schema))
+    app_roles = sorted(set(params["app_roles"] or [])) if present else []
+    if app_roles:
+        found = {r["rolname"] for r in session.query(ROLES, dict(names=app_roles))}
+        problems.extend("role %s does not exist (app_roles)" % _quote(r) for r in app_roles if r not in found)
+    if present and params.get("actor_expression"):
+        try:
+            with session.conn.transaction():
+                session.query(
+                    sql.SQL(CHECK_ACTOR_EXPRESSION).format(expression=sql.SQL(params["actor_expression"])), [True]
+                )
+        except postgres.psycopg.Error as exc:
+            problems.append("actor_expression %r does not run: %s" % (params["actor_expression"], str(exc).strip()))
+    if problems:
+        raise TrailError(problems)
+
+    # What should be: tables (with their partitions), triggers, functions, event triggers.
+    tables = {}
+    for key, entry in selection.items():
+        info = catalog[key]
+        tables[info["relid"]] = dict(
+            relid=info["relid"],
+            schema=key[0],
+            name=key[1],
+            mode=entry["mode"],
+            exclude=sorted(entry["exclude"]),
+            relkind=info["relkind"],
+        )
+    registry = state["registry"]
+    roots = [t["relid"] for t in tables.values() if t["relkind"] == "p"]
+    roots += [relid for relid, row in registry.items() if row["present"] and relid not in tables]
+    partitions = partitions_of(session, roots)
+    desired = {}
+    for table in tables.values():
+        table["partitions"] = partitions.get(table["relid"], []) if table["relkind"] == "p" else []
+        desired.update(desired_triggers(table))
+    root_of = {}
+    for root, members in partitions.items():
+        for relid, _schema, _name in members:
+            root_of[relid] = root
+    clones = {}
+    for key, clone in state["clones"].items():
+        clones[key] = dict(clone, root=root_of.get(key[0]))
+    trigger_steps = plan_triggers(state["triggers"], desired, clones)
+
+    specs = (
+        function_specs(
+            schema, params["actor_setting"], params.get("actor_expression"), params["require_actor"], session.conn
+        )
+        if present
+        else []
+    )
+    function_steps = plan_functions(state["functions"], specs)
+    event_steps = plan_event_triggers(state["event_triggers"], schema) if present else []
+    if event_steps and not state["superuser"]:
+        raise TrailError(
+            [
+                "the DDL event triggers (pgtrail_audit_ddl, pgtrail_audit_drop) need a superuser to be created or "
+                "changed, and %s is not one" % _quote(session.scalar("SELECT CURRENT_USER::text AS u"))
+            ]
+        )
+    partition_plan = None
+    if present and partitioned:
+        log = state["partitions"] or dict(existing=set(), has_default=False, default_months=[])
+        partition_plan = plan_partitions(
+            state["today"], log["existing"], log["has_default"], log["default_months"], params.get("retention_months")
+        )
+
+    # The registry: what the module and the DDL event trigger know as audited.
+    registry_steps = []
+    added, updated, removed = set(), set(), []
+    for relid, table in sorted(tables.items()):
+        row = registry.get(relid)
+        if row is None:
+            registry_steps.append(("insert", relid, table))
+            added.add(relid)
+        elif (row["schema_name"], row["table_name"], row["mode"], sorted(row["excluded_columns"] or [])) != (
+            table["schema"],
+            table["name"],
+            table["mode"],
+            table["exclude"],
+        ):
+            registry_steps.append(("update", relid, table))
+            updated.add(relid)
+    for relid, row in sorted(registry.items()):
+        if relid not in tables:
+            removed.append(display_name(row["schema_name"], row["table_name"]))
+    for _verb, key, spec in trigger_steps:
+        relid = root_of.get(key[0], key[0])
+        if relid in tables:
+            if relid not in added:
+                updated.add(relid)
+        elif relid not in registry:
+            # Triggers of the trail on a table the registry does not know: removed as well.
+            name = display_name(*spec["relation"])
+            if name not in removed:
+                removed.append(name)
+
+    # The statements, in the order they must run.
+    names = _names(schema)
+    run = []
+    if present:
+        if state["schema_oid"] is None:
+            run.append(sql.SQL("CREATE SCHEMA {}").format(names["schema"]))
+        if VERSIONS not in state["relations"]:
+            run.append(sql.SQL(VERSION_TABLE.strip()).format(versions=names["versions"]))
+            run.append(sql.SQL(REVOKE_TABLE).format(table=names["versions"]))
+        for version, description in migrations:
+            run.extend(migration_statements(version, schema, partitioned))
+            run.append(
+                sql.SQL(RECORD_VERSION).format(
+                    versions=names["versions"], version=sql.Literal(version), description=sql.Literal(description)
+                )
+            )
+        if partition_plan:
+            run.extend(partition_statements(schema, partition_plan, state["today"]))
+        for table in state["public_tables"]:
+            run.append(sql.SQL(REVOKE_TABLE).format(table=sql.Identifier(schema, table)))
+        by_name = dict((spec["name"], spec) for spec in specs)
+        fresh = set()
+        for verb, name in function_steps:
+            if verb == "recreate":
+                for row in state["functions"][name]:
+                    run.append(drop_function(schema, name, row["identity_arguments"]))
+            run.append(create_function(schema, by_name[name]))
+            if verb != "replace":
+                fresh.add(name)
+        for spec in specs:
+            rows = state["functions"].get(spec["name"]) or [{}]
+            if spec["name"] in fresh or rows[0].get("public_execute"):
+                run.append(function_acl(schema, spec, "revoke", None))
+        granted = state["functions"].get(EVENT_FUNCTION) or [{}]
+        granted = [] if EVENT_FUNCTION in fresh else list(granted[0].get("grantees") or [])
+        grant, revoke = plan_grants(granted, app_roles)
+        for role in revoke:
+            run.append(function_acl(schema, by_name[EVENT_FUNCTION], "revoke", role))
+        for role in grant:
+            run.append(function_acl(schema, by_name[EVENT_FUNCTION], "grant", role))
+        for role in app_roles:
+            if role not in state["schema_usage"]:
+                run.append(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(names["schema"], sql.Identifier(role)))
+        for step in event_steps:
+            run.extend(event_trigger_statements(schema, step))
+        for verb, relid, table in registry_steps:
+            run.append(registry_statement(schema, verb, relid, table))
+    for step in trigger_steps:
+        run.extend(trigger_statements(schema, step))
+    for relid in sorted(registry):
+        if relid not in tables:
+            run.append(registry_statement(schema, "delete", relid))
+    if not present:
+        for name, _event in EVENT_TRIGGERS:
+            if name in state["event_triggers"]:
+                run.append(sql.SQL("DROP EVENT TRIGGER {}").format(sql.Identifier(name)))
+        for name, _arguments, _result, _definer, _body in reversed(FUNCTIONS):
+            for row in state["functions"].get(name, []):
+                run.append(drop_function(schema, name, row["identity_arguments"]))
+
+    for statement in run:
+        session.change(statement)
+
+    after_tables = [
+        dict(name=display_name(t["schema"], t["name"]), mode=t["mode"], exclude_columns=list(t["exclude"]))
+        for t in sorted(tables.values(), key=lambda t: (t["schema"], t["name"]))
+    ]
+    result = dict(
+        changed=bool(run),
+        tables=after_tables,
+        added=sorted(display_name(tables[r]["schema"], tables[r]["name"]) for r in added),
+        removed=sorted(removed),
+        updated=sorted(display_name(tables[r]["schema"], tables[r]["name"]) for r in updated if r in tables),
+        schema_version=SCHEMA_VERSION if present else state["version"],
+        executed_queries=list(session.executed_queries),
+    )
+    result["diff"] = dict(
+        before=_describe_state(schema, state, registry),
+        after=_describe_desired(schema, state, tables, desired, specs, app_roles, present, partition_plan),
+    )
+    return result
+
+
+def _describe_state(schema, state, registry):
+    return dict(
+        schema_version=state["version"],
+        tables=dict(
+            (
+                display_name(r["schema_name"], r["table_name"]),
+                dict(mode=r["mode"], exclude_columns=sorted(r["excluded_columns"] or [])),
+            )
+            for r in registry.values()
+        ),
+        triggers=sorted(describe_trigger(k[1], s, s.get("enabled")) for k, s in state["triggers"].items()),
+        functions=dict((name, describe_catalog_function(schema, rows[0])) for name, rows in state["functions"].items()),
+        event_triggers=sorted(
+            "%s ON %s EXECUTE FUNCTION %s%s"
+            % (
+                name,
+                row["evtevent"],
+                display_name(row["function_schema"], row["function_name"]),
+                " ENABLE ALWAYS" if row["evtenabled"] == "A" else " (enabled: %s)" % row["evtenabled"],
+            )
+            for name, row in state["event_triggers"].items()
+        ),
+        log_event_roles=list((state["functions"].get(EVENT_FUNCTION) or [{}])[0].get("grantees") or []),
+        partitions=sorted(partition_name(m) for m in (state["partitions"] or {}).get("existing", ())),
+    )
+
+
+def _describe_desired(schema, state, tables, desired, specs, app_roles, present, partition_plan):
+    partitions = set((state["partitions"] or {}).get("existing", ()))
+    if partition_plan:
+        partitions |= set(partition_plan["create"])
+        partitions = set(m for m in partitions if partition_name(m) not in partition_plan["drop"])
+    return dict(
+        schema_version=SCHEMA_VERSION if present else state["version"],
+        tables=dict(
+            (display_name(t["schema"], t["name"]), dict(mode=t["mode"], exclude_columns=list(t["exclude"])))
+            for t in tables.values()
+        ),
+        triggers=sorted(describe_trigger(k[1], s) for k, s in desired.items()),
+        functions=dict((spec["name"], describe_function(schema, spec)) for spec in specs),
+        event_triggers=sorted(
+            "%s ON %s EXECUTE FUNCTION %s ENABLE ALWAYS" % (name, event, display_name(schema, "log_ddl"))
+            for name, event in EVENT_TRIGGERS
+        )
+        if present
+        else [],
+        log_event_roles=list(app_roles),
+        partitions=sorted(partition_name(m) for m in partitions),
+    )

@@ -1,0 +1,336 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, pgtrail.audit contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: audit_trail
+short_description: Keep a trigger-based audit trail in one PostgreSQL database
+version_added: 0.1.0
+description:
+  - Creates and keeps up to date, in one database, an audit schema (O(schema)) with the log table
+    C(audit_log), the registry C(audited_tables), the C(schema_version) record, the trail's
+    functions, triggers on the audited tables and two DDL event triggers. Works without pgaudit.
+  - C(audit_log) has the seed document's columns first (C(id), C(table_name), C(action), C(old_data),
+    C(new_data), C(actor_id), C(changed_at)), so queries written for the seed keep working, then
+    C(kind) (C(row), C(truncate), C(event) or C(ddl)), C(schema_name), C(changed_fields) (for
+    C(UPDATE)), C(txid), C(statement_at), C(wall_at) (clock time), C(login_role) (C(session_user)),
+    C(effective_role) (the role set with C(SET ROLE), else the login), C(application_name),
+    C(client_addr), C(client_port), and for application events C(resource), C(success), C(client_ip),
+    C(user_agent) and C(metadata). C(actor_id) is C(text), so it holds any application id (a uuid
+    too). C(changed_at) is the transaction's start time, as in the seed.
+  - Row changes are logged by C(AFTER) triggers, C(FOR EACH ROW) (O(tables[].mode=row)) or per
+    statement with transition tables (O(tables[].mode=statement), for bulk-heavy tables), plus a
+    C(TRUNCATE) trigger. All are C(ENABLE ALWAYS), so C(session_replication_role = replica) does not
+    skip them. A partitioned table is audited at the parent and logs under the parent's name.
+  - Excluded columns never reach the log; an C(UPDATE) that changes only excluded columns (or
+    nothing) writes no row.
+  - The trigger functions are C(SECURITY DEFINER) with C(search_path = pg_catalog, pg_temp) and name
+    every object with its schema.
+  - Application events go through the function C(<schema>.log_event(action, resource, success,
+    metadata, client_ip, user_agent, actor_id)), which returns the new row's id; only the roles in
+    O(app_roles) may call it. Events are stored in the same table with C(kind = 'event') and
+    C(table_name = resource).
+  - DDL on audited tables (C(ALTER TABLE), C(DISABLE TRIGGER), C(DROP TRIGGER), C(DROP TABLE),
+    on the table, its partitions, indexes or triggers) and on the trail's own tables and functions is
+    logged by the event triggers C(pgtrail_audit_ddl) and C(pgtrail_audit_drop), with
+    C(kind = 'ddl'), the command tag as C(action), and the object and statement in C(metadata).
+    Creating them needs a superuser. One trail per database.
+  - Reads and checks everything first; any unknown table, schema, column or role, or a name
+    PostgreSQL could not keep, fails the task naming it, before any change. All changes run in one
+    transaction. Definitions are compared with the catalog, so a re-run changes nothing and a
+    changed option replaces only the function or trigger it affects.
+  - The log's layout has a version, recorded in C(<schema>.schema_version); a later release upgrades
+    an existing log in place, keeping its rows.
+extends_documentation_fragment:
+  - pgtrail.audit.connection
+attributes:
+  check_mode:
+    support: full
+    description: Reads the database and reports the statements that would run, changing nothing.
+  diff_mode:
+    support: full
+    description:
+      Shows the audited tables, trigger and function definitions, event triggers, grants and log
+      partitions before and after.
+options:
+  database:
+    description:
+      - The database whose trail this is.
+    type: str
+    required: true
+  schema:
+    description:
+      - The schema of the trail's tables and functions, created when missing.
+    type: str
+    default: audit
+  tables:
+    description:
+      - The tables to audit, each a string C(schema.table) (C(public) when no schema is given;
+        unquoted names fold to lower case, double-quote a name that keeps its case or holds a dot)
+        or a dictionary with the keys C(name) (that string), C(mode) (C(row), the default, or
+        C(statement)) and C(exclude_columns) (a list of column names).
+      - Statement mode writes the log rows of one statement set-based from transition tables and
+        needs a primary key, by which it pairs old and new rows of an C(UPDATE).
+      - Tables audited before and no longer selected by O(tables) or O(schemas) lose their triggers;
+        their log rows stay.
+    type: list
+    elements: raw
+    default: []
+  schemas:
+    description:
+      - Audit every table of these schemas (row mode), except those matching an C(exclude) pattern.
+        Partitions are covered by their partitioned table. An entry of O(tables) for the same table
+        takes precedence.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: The schema.
+        type: str
+        required: true
+      exclude:
+        description: Shell-style patterns (C(*), C(?), C([...])) matched against table names, case-sensitively.
+        type: list
+        elements: str
+        default: []
+  exclude_columns:
+    description:
+      - Columns kept out of the log, per table, as C({schema.table: [column, ...]}); added to the
+        entry's own C(exclude_columns). The table must be selected.
+    type: dict
+    default: {}
+  actor_setting:
+    description:
+      - The setting the application puts its actor id in, for the transaction only, with
+        C(SELECT set_config('pgtrail.actor_id', '42', true)) (or C(SET LOCAL)). A session-level
+        C(SET) outlives the transaction, and a pooled connection hands it to the next user.
+    type: str
+    default: pgtrail.actor_id
+  actor_expression:
+    description:
+      - A SQL expression whose value is the actor, tried before O(actor_setting), such as
+        C(auth.uid()) on Supabase. It is trusted SQL from the inventory, like a column default, and
+        runs as the trail's owner with C(search_path = pg_catalog, pg_temp): qualify every name.
+      - The module runs it once before any change and fails when it does not run.
+    type: str
+  require_actor:
+    description:
+      - Refuse a write to an audited table when no actor is set (the error names the setting).
+        Application events and DDL are logged without one.
+    type: bool
+    default: false
+  app_roles:
+    description:
+      - The roles that may call C(<schema>.log_event); they are granted C(USAGE) on the schema and
+        C(EXECUTE) on the function, and C(EXECUTE) is revoked from every other role.
+    type: list
+    elements: str
+    default: []
+  state:
+    description:
+      - C(absent) removes the triggers, event triggers and functions of the trail, and keeps the
+        schema, the log and its rows.
+    type: str
+    choices: [present, absent]
+    default: present
+  partition:
+    description:
+      - C(monthly) creates the log partitioned by month of C(changed_at) (UTC), with partitions made
+        three months ahead at each run and a default partition for rows of other months, which a
+        later run moves into their month. Chosen when the log is created; it cannot be changed
+        afterwards.
+    type: str
+    choices: [none, monthly]
+    default: none
+  retention_months:
+    description:
+      - With O(partition=monthly), keep this many months before the current one and detach and
+        drop older partitions (rows of older months found in the default partition are deleted).
+        Null keeps everything. Only the owner running this module can do it.
+    type: int
+notes:
+  - Triggers of tables no longer audited are dropped; log rows are never deleted except by
+    O(retention_months).
+  - A C(TRUNCATE) of a partitioned table writes one row for the table and one per partition, each
+    with the partition in C(metadata.relation). An C(UPDATE) that moves a row to another partition
+    is logged as a C(DELETE) and an C(INSERT).
+  - The log is owned by the role running the module and no other role has privileges on it.
+  - Superusers can disable event triggers; like pgaudit, the trail does not protect against them.
+seealso:
+  - module: pgtrail.audit.audit_info
+author:
+  - pgtrail.audit maintainers (@pgtrail)
+"""
+
+EXAMPLES = r"""
+- name: Audit payments and accounts, keeping password hashes out of the log
+  become: true
+  become_user: postgres
+  pgtrail.audit.audit_trail:
+    database: finance
+    tables:
+      - public.payments
+      - name: public.accounts
+        exclude_columns: [password_hash]
+      - name: public.ledger_lines
+        mode: statement
+    app_roles: [app_user]
+
+- name: Audit every table of a schema except the scratch ones, on Supabase
+  become: true
+  become_user: postgres
+  pgtrail.audit.audit_trail:
+    database: postgres
+    schemas:
+      - name: public
+        exclude: ["tmp_*", "*_cache"]
+    exclude_columns:
+      public.users: [password_hash]
+    actor_expression: auth.uid()
+    require_actor: true
+
+- name: A monthly-partitioned log keeping 13 months
+  become: true
+  become_user: postgres
+  pgtrail.audit.audit_trail:
+    database: finance
+    tables: [public.payments]
+    partition: monthly
+    retention_months: 13
+
+- name: Stop auditing (the log and its rows stay)
+  become: true
+  become_user: postgres
+  pgtrail.audit.audit_trail:
+    database: finance
+    state: absent
+
+# In the application, per transaction:
+#   BEGIN;
+#   SELECT set_config('pgtrail.actor_id', '42', true);
+#   UPDATE accounts SET email = 'a@example.org' WHERE id = 7;
+#   SELECT audit.log_event('EXPORT', 'reports', true, '{"rows": 120}', '203.0.113.9', 'curl/8');
+#   COMMIT;
+"""
+
+RETURN = r"""
+tables:
+  description: The audited tables after the run (in check mode, as they would be).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: The table as C(schema.table), double-quoting a part that needs it.
+      type: str
+    mode:
+      description: C(row) or C(statement).
+      type: str
+    exclude_columns:
+      description: The excluded columns, sorted.
+      type: list
+      elements: str
+  sample:
+    - {name: public.accounts, mode: row, exclude_columns: [password_hash]}
+    - {name: public.payments, mode: row, exclude_columns: []}
+added:
+  description: Tables that became audited.
+  returned: always
+  type: list
+  elements: str
+  sample: [public.payments]
+removed:
+  description: Tables that lost their audit triggers (their log rows stay).
+  returned: always
+  type: list
+  elements: str
+  sample: [public.notes]
+updated:
+  description: Tables whose triggers or settings (mode, excluded columns) were changed in place.
+  returned: always
+  type: list
+  elements: str
+  sample: [public.accounts]
+schema_version:
+  description: The trail's schema version after the run.
+  returned: always
+  type: int
+  sample: 1
+executed_queries:
+  description: The statements run (in check mode, that would run), in order, in one transaction.
+  returned: always
+  type: list
+  elements: str
+  sample:
+    - CREATE SCHEMA "audit"
+    - CREATE TRIGGER "pgtrail_audit_row" AFTER INSERT OR UPDATE OR DELETE ON "public"."payments" FOR EACH ROW
+      EXECUTE FUNCTION "audit"."log_row_change"('public', 'payments')
+    - ALTER TABLE "public"."payments" ENABLE ALWAYS TRIGGER "pgtrail_audit_row"
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.pgtrail.audit.plugins.module_utils import audit_trail, postgres
+
+
+def main():
+    argument_spec = postgres.connection_argument_spec()
+    argument_spec.update(
+        database=dict(type="str", required=True),
+        schema=dict(type="str", default="audit"),
+        tables=dict(type="list", elements="raw", default=[]),
+        schemas=dict(
+            type="list",
+            elements="dict",
+            default=[],
+            options=dict(
+                name=dict(type="str", required=True),
+                exclude=dict(type="list", elements="str", default=[]),
+            ),
+        ),
+        exclude_columns=dict(type="dict", default={}),
+        actor_setting=dict(type="str", default="pgtrail.actor_id"),
+        actor_expression=dict(type="str"),
+        require_actor=dict(type="bool", default=False),
+        app_roles=dict(type="list", elements="str", default=[]),
+        state=dict(type="str", default="present", choices=["present", "absent"]),
+        partition=dict(type="str", default="none", choices=["none", "monthly"]),
+        retention_months=dict(type="int"),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    database = module.params["database"]
+    session = postgres.open_session(module, dbname=database, autocommit=True)
+    try:
+        # One transaction: every change of the run, or none.
+        with session.conn.transaction():
+            result = audit_trail.converge(session, module.params)
+    except audit_trail.TrailError as exc:
+        module.fail_json(
+            msg="Nothing was changed in database %s: %d problem(s): %s" % (database, len(exc.problems), exc),
+            problems=exc.problems,
+            changed=False,
+            executed_queries=[],
+        )
+    except postgres.psycopg.Error as exc:
+        ran = session.executed_queries
+        module.fail_json(
+            msg="PostgreSQL refused %s: %s; nothing was changed in database %s (the transaction was rolled back)"
+            % (ran[-1] if ran else "a query reading the catalog", str(exc).strip(), database),
+            changed=False,
+            executed_queries=ran,
+        )
+    finally:
+        session.close()
+    if not module._diff:
+        result.pop("diff")
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
