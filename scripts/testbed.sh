@@ -21,16 +21,10 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # suite:major, in the order a fleet lists them. forky is best effort: it is Debian testing.
 SUITES=${PGTRAIL_SUITES:-"bookworm:15 trixie:17 forky:18"}
 REQUIRED_SUITES=${PGTRAIL_REQUIRED_SUITES:-"bookworm trixie"}
-RECIPE=$(sha256sum "$here/testbed.sh" | cut -c1-12)
 
 ensure_engine() {
+  ensure_packages dockerd:docker.io debootstrap:debootstrap dpkg-scanpackages:dpkg-dev
   if docker info >/dev/null 2>&1; then return 0; fi
-  if ! command -v dockerd >/dev/null 2>&1 || ! command -v debootstrap >/dev/null 2>&1; then
-    step "installing docker.io and debootstrap from Debian"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq docker.io debootstrap dpkg-dev >/dev/null
-  fi
   step "starting dockerd (no bridge, no iptables: containers get --network none)"
   mkdir -p "$PGTRAIL_CACHE"
   setsid dockerd --bridge=none --iptables=false --ip6tables=false \
@@ -53,7 +47,7 @@ host_mirror() {
 
 image_current() {
   local tag=$1
-  [ "$(docker image inspect -f '{{index .Config.Labels "pgtrail.recipe"}}' "$tag" 2>/dev/null)" = "$RECIPE" ]
+  [ "$(docker image inspect -f '{{index .Config.Labels "pgtrail.recipe"}}' "$tag" 2>/dev/null)" = "$(recipe)" ]
 }
 
 # Packages a host typically has before our roles run. pgaudit and psycopg are NOT here: the
@@ -72,9 +66,9 @@ repo_packages() {
 # debootstrap mounts /proc and /sys in the rootfs and may leave them mounted when it fails:
 # unmount before deleting, never delete through a mount.
 remove_rootfs() {
-  local root=$1 mnt
+  local root=$1
   [ -e "$root" ] || return 0
-  for mnt in $(awk -v r="$root/" 'index($2, r) == 1 {print $2}' /proc/mounts | sort -r); do
+  awk -v r="$root/" 'index($2, r) == 1 {print $2}' /proc/mounts | sort -r | while read -r mnt; do
     umount -l "$mnt" || die "cannot unmount $mnt; remove $root by hand"
   done
   rm -rf --one-file-system "$root"
@@ -85,7 +79,7 @@ build_image() {
   local tag="pgtrail-testbed:$suite-pg$major"
   local repo="$PGTRAIL_CACHE/repo/$suite"
   if image_current "$tag" && [ -f "$repo/Packages" ]; then
-    step "image $tag is current (recipe $RECIPE): reused"
+    step "image $tag is current (recipe $(recipe)): reused"
     return 0
   fi
   local root="$PGTRAIL_CACHE/rootfs/$suite"
@@ -134,12 +128,15 @@ build_image() {
 
   step "importing $tag"
   tar -C "$root" -c . | docker import \
-    -c 'CMD ["/lib/systemd/systemd"]' -c "LABEL pgtrail.recipe=$RECIPE" \
+    -c 'CMD ["/lib/systemd/systemd"]' -c "LABEL pgtrail.recipe=$(recipe)" \
     -c "LABEL pgtrail.pg_major=$major" -c "LABEL pgtrail.suite=$suite" \
     - "$tag" >/dev/null
   remove_rootfs "$root"
   info "built $tag in $((SECONDS - t0)) s"
 }
+
+# What shapes an image; images carry its hash and are rebuilt only when it changes.
+recipe() { declare -f base_packages repo_packages build_image | sha256sum | cut -c1-12; }
 
 build_images() {
   local want=("$@") entry suite major built=()
@@ -172,12 +169,21 @@ clean_containers() {
 run_container() {
   local name=$1 suite=$2 major=$3 repo=${4:-$PGTRAIL_CACHE/repo/$2}
   local tag="pgtrail-testbed:$suite-pg$major" state="" _
+  local cgroup=() init=()
   docker image inspect "$tag" >/dev/null 2>&1 || die "image $tag is missing: run scripts/testbed.sh images"
   docker rm -f "$name" >/dev/null 2>&1 || true
+  if [ "$(stat -fc %T /sys/fs/cgroup)" != cgroup2fs ] && [ "$(stat -fc %T /sys/fs/cgroup/unified 2>/dev/null)" = cgroup2fs ]; then
+    # A hybrid cgroup host: systemd 258 and later (forky) refuse cgroup v1, so every container
+    # gets the host's cgroup2 hierarchy and starts systemd in a cgroup of its own there.
+    cgroup=(-v /sys/fs/cgroup/unified:/sys/fs/cgroup:rw --entrypoint /bin/sh)
+    init=(-c "mkdir -p /sys/fs/cgroup/pgtrail/$name && echo \$\$ > /sys/fs/cgroup/pgtrail/$name/cgroup.procs && exec /lib/systemd/systemd")
+  else
+    cgroup=(-v /sys/fs/cgroup:/sys/fs/cgroup:rw)
+  fi
   docker run -d --name "$name" --hostname "$name" --label pgtrail.testbed="${PGTRAIL_LABEL:-run}" \
     --network none --cap-add SYS_ADMIN --security-opt seccomp=unconfined --cgroupns=host \
-    -v /sys/fs/cgroup:/sys/fs/cgroup:rw --tmpfs /run --tmpfs /run/lock \
-    -v "$repo:/srv/pgtrail-repo:ro" "$tag" >/dev/null
+    "${cgroup[@]}" --tmpfs /run --tmpfs /run/lock \
+    -v "$repo:/srv/pgtrail-repo:ro" "$tag" "${init[@]}" >/dev/null
   for _ in $(seq 60); do
     # Right after start the bus is not up yet and systemctl answers nothing.
     state=$(docker exec "$name" systemctl is-system-running --wait 2>/dev/null || true)
@@ -192,10 +198,21 @@ run_container() {
   die "PostgreSQL $major in $name did not accept connections within 60 s"
 }
 
+# Empty cgroups that removed containers left in the host's cgroup2 hierarchy.
+clean_cgroups() {
+  local dir=/sys/fs/cgroup/unified/pgtrail cg
+  [ -d "$dir" ] || return 0
+  for cg in "$dir"/*/; do
+    [ -d "$cg" ] || continue
+    docker inspect "$(basename "$cg")" >/dev/null 2>&1 && continue
+    find "$cg" -depth -type d -exec rmdir {} \; 2>/dev/null || true
+  done
+}
+
 case "${1:-}" in
   engine) ensure_engine ;;
   images) shift; ensure_engine; build_images "$@" ;;
   run) shift; [ $# -ge 3 ] || die "usage: $0 run NAME SUITE MAJOR [REPO]"; run_container "$@" ;;
-  clean) ensure_engine; clean_containers ;;
+  clean) ensure_engine; clean_containers; clean_cgroups ;;
   *) echo "usage: $0 engine | images [suite:major ...] | run NAME SUITE MAJOR [REPO] | clean" >&2; exit 2 ;;
 esac

@@ -257,7 +257,7 @@ def _version_text(version):
 # --- single settings ----------------------------------------------------------------------------
 
 
-def _parse_bool(value):
+def parse_bool(value):
     """Return True/False for a value PostgreSQL accepts as a boolean, else None."""
     if isinstance(value, bool):
         return value
@@ -306,7 +306,7 @@ def normalize_setting(name, value, pgaudit_version=None):
     if kind == "list":
         return normalize_log_classes(value)
     if kind == "bool":
-        parsed = _parse_bool(value)
+        parsed = parse_bool(value)
         if parsed is None:
             raise ValueError("%s: invalid boolean %r; use on/off, true/false, yes/no or 1/0" % (key, value))
         return "on" if parsed else "off"

@@ -16,20 +16,13 @@ __metaclass__ = type
 
 import re
 
+from ansible_collections.pgtrail.audit.plugins.module_utils.pgaudit_settings import parse_bool
+
 # Names another step owns, with the reason shown to the user.
 REFUSED = {
     "shared_preload_libraries": "the list is merged, not replaced, by the pgtrail.audit.preload module",
 }
 
-# (word, value, shortest accepted prefix) as in PostgreSQL's parse_bool_with_len.
-_BOOL_WORDS = (
-    ("true", True, 1),
-    ("false", False, 1),
-    ("yes", True, 1),
-    ("no", False, 1),
-    ("on", True, 2),
-    ("off", False, 2),
-)
 _PLAIN_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 
 
@@ -49,17 +42,6 @@ def as_text(value):
     if len(text) >= 2 and text.startswith("'") and text.endswith("'"):
         text = text[1:-1].replace("''", "'")
     return text
-
-
-def parse_bool(text):
-    """True/False for a value PostgreSQL accepts as a boolean, else None."""
-    word = text.strip().lower()
-    if word in ("1", "0"):
-        return word == "1"
-    for candidate, result, shortest in _BOOL_WORDS:
-        if len(word) >= shortest and candidate.startswith(word):
-            return result
-    return None
 
 
 def _number(text):

@@ -122,3 +122,23 @@ def test_a_restart_that_breaks_is_rolled_back_and_the_fleet_goes_on_within_the_l
     for host in (healthy, next_batch):
         assert run.failure(host.name) is None
         assert "pgaudit" in preload(host), (host.name, run.stats)
+
+
+def test_a_pending_restart_is_staged_once_reported_on_every_run_and_then_done_once(fresh_hosts):
+    (host,) = fresh_hosts(17)
+    scope = {"pgaudit_log": ["write", "ddl"]}
+
+    staged = run_playbook("site.yml", [host], group_vars=dict(scope, pgaudit_restart=False))
+    assert staged.rc == 0, staged.output
+    start = started_at(host)
+    again = run_playbook("site.yml", [host], group_vars=dict(scope, pgaudit_restart=False))
+    assert again.rc == 0, again.output
+    assert again.changed_tasks(host.name) == []
+    assert started_at(host) == start
+    assert "pgaudit" not in preload(host)
+
+    restarted = run_playbook("site.yml", [host], group_vars=scope)
+    assert restarted.rc == 0, restarted.output
+    assert "pgaudit" in preload(host)
+    assert started_at(host) != start
+    assert run_playbook("site.yml", [host], group_vars=scope).changed_tasks(host.name) == []

@@ -23,6 +23,22 @@ def docker(*args, check=True, input=None):
     return subprocess.run(["docker", *args], check=check, capture_output=True, text=True, input=input)
 
 
+def run_ansible(cmd):
+    """Run an ansible command with this checkout's config and the json callback; returns the
+    process and its parsed report."""
+    env = dict(
+        os.environ,
+        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+        ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+        ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
+    )
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, check=False)
+    try:
+        return proc, json.loads(proc.stdout)
+    except ValueError:
+        raise AssertionError("%s printed no JSON (rc %s): %s %s" % (cmd[0], proc.returncode, proc.stdout, proc.stderr))
+
+
 class Host:
     """One test-bed container, and the ways tests talk to it."""
 
@@ -77,17 +93,7 @@ class Host:
             cmd.append("--check")
         if diff:
             cmd.append("--diff")
-        env = dict(
-            os.environ,
-            ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-            ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
-            ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
-        )
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, check=False)
-        try:
-            report = json.loads(proc.stdout)
-        except ValueError:
-            raise AssertionError("ansible printed no JSON (rc %s): %s %s" % (proc.returncode, proc.stdout, proc.stderr))
+        report = run_ansible(cmd)[1]
         result = report["plays"][0]["tasks"][0]["hosts"][self.name]
         result.setdefault("failed", False)
         return result
@@ -169,18 +175,8 @@ def run_playbook(playbook, hosts, group_vars=None, host_vars=None, extra_vars=No
         cmd.append("--check")
     if diff:
         cmd.append("--diff")
-    env = dict(
-        os.environ,
-        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-        ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
-        ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
-    )
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, check=False)
-    os.unlink(handle.name)
     try:
-        report = json.loads(proc.stdout)
-    except ValueError:
-        raise AssertionError(
-            "ansible-playbook printed no JSON (rc %s): %s %s" % (proc.returncode, proc.stdout, proc.stderr)
-        )
+        proc, report = run_ansible(cmd)
+    finally:
+        os.unlink(handle.name)
     return PlaybookRun(proc, report)
