@@ -9,14 +9,23 @@ __metaclass__ = type
 
 DOCUMENTATION = r"""
 module: audit_info
-short_description: Read what a PostgreSQL server audits and where it stands
+short_description: Read what a PostgreSQL server audits, where, and whether it still holds
 version_added: 0.1.0
 description:
-  - Reads, without changing anything, the facts the other pgtrail.audit modules and the reports
-    build on, from the running server.
+  - Reads, without changing anything, the facts the other pgtrail.audit modules and the fleet
+    report build on, from the running server.
   - Returns the server version, where its files are, the running and staged
-    C(shared_preload_libraries), whether a restart is pending, and the pgaudit library, package
-    version and C(pgaudit.*) settings.
+    C(shared_preload_libraries) and where the staged value is set, whether a restart is pending,
+    the pgaudit package, library and extension version in each database, and every C(pgaudit.*)
+    setting at every scope with its source.
+  - Returns the evidence an auditor asks for, per database, read on one read-only connection
+    each (C(default_transaction_read_only)) -- audit trail coverage (audited tables, their
+    triggers and whether they are C(ENABLE ALWAYS), tables of audited schemas without
+    triggers), who other than superusers and the owner can write to the log, who can C(SET)
+    C(pgaudit.*), and what the hash chain's verifier says -- plus the logging parameters the CIS
+    and STIG checks read.
+  - Feed the result to the P(pgtrail.audit.compliance#filter) and P(pgtrail.audit.drift#filter)
+    filters, or run C(playbooks/report.yml) for a fleet report.
 extends_documentation_fragment:
   - pgtrail.audit.connection
 attributes:
@@ -26,7 +35,36 @@ attributes:
   diff_mode:
     support: none
     description: Nothing is changed, so there is nothing to diff.
-options: {}
+options:
+  databases:
+    description:
+      - The databases whose extension, trail, log and chain are read, one connection each.
+      - Omitted, every database that accepts connections (C(datallowconn)), C(template1)
+        included. An empty list reads the server-wide facts only.
+      - A database that does not exist or refuses the connection is listed in
+        RV(unreachable_databases) and does not fail the task.
+    type: list
+    elements: str
+  trail_schema:
+    description:
+      - The schema of the trigger-based audit trail, as given to M(pgtrail.audit.audit_trail)
+        (O(pgtrail.audit.audit_trail#module:schema)).
+    type: str
+    default: audit
+  verify_chain:
+    description:
+      - Call C(<trail_schema>.verify_chain()) where it exists and return its result. It reads the
+        whole log, so set V(false) when only the other facts are wanted quickly.
+    type: bool
+    default: true
+notes:
+  - Run it as a superuser (C(become_user=postgres) on the host) to see everything;
+    C(pg_file_settings), where staged values and their file and line come from, needs a superuser
+    or C(pg_read_all_settings). Without it RV(preload.staged) is null and RV(preload.error) says why.
+  - The package version is looked up with C(dpkg-query) or C(rpm) on the host the module runs on.
+seealso:
+  - module: pgtrail.audit.audit_trail
+  - module: pgtrail.audit.pgaudit_settings
 author:
   - pgtrail.audit maintainers (@pgtrail)
 """
@@ -41,6 +79,18 @@ EXAMPLES = r"""
 - name: Show whether pgaudit is loaded
   ansible.builtin.debug:
     msg: "pgaudit loaded: {{ audit.pgaudit.loaded }}"
+
+- name: Only the finance database's trail, without walking the hash chain
+  become: true
+  become_user: postgres
+  pgtrail.audit.audit_info:
+    databases: [finance]
+    verify_chain: false
+  register: finance
+
+- name: Check the host against CIS and the STIG
+  ansible.builtin.debug:
+    msg: "{{ audit | pgtrail.audit.compliance(['cis', 'stig']) | selectattr('status', 'eq', 'fail') | list }}"
 """
 
 RETURN = r"""
@@ -91,8 +141,44 @@ pending_restart:
   type: list
   elements: str
   sample: [shared_preload_libraries]
+preload:
+  description: C(shared_preload_libraries), running and staged, and where the staged value is set.
+  returned: always
+  type: dict
+  contains:
+    running:
+      description: The running list.
+      type: list
+      elements: str
+    staged:
+      description: The list the files set (what the next start loads); null when C(pg_file_settings) cannot be read.
+      type: list
+      elements: str
+    source:
+      description: C(file), C(line) and C(via) (C(config file), C(ALTER SYSTEM) or C(default)) of the staged value.
+      type: dict
+    restart_required:
+      description: Whether the staged list differs from the running one.
+      type: bool
+    pgaudit_running:
+      description: Whether the running list loads pgaudit (under any spelling, C($libdir/pgaudit) too).
+      type: bool
+    pgaudit_staged:
+      description: Whether the staged list loads pgaudit.
+      type: bool
+    error:
+      description: Why the staged value could not be read.
+      type: str
+      returned: when C(pg_file_settings) could not be read
+  sample:
+    running: [pgaudit]
+    staged: [pg_stat_statements, pgaudit]
+    source: {file: /var/lib/postgresql/15/main/postgresql.auto.conf, line: 3, via: ALTER SYSTEM}
+    restart_required: true
+    pgaudit_running: true
+    pgaudit_staged: true
 pgaudit:
-  description: The pgaudit library, its available extension version and the running C(pgaudit.*) values.
+  description: The pgaudit package, library, extensions and settings.
   returned: always
   type: dict
   contains:
@@ -105,21 +191,154 @@ pgaudit:
     available_version:
       description: The extension version the installed package offers, or null.
       type: str
+    package:
+      description: C(name), C(version) and C(manager) (C(dpkg) or C(rpm)) of the OS package that owns
+        C(pgaudit.so), or null.
+      type: dict
     settings:
       description: Running C(pgaudit.*) values at system level (empty when not loaded).
       type: dict
+    extension_versions:
+      description: The pgaudit extension version in each database read (null where it is not created).
+      type: dict
+    settings_by_scope:
+      description:
+        - Every C(pgaudit.*) value set at some scope, system first, then database, role and role
+          in database, each with C(scope), C(target) (the database, the role or C(role@database);
+          null for system), C(database), C(role), C(name), C(value) and C(source).
+        - C(source.via) is C(config file) (C(source.file) and C(source.line) say where),
+          C(ALTER SYSTEM) (C(postgresql.auto.conf)), C(ALTER DATABASE), C(ALTER ROLE) or
+          C(ALTER ROLE IN DATABASE). System entries are the staged values, the last of each name.
+      type: list
+      elements: dict
+    system_log:
+      description: The system C(pgaudit.log) sessions get (running, else staged, else C(none)).
+      type: str
   sample:
     library_file: true
     loaded: true
     available_version: "1.7"
+    package: {name: postgresql-15-pgaudit, version: 1.7.0-2, manager: dpkg}
     settings: {pgaudit.log: "write, ddl"}
+    extension_versions: {finance: "1.7", postgres: "1.7", template1: null}
+    settings_by_scope:
+      - {scope: system, target: null, database: null, role: null, name: pgaudit.log, value: "write, ddl",
+         source: {file: /etc/postgresql/15/main/conf.d/audit.conf, line: 2, via: config file}}
+      - {scope: database, target: finance, database: finance, role: null, name: pgaudit.log,
+         value: "read, write", source: {file: null, line: null, via: ALTER DATABASE}}
+    system_log: "write, ddl"
+weakening:
+  description:
+    - The database, role and role-in-database C(pgaudit.log) values that log fewer classes than the
+      system value; they replace it for their sessions.
+    - Each has C(scope), C(target), C(setting), C(value), C(system_value) and C(classes_dropped);
+      a value pgaudit cannot read has C(error).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {scope: role_in_database, target: etl_loader@warehouse, setting: pgaudit.log, value: none,
+       system_value: "write, ddl", classes_dropped: [ddl, write]}
+logging:
+  description:
+    - The running values of the server's logging parameters (C(log_connections),
+      C(log_disconnections), C(log_line_prefix), C(log_statement), C(log_timezone),
+      C(log_destination), C(logging_collector), ...), their C(staged) values where the files set
+      them, and C(overrides), the C(log_*) values set per database or role.
+  returned: always
+  type: dict
+  sample:
+    log_connections: "on"
+    log_line_prefix: "%m [%p] %q%u@%d "
+    log_statement: none
+    log_timezone: Etc/UTC
+    staged: {log_connections: "on"}
+    overrides: [{scope: role, target: app, name: log_statement, value: all}]
+set_user:
+  description:
+    - The set_user extension (CIS 4.8) -- C(available_version) (null when its package is not
+      installed), C(preloaded), and C(databases) where it is created.
+  returned: always
+  type: dict
+  sample: {available_version: null, preloaded: false, databases: []}
+databases:
+  description: The databases read, one connection each.
+  returned: always
+  type: list
+  elements: str
+  sample: [finance, postgres, template1]
+unreachable_databases:
+  description: Databases that could not be read, with the reason.
+  returned: always
+  type: dict
+  sample: {old_app: "FATAL: database \"old_app\" does not exist"}
+trail:
+  description:
+    - The trigger-based audit trail of each database read, under C(databases).
+    - A database without the trail's schema, log or registry has C(status=no trail).
+      Otherwise C(status=present), C(audited) (per table -- C(table), C(mode), C(present),
+      C(triggers) with their C(enabled) state C(A)/C(O)/C(R)/C(D), C(missing_triggers),
+      C(not_always) and C(enable_always)), C(audited_schemas), C(uncovered) (tables of audited
+      schemas without the trail's triggers) and C(event_triggers).
+  returned: always
+  type: dict
+  sample:
+    schema: audit
+    databases:
+      postgres: {status: no trail}
+      finance:
+        status: present
+        audited:
+          - table: public.payments
+            mode: row
+            present: true
+            triggers: [{relation: public.payments, name: pgtrail_audit_row, enabled: A},
+                       {relation: public.payments, name: pgtrail_audit_truncate, enabled: A}]
+            missing_triggers: []
+            not_always: []
+            enable_always: true
+        audited_schemas: [public]
+        uncovered: [public.scratch]
+        event_triggers: {pgtrail_audit_ddl: A, pgtrail_audit_drop: A}
+lockdown:
+  description:
+    - Who could change the audit log or the pgaudit settings -- C(superusers), C(parameter_grants)
+      (non-superuser grants of C(SET) or C(ALTER SYSTEM) on C(pgaudit.*), PostgreSQL 15+) and, per
+      database with a log, its C(log_table), C(owner) and C(writers) (roles other than superusers
+      and the owner, or C(PUBLIC), holding C(INSERT), C(UPDATE), C(DELETE) or C(TRUNCATE) on it,
+      granted directly or through membership).
+  returned: always
+  type: dict
+  sample:
+    superusers: [postgres]
+    parameter_grants: [{parameter: pgaudit.log, role: app_admin, privileges: [SET]}]
+    databases:
+      finance: {log_table: audit.audit_log, owner: postgres, writers: [{role: etl, privileges: [UPDATE]}]}
+hash_chain:
+  description:
+    - C(enabled) is true when a database read has a hash-chained log (C(prev_hash)/C(row_hash)
+      columns or C(<trail_schema>.verify_chain())); per database under C(databases), with
+      C(columns), C(verifier) and, where the verifier was called, C(verify) (C(ok), C(checked),
+      C(broken_id), C(expected), C(found), C(head_id), C(head_hash); null when the function does
+      not return that column) or C(error).
+  returned: always
+  type: dict
+  sample:
+    enabled: true
+    databases:
+      finance:
+        enabled: true
+        columns: [prev_hash, row_hash]
+        verifier: true
+        verify: {ok: true, checked: 1200, broken_id: null, expected: null, found: null, head_id: 1200,
+                 head_hash: 9f2c...}
 """
 
 import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.pgtrail.audit.plugins.module_utils import pgconf, postgres
+from ansible_collections.pgtrail.audit.plugins.module_utils import audit_facts, pgconf, postgres
 
 SERVER_FACTS = """
 SELECT current_setting('server_version') AS server_version,
@@ -127,6 +346,7 @@ SELECT current_setting('server_version') AS server_version,
        current_setting('data_directory') AS data_directory,
        current_setting('config_file') AS config_file,
        current_setting('shared_preload_libraries') AS shared_preload_libraries,
+       current_database() AS current_database,
        pg_catalog.pg_is_in_recovery() AS in_recovery,
        (SELECT setting FROM pg_catalog.pg_config WHERE name = 'PKGLIBDIR') AS pkglibdir,
        (SELECT default_version FROM pg_catalog.pg_available_extensions WHERE name = 'pgaudit')
@@ -141,9 +361,11 @@ SELECT name, setting FROM pg_catalog.pg_settings WHERE name LIKE 'pgaudit.%' ORD
 
 
 def gather(session):
+    """The server facts every caller relies on (the role reads version and recovery state)."""
     row = session.query(SERVER_FACTS)[0]
     libraries = pgconf.parse_list(row["shared_preload_libraries"])
     settings = {r["name"]: r["setting"] for r in session.query(PGAUDIT_SETTINGS)}
+    library = os.path.join(row["pkglibdir"], "pgaudit.so")
     return dict(
         server_version=row["server_version"],
         server_version_num=row["server_version_num"],
@@ -155,19 +377,96 @@ def gather(session):
         shared_preload_libraries=libraries,
         pending_restart=list(row["pending_restart"]),
         pgaudit=dict(
-            library_file=os.path.exists(os.path.join(row["pkglibdir"], "pgaudit.so")),
-            loaded="pgaudit" in libraries,
+            library_file=os.path.exists(library),
+            loaded=audit_facts.library_listed(libraries, "pgaudit", row["pkglibdir"]),
             available_version=row["pgaudit_available_version"],
             settings=settings,
         ),
+    ), row["current_database"]
+
+
+def gather_databases(module, main, current, names, trail_schema, verify):
+    """Per-database evidence; one read-only connection per database (the main one for its own)."""
+    read, unreachable = {}, {}
+    for name in names:
+        if name == current:
+            session = main
+        else:
+            conn, error = postgres.try_connect(module, dbname=name, autocommit=True)
+            if conn is None:
+                unreachable[name] = error
+                continue
+            session = postgres.Session(module, conn)
+            audit_facts.read_only(session)
+        try:
+            read[name] = audit_facts.gather_database(session, trail_schema, verify)
+        except postgres.psycopg.Error as exc:
+            unreachable[name] = "PostgreSQL refused a read in database %r: %s" % (name, str(exc).strip())
+        finally:
+            if session is not main:
+                session.close()
+    return read, unreachable
+
+
+def evidence(module, session, facts, current):
+    params = module.params
+    server = audit_facts.gather_server(session, facts)
+    if params["databases"] is None:
+        names = [r["datname"] for r in session.query(audit_facts.DATABASES)]
+    else:
+        names = sorted(set(params["databases"]))
+    per_db, unreachable = gather_databases(
+        module, session, current, names, params["trail_schema"], params["verify_chain"]
     )
+
+    facts["preload"] = server["preload"]
+    facts["pgaudit"].update(
+        package=audit_facts.package_of(
+            os.path.join(facts["pkglibdir"], "pgaudit.so"), lambda args: module.run_command(args)
+        ),
+        extension_versions=dict((db, per_db[db]["pgaudit_version"]) for db in sorted(per_db)),
+        settings_by_scope=server["settings_by_scope"],
+        system_log=server["system_log"],
+    )
+    facts.update(
+        weakening=server["weakening"],
+        logging=server["logging"],
+        set_user=dict(
+            available_version=server["set_user_available"],
+            preloaded=audit_facts.library_listed(facts["shared_preload_libraries"], "set_user", facts["pkglibdir"]),
+            databases=sorted(db for db in per_db if per_db[db]["set_user_version"]),
+        ),
+        databases=sorted(per_db),
+        unreachable_databases=unreachable,
+        trail=dict(schema=params["trail_schema"], databases=dict((db, per_db[db]["trail"]) for db in sorted(per_db))),
+        lockdown=dict(
+            superusers=server["superusers"],
+            parameter_grants=server["parameter_grants"],
+            databases=dict((db, per_db[db]["lockdown"]) for db in sorted(per_db) if per_db[db]["lockdown"]),
+        ),
+        hash_chain=dict(
+            enabled=any(per_db[db]["hash_chain"]["enabled"] for db in per_db),
+            databases=dict((db, per_db[db]["hash_chain"]) for db in sorted(per_db)),
+        ),
+    )
+    return facts
 
 
 def main():
-    module = AnsibleModule(argument_spec=postgres.connection_argument_spec(), supports_check_mode=True)
+    argument_spec = postgres.connection_argument_spec()
+    argument_spec.update(
+        databases=dict(type="list", elements="str"),
+        trail_schema=dict(type="str", default="audit"),
+        verify_chain=dict(type="bool", default=True),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     session = postgres.open_session(module, autocommit=True)
     try:
-        facts = gather(session)
+        audit_facts.read_only(session)
+        facts, current = gather(session)
+        facts = evidence(module, session, facts, current)
+    except postgres.psycopg.Error as exc:
+        module.fail_json(msg="PostgreSQL refused a read: %s" % str(exc).strip())
     finally:
         session.close()
     module.exit_json(changed=False, **facts)

@@ -23,8 +23,8 @@ description:
     C(client_addr), C(client_port), and for application events C(resource), C(success), C(client_ip),
     C(user_agent) and C(metadata). C(actor_id) is C(text), so it holds any application id (a uuid
     too). C(changed_at) is the transaction's start time, as in the seed.
-  - Row changes are logged by C(AFTER) triggers, C(FOR EACH ROW) (O(tables[].mode=row)) or per
-    statement with transition tables (O(tables[].mode=statement), for bulk-heavy tables), plus a
+  - Row changes are logged by C(AFTER) triggers, C(FOR EACH ROW) (mode C(row) in O(tables)) or per
+    statement with transition tables (mode C(statement), for bulk-heavy tables), plus a
     C(TRUNCATE) trigger. All are C(ENABLE ALWAYS), so C(session_replication_role = replica) does not
     skip them. A partitioned table is audited at the parent and logs under the parent's name.
   - Excluded columns never reach the log; an C(UPDATE) that changes only excluded columns (or
@@ -101,8 +101,8 @@ options:
         default: []
   exclude_columns:
     description:
-      - Columns kept out of the log, per table, as C({schema.table: [column, ...]}); added to the
-        entry's own C(exclude_columns). The table must be selected.
+      - Columns kept out of the log, per table, as a dictionary from C(schema.table) to a list of
+        column names; added to the entry's own C(exclude_columns). The table must be selected.
     type: dict
     default: {}
   actor_setting:
@@ -116,7 +116,7 @@ options:
     description:
       - A SQL expression whose value is the actor, tried before O(actor_setting), such as
         C(auth.uid()) on Supabase. It is trusted SQL from the inventory, like a column default, and
-        runs as the trail's owner with C(search_path = pg_catalog, pg_temp): qualify every name.
+        runs as the trail's owner with C(search_path = pg_catalog, pg_temp), so qualify every name.
       - The module runs it once before any change and fails when it does not run.
     type: str
   require_actor:

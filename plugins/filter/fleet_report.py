@@ -1,0 +1,69 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, pgtrail.audit contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+name: fleet_report
+short_description: Build the fleet compliance report's data from every host's evidence
+version_added: 0.1.0
+description:
+  - Turns each host's facts (M(pgtrail.audit.audit_info)), checks
+    (P(pgtrail.audit.compliance#filter)) and drift (P(pgtrail.audit.drift#filter)) into what the
+    report templates of C(playbooks/report.yml) render -- a summary, the host by check matrix,
+    coverage per database and per-host details.
+  - A host whose evidence is empty or holds C(error) is reported as not read, with the reason.
+options:
+  _input:
+    description: "C({host: {facts, checks, drift}}), or C({host: {error}}) for a host that could not be read."
+    type: dict
+    required: true
+  profiles:
+    description: The standards checked (V(cis), V(stig), V(pgtrail), V(all)); omitted, all.
+    type: list
+    elements: str
+  generated_at:
+    description: When the evidence was gathered, shown in the report.
+    type: str
+author:
+  - pgtrail.audit maintainers (@pgtrail)
+"""
+
+EXAMPLES = r"""
+- name: Build the report's data
+  ansible.builtin.set_fact:
+    fleet: >-
+      {{ {'db1': {'facts': audit, 'checks': audit | pgtrail.audit.compliance,
+                  'drift': pgaudit_scope | pgtrail.audit.drift(audit)}}
+         | pgtrail.audit.fleet_report(generated_at=now(utc=true).isoformat()) }}
+"""
+
+RETURN = r"""
+_value:
+  description:
+    - C(generated_at), C(profiles), C(summary) (hosts, hosts read, compliant hosts, hosts with
+      drift, drift count, checks, totals per status), C(checks) (every check reported),
+      C(matrix) (per check, one cell per host with C(status) and C(reason)), C(hosts) (per host
+      its versions, counts, failing checks, drift, coverage, settings by scope, weakening,
+      preload, logging, lockdown and facts) and C(coverage) (one row per host and database).
+  type: dict
+"""
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.pgtrail.audit.plugins.module_utils.report import fleet_model
+
+
+def fleet_report(evidence_by_host, profiles=None, generated_at=None):
+    try:
+        return fleet_model(evidence_by_host, profiles=profiles, generated_at=generated_at)
+    except ValueError as exc:
+        raise AnsibleFilterError("fleet_report: %s" % exc) from exc
+
+
+class FilterModule(object):
+    def filters(self):
+        return {"fleet_report": fleet_report}

@@ -1,0 +1,579 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, pgtrail.audit contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The evidence an auditor asks for, read from one server without changing anything.
+
+The audit_info module calls :func:`gather_server` on its main connection and
+:func:`gather_database` on one read-only connection per database; the pure functions below
+(unit-tested) shape what the catalog returns: where each pgaudit setting comes from, which
+database or role values weaken the system classes, how far the audit trail covers its schemas,
+who could rewrite the log, and what the hash chain's verifier says.
+
+Everything here is defensive about the audit trail and the hash chain, which other modules
+create: a database without the trail's schema or registry is reported as ``no trail``, a log
+without ``prev_hash``/``row_hash`` and without ``verify_chain()`` as ``enabled: false``.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+
+from ansible_collections.pgtrail.audit.plugins.module_utils import pgaudit_settings as ps
+from ansible_collections.pgtrail.audit.plugins.module_utils import pgconf, postgres
+from ansible_collections.pgtrail.audit.plugins.module_utils.audit_trail import (
+    LOG,
+    REGISTRY,
+    ROW_TRIGGER,
+    STATEMENT_TRIGGERS,
+    TRUNCATE_TRIGGER,
+)
+
+SPL = "shared_preload_libraries"
+AUTO_CONF = "postgresql.auto.conf"
+NO_TRAIL = "no trail"
+PRESENT = "present"
+# The columns verify_chain() returns, in order; any of them may be missing.
+CHAIN_COLUMNS = ("ok", "checked", "broken_id", "expected", "found", "head_id", "head_hash")
+# Server parameters the compliance checks read (CIS 3.1.x and the STIG's log format).
+LOGGING_PARAMETERS = (
+    "log_connections",
+    "log_destination",
+    "log_disconnections",
+    "log_error_verbosity",
+    "log_hostname",
+    "log_line_prefix",
+    "log_min_duration_statement",
+    "log_min_messages",
+    "log_statement",
+    "log_timezone",
+    "logging_collector",
+)
+# Privileges that let a role change the log rather than add to it; INSERT is reported apart.
+LOG_PRIVILEGES = ("INSERT", "UPDATE", "DELETE", "TRUNCATE")
+# First oid of objects made after initdb: roles below it are PostgreSQL's predefined roles.
+FIRST_NORMAL_OID = 16384
+PARAMETER_ACL_SINCE = 150000
+VIA = {"database": "ALTER DATABASE", "role": "ALTER ROLE", "role_in_database": "ALTER ROLE IN DATABASE"}
+
+# ---------------------------------------------------------------------------------------------
+# What is read once per server
+# ---------------------------------------------------------------------------------------------
+
+DATABASES = """
+SELECT datname FROM pg_catalog.pg_database WHERE datallowconn ORDER BY datname
+"""
+
+# The staged configuration: what the files say now (pg_file_settings re-reads them).
+FILE_SETTINGS = """
+SELECT name, setting, sourcefile, sourceline, error FROM pg_catalog.pg_file_settings ORDER BY seqno
+"""
+
+SCOPE_SETTINGS = """
+SELECT d.datname, r.rolname, s.setconfig
+  FROM pg_catalog.pg_db_role_setting AS s
+  LEFT JOIN pg_catalog.pg_database AS d ON d.oid = s.setdatabase
+  LEFT JOIN pg_catalog.pg_roles AS r ON r.oid = s.setrole
+ ORDER BY d.datname NULLS FIRST, r.rolname NULLS FIRST
+"""
+
+RUNNING = """
+SELECT name, setting FROM pg_catalog.pg_settings WHERE name = ANY (%(names)s)
+"""
+
+SUPERUSERS = "SELECT rolname FROM pg_catalog.pg_roles WHERE rolsuper ORDER BY rolname"
+
+# GRANT SET / ALTER SYSTEM ON PARAMETER pgaudit.* (PostgreSQL 15+), PUBLIC as grantee 0.
+PARAMETER_ACL = """
+SELECT p.parname, CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE r.rolname END AS grantee,
+       coalesce(r.rolsuper, false) AS superuser, g.privilege_type
+  FROM pg_catalog.pg_parameter_acl AS p
+ CROSS JOIN LATERAL pg_catalog.aclexplode(p.paracl) AS g
+  LEFT JOIN pg_catalog.pg_roles AS r ON r.oid = g.grantee
+ WHERE p.parname LIKE 'pgaudit.%%'
+ ORDER BY 1, 2, 4
+"""
+
+SET_USER = """
+SELECT (SELECT default_version FROM pg_catalog.pg_available_extensions WHERE name = 'set_user') AS available
+"""
+
+# ---------------------------------------------------------------------------------------------
+# What is read in each database
+# ---------------------------------------------------------------------------------------------
+
+EXTENSIONS = """
+SELECT extname, extversion FROM pg_catalog.pg_extension WHERE extname IN ('pgaudit', 'set_user')
+"""
+
+TRAIL_OBJECTS = """
+SELECT n.oid AS schema_oid,
+       (SELECT c.oid FROM pg_catalog.pg_class AS c
+         WHERE c.relnamespace = n.oid AND c.relname = %(log)s AND c.relkind IN ('r', 'p')) AS log_oid,
+       (SELECT c.oid FROM pg_catalog.pg_class AS c
+         WHERE c.relnamespace = n.oid AND c.relname = %(registry)s AND c.relkind IN ('r', 'p')) AS registry_oid
+  FROM pg_catalog.pg_namespace AS n WHERE n.nspname = %(schema)s
+"""
+
+# Every column of the registry, whatever the trail's version calls them.
+REGISTRY_ROWS = "SELECT pg_catalog.to_jsonb(a) AS entry FROM {registry} AS a"
+
+# The trail's triggers (by their fixed name prefix), with the audited table a partition's
+# trigger belongs to.
+TRAIL_TRIGGERS = """
+SELECT n.nspname AS rel_schema, c.relname AS rel_name, t.tgname, t.tgenabled::text AS enabled,
+       rn.nspname AS root_schema, rc.relname AS root_name
+  FROM pg_catalog.pg_trigger AS t
+  JOIN pg_catalog.pg_class AS c ON c.oid = t.tgrelid
+  JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+  JOIN pg_catalog.pg_class AS rc ON rc.oid = CASE WHEN c.relispartition
+                                                   THEN pg_catalog.pg_partition_root(c.oid) ELSE c.oid END
+  JOIN pg_catalog.pg_namespace AS rn ON rn.oid = rc.relnamespace
+ WHERE NOT t.tgisinternal AND t.tgname LIKE 'pgtrail\\_audit\\_%%'
+ ORDER BY 1, 2, 3
+"""
+
+EVENT_TRIGGERS = """
+SELECT evtname, evtenabled::text AS enabled FROM pg_catalog.pg_event_trigger
+ WHERE evtname LIKE 'pgtrail\\_audit\\_%%' ORDER BY 1
+"""
+
+# Tables (not partitions, not temporary) of the given schemas.
+SCHEMA_TABLES = """
+SELECT n.nspname AS schema_name, c.relname AS table_name
+  FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+ WHERE n.nspname = ANY (%(schemas)s) AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+   AND c.relpersistence <> 't'
+ ORDER BY 1, 2
+"""
+
+LOG_OWNER = """
+SELECT r.rolname AS owner FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_roles AS r ON r.oid = c.relowner
+ WHERE c.oid = %(log_oid)s
+"""
+
+# Roles other than superusers, the owner and PostgreSQL's predefined roles that hold a privilege
+# on the log, directly, through PUBLIC or through membership (has_table_privilege sees all).
+LOG_WRITERS = """
+SELECT r.rolname AS grantee, p.privilege
+  FROM pg_catalog.pg_roles AS r
+ CROSS JOIN pg_catalog.unnest(%(privileges)s::text[]) AS p(privilege)
+  JOIN pg_catalog.pg_class AS c ON c.oid = %(log_oid)s
+ WHERE NOT r.rolsuper AND r.oid <> c.relowner AND r.oid::pg_catalog.int8 >= %(first_oid)s
+   AND pg_catalog.has_table_privilege(r.oid, c.oid, p.privilege)
+UNION ALL
+SELECT 'PUBLIC', g.privilege_type
+  FROM pg_catalog.pg_class AS c CROSS JOIN LATERAL pg_catalog.aclexplode(c.relacl) AS g
+ WHERE c.oid = %(log_oid)s AND g.grantee = 0 AND g.privilege_type = ANY (%(privileges)s)
+ ORDER BY 1, 2
+"""
+
+CHAIN_OBJECTS = """
+SELECT ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute AS a
+              WHERE a.attrelid = %(log_oid)s AND a.attnum > 0 AND NOT a.attisdropped
+                AND a.attname IN ('prev_hash', 'row_hash') ORDER BY 1) AS columns,
+       EXISTS (SELECT FROM pg_catalog.pg_proc AS p
+                WHERE p.pronamespace = %(schema_oid)s AND p.proname = 'verify_chain'
+                  AND p.pronargs = p.pronargdefaults) AS verifier
+"""
+
+VERIFY_CHAIN = "SELECT * FROM {function}()"
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure shaping (unit-tested)
+# ---------------------------------------------------------------------------------------------
+
+
+def describe_file_source(path, line, data_directory):
+    """{file, line, via} for a setting read from a configuration file."""
+    auto = os.path.join(data_directory or "", AUTO_CONF)
+    via = "ALTER SYSTEM" if path and os.path.normpath(path) == os.path.normpath(auto) else "config file"
+    return dict(file=path, line=line, via=via)
+
+
+def staged_settings(rows, data_directory):
+    """{name: {value, source}} of the rows of pg_file_settings: the last one of a name wins."""
+    staged = {}
+    for row in rows:
+        if row.get("error") or row.get("name") is None:
+            continue
+        staged[row["name"].lower()] = dict(
+            value=row["setting"],
+            source=describe_file_source(row["sourcefile"], row["sourceline"], data_directory),
+        )
+    return staged
+
+
+def _scope_of(database, role):
+    if database and role:
+        return "role_in_database", "%s@%s" % (role, database)
+    if database:
+        return "database", database
+    return "role", role
+
+
+def scope_entries(rows, prefix=ps.PREFIX):
+    """Entries {scope, target, database, role, name, value, source} of pg_db_role_setting rows
+    for the settings whose name starts with ``prefix``, sorted by scope order then target."""
+    entries = []
+    for row in rows:
+        database, role = row.get("datname"), row.get("rolname")
+        if not database and not role:
+            continue
+        scope, target = _scope_of(database, role)
+        try:
+            settings = ps.parse_setconfig(row.get("setconfig"))
+        except ValueError:
+            continue
+        for name, value in sorted(settings.items()):
+            if not name.lower().startswith(prefix):
+                continue
+            entries.append(
+                dict(
+                    scope=scope,
+                    target=target,
+                    database=database,
+                    role=role,
+                    name=name.lower(),
+                    value=value,
+                    source=dict(file=None, line=None, via=VIA[scope]),
+                )
+            )
+    order = {"system": 0, "database": 1, "role": 2, "role_in_database": 3}
+    entries.sort(key=lambda e: (order[e["scope"]], e["target"] or "", e["name"]))
+    return entries
+
+
+def system_entries(staged):
+    """settings_by_scope entries of the pgaudit.* settings the configuration files set."""
+    return [
+        dict(
+            scope="system", target=None, database=None, role=None, name=name, value=item["value"], source=item["source"]
+        )
+        for name, item in sorted(staged.items())
+        if ps.is_pgaudit_name(name)
+    ]
+
+
+def system_log_value(running_settings, staged):
+    """The system pgaudit.log sessions get: the running value, else the staged one, else 'none'."""
+    if running_settings.get("pgaudit.log") is not None:
+        return running_settings["pgaudit.log"]
+    if "pgaudit.log" in staged:
+        return staged["pgaudit.log"]["value"]
+    return ps.SETTINGS["pgaudit.log"]["default"]
+
+
+def weakening(entries, system_value):
+    """Database, role and role-in-database pgaudit.log values that log fewer classes than the
+    system value: [{scope, target, setting, value, system_value, classes_dropped}].
+
+    A value pgaudit cannot read is listed with ``error``: a session there fails to start.
+    """
+    found = []
+    for entry in entries:
+        if entry["scope"] == "system" or entry["name"] != "pgaudit.log":
+            continue
+        item = dict(
+            scope=entry["scope"],
+            target=entry["target"],
+            setting=entry["name"],
+            value=entry["value"],
+            system_value=system_value,
+        )
+        try:
+            dropped = ps.weakens(system_value, entry["value"])
+        except ValueError as exc:
+            item.update(classes_dropped=[], error=str(exc))
+            found.append(item)
+            continue
+        if dropped:
+            item["classes_dropped"] = dropped
+            found.append(item)
+    return found
+
+
+def library_listed(entries, library, pkglibdir):
+    """Whether ``library`` is in a list of shared_preload_libraries entries, under any spelling."""
+    if entries is None:
+        return False
+    key = pgconf.library_key(library, pkglibdir or "")
+    return any(pgconf.library_key(entry, pkglibdir or "") == key for entry in entries)
+
+
+def expected_triggers(mode):
+    """The trail's trigger names on an audited table in ``mode`` (row or statement)."""
+    if mode == "statement":
+        return sorted([name for name, _event, _old, _new in STATEMENT_TRIGGERS] + [TRUNCATE_TRIGGER])
+    return sorted([ROW_TRIGGER, TRUNCATE_TRIGGER])
+
+
+def _qualified(schema, table):
+    return "%s.%s" % (schema, table)
+
+
+def trail_coverage(registry, triggers, schema_tables, event_triggers, trail_schema):
+    """The coverage of one database's trail from the catalog rows.
+
+    registry: the registry's rows as dicts (schema_name, table_name, mode...). triggers: rows
+    of TRAIL_TRIGGERS. schema_tables: (schema, table) pairs of the schemas audited tables live
+    in. event_triggers: {name: enabled}. Returns {status, audited, uncovered, event_triggers,
+    audited_schemas}; each audited table lists its triggers, the expected ones missing and
+    those not ENABLE ALWAYS (partitions' triggers included); a registered table that no longer
+    exists has ``present: false`` and ``enable_always: null``.
+    """
+    existing = set(schema_tables)
+    by_root = {}
+    for row in triggers:
+        by_root.setdefault((row["root_schema"], row["root_name"]), []).append(row)
+    audited = []
+    registered = set()
+    for entry in sorted(registry, key=lambda e: (str(e.get("schema_name")), str(e.get("table_name")))):
+        schema, table = entry.get("schema_name"), entry.get("table_name")
+        if not schema or not table:
+            continue
+        registered.add((schema, table))
+        mode = entry.get("mode") or "row"
+        rows = by_root.get((schema, table), [])
+        on_table = {r["tgname"]: r["enabled"] for r in rows if (r["rel_schema"], r["rel_name"]) == (schema, table)}
+        missing = [name for name in expected_triggers(mode) if name not in on_table]
+        not_always = [
+            dict(relation=_qualified(r["rel_schema"], r["rel_name"]), trigger=r["tgname"], enabled=r["enabled"])
+            for r in rows
+            if r["enabled"] != "A"
+        ]
+        present = (schema, table) in existing
+        audited.append(
+            dict(
+                table=_qualified(schema, table),
+                mode=mode,
+                present=present,
+                triggers=[
+                    dict(relation=_qualified(r["rel_schema"], r["rel_name"]), name=r["tgname"], enabled=r["enabled"])
+                    for r in rows
+                ],
+                missing_triggers=missing,
+                not_always=not_always,
+                # A registered table that was dropped has nothing left to protect.
+                enable_always=(not missing and not not_always) if present else None,
+            )
+        )
+    with_triggers = set(by_root)
+    schemas = sorted({schema for schema, _table in registered if schema != trail_schema})
+    uncovered = [
+        _qualified(schema, table)
+        for schema, table in sorted(schema_tables)
+        if schema in schemas and (schema, table) not in registered and (schema, table) not in with_triggers
+    ]
+    return dict(
+        status=PRESENT,
+        audited=audited,
+        audited_schemas=schemas,
+        uncovered=uncovered,
+        event_triggers=dict(event_triggers),
+    )
+
+
+def writers(rows):
+    """[{role, privileges}] from LOG_WRITERS rows (a role once, its privileges in a fixed order).
+
+    A privilege PUBLIC holds is listed for PUBLIC only, not again for every role that has it
+    through PUBLIC.
+    """
+    held = {}
+    for row in rows:
+        held.setdefault(row["grantee"], set()).add(row["privilege"])
+    public = held.get("PUBLIC", set())
+    result = []
+    for role, privileges in sorted(held.items()):
+        if role != "PUBLIC":
+            privileges = privileges - public
+        if privileges:
+            result.append(dict(role=role, privileges=[p for p in LOG_PRIVILEGES if p in privileges]))
+    return result
+
+
+def parameter_grants(rows):
+    """[{parameter, role, privileges}] of non-superuser grants on pgaudit.* parameters."""
+    held = {}
+    for row in rows:
+        if row["superuser"]:
+            continue
+        held.setdefault((row["parname"], row["grantee"]), []).append(row["privilege_type"])
+    return [
+        dict(parameter=name, role=role, privileges=sorted(set(privs))) for (name, role), privs in sorted(held.items())
+    ]
+
+
+def chain_result(row):
+    """verify_chain()'s row as a dict with every known column (None when the function lacks it)."""
+    row = dict(row or {})
+    result = {name: row.get(name) for name in CHAIN_COLUMNS}
+    for name, value in row.items():
+        if name not in result:
+            result[name] = value
+    for name, value in result.items():
+        if value is not None and not isinstance(value, (bool, int, float, str)):
+            result[name] = str(value)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading (one server connection, one read-only connection per database)
+# ---------------------------------------------------------------------------------------------
+
+
+def _error_text(exc):
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+
+
+def read_only(session):
+    """Make every later transaction of the session read-only: evidence never writes."""
+    session.query("SET default_transaction_read_only = on")
+
+
+def gather_server(session, base):
+    """Server-wide evidence; ``base`` holds what audit_info already read (version, files...)."""
+    data_directory = base["data_directory"]
+    try:
+        file_rows = session.query(FILE_SETTINGS)
+        file_error = None
+    except postgres.psycopg.Error as exc:  # needs a superuser or pg_read_all_settings
+        file_rows, file_error = [], _error_text(exc)
+    staged = staged_settings(file_rows, data_directory)
+
+    running_preload = base["shared_preload_libraries"]
+    staged_preload = None
+    source = dict(file=None, line=None, via="default")
+    if file_error is None:
+        spl = staged.get(SPL)
+        staged_preload = pgconf.ensure_entries(spl["value"]) if spl else []
+        if spl:
+            source = spl["source"]
+    preload = dict(
+        running=running_preload,
+        staged=staged_preload,
+        source=source,
+        restart_required=staged_preload is not None and staged_preload != running_preload,
+        pgaudit_running=library_listed(running_preload, "pgaudit", base["pkglibdir"]),
+        pgaudit_staged=library_listed(staged_preload, "pgaudit", base["pkglibdir"]),
+    )
+    if file_error:
+        preload["error"] = file_error
+
+    scope_rows = session.query(SCOPE_SETTINGS)
+    entries = system_entries(staged) + scope_entries(scope_rows)
+    system_value = system_log_value(base["pgaudit"]["settings"], staged)
+
+    running = {r["name"]: r["setting"] for r in session.query(RUNNING, dict(names=list(LOGGING_PARAMETERS)))}
+    logging = dict((name, running.get(name)) for name in LOGGING_PARAMETERS)
+    logging["staged"] = dict((name, staged[name]["value"]) for name in LOGGING_PARAMETERS if name in staged)
+    logging["overrides"] = [
+        dict(scope=e["scope"], target=e["target"], name=e["name"], value=e["value"])
+        for e in scope_entries(scope_rows, prefix="log_")
+    ]
+
+    superusers = [r["rolname"] for r in session.query(SUPERUSERS)]
+    if base["server_version_num"] >= PARAMETER_ACL_SINCE:
+        grants = parameter_grants(session.query(PARAMETER_ACL))
+    else:
+        grants = []
+
+    return dict(
+        preload=preload,
+        settings_by_scope=entries,
+        system_log=system_value,
+        weakening=weakening(entries, system_value),
+        logging=logging,
+        superusers=superusers,
+        parameter_grants=grants,
+        set_user_available=session.scalar(SET_USER),
+    )
+
+
+def gather_database(session, trail_schema, verify=True):
+    """Per-database evidence: extension versions, trail coverage, log lockdown, hash chain.
+
+    With ``verify`` false the chain's verifier is found but not called.
+    """
+    sql = postgres.sql
+    versions = {r["extname"]: r["extversion"] for r in session.query(EXTENSIONS)}
+    result = dict(
+        pgaudit_version=versions.get("pgaudit"),
+        set_user_version=versions.get("set_user"),
+        trail=dict(status=NO_TRAIL),
+        lockdown=None,
+        hash_chain=dict(enabled=False),
+    )
+    objects = session.query(TRAIL_OBJECTS, dict(schema=trail_schema, log=LOG, registry=REGISTRY))
+    objects = objects[0] if objects else {}
+    log_oid = objects.get("log_oid")
+    if log_oid is not None:
+        owner = session.scalar(LOG_OWNER, dict(log_oid=log_oid))
+        rows = session.query(
+            LOG_WRITERS, dict(log_oid=log_oid, privileges=list(LOG_PRIVILEGES), first_oid=FIRST_NORMAL_OID)
+        )
+        result["lockdown"] = dict(log_table=_qualified(trail_schema, LOG), owner=owner, writers=writers(rows))
+        result["hash_chain"] = read_chain(session, trail_schema, objects["schema_oid"], log_oid, verify)
+    if objects.get("registry_oid") is None or log_oid is None:
+        return result
+
+    registry = [
+        r["entry"]
+        for r in session.query(sql.SQL(REGISTRY_ROWS).format(registry=sql.Identifier(trail_schema, REGISTRY)))
+    ]
+    triggers = session.query(TRAIL_TRIGGERS)
+    schemas = sorted({e.get("schema_name") for e in registry if e.get("schema_name")})
+    tables = [(r["schema_name"], r["table_name"]) for r in session.query(SCHEMA_TABLES, dict(schemas=schemas))]
+    events = {r["evtname"]: r["enabled"] for r in session.query(EVENT_TRIGGERS)}
+    result["trail"] = trail_coverage(registry, triggers, tables, events, trail_schema)
+    return result
+
+
+def read_chain(session, trail_schema, schema_oid, log_oid, verify=True):
+    """{enabled, columns, verifier} and, when the verifier exists and ``verify``, its result."""
+    sql = postgres.sql
+    found = session.query(CHAIN_OBJECTS, dict(log_oid=log_oid, schema_oid=schema_oid))[0]
+    columns = list(found["columns"] or [])
+    chain = dict(enabled=bool(columns) or found["verifier"], columns=columns, verifier=found["verifier"])
+    if not found["verifier"] or not verify:
+        return chain
+    statement = sql.SQL(VERIFY_CHAIN).format(function=sql.Identifier(trail_schema, "verify_chain"))
+    try:
+        rows = session.query(statement)
+    except postgres.psycopg.Error as exc:
+        chain["error"] = _error_text(exc)
+        return chain
+    chain["verify"] = chain_result(rows[0] if rows else None)
+    return chain
+
+
+def package_of(path, run):
+    """{name, version} of the OS package that owns ``path`` (dpkg or rpm), or None.
+
+    ``run(args) -> (rc, stdout, stderr)`` runs a command; a missing tool or an unowned file
+    gives None.
+    """
+    if not path or not os.path.exists(path):
+        return None
+    try:
+        rc, out, _err = run(["dpkg-query", "-S", path])
+    except OSError:
+        rc, out = 1, ""
+    if rc == 0 and ":" in out:
+        name = out.splitlines()[0].split(":", 1)[0].split(",")[0].strip()
+        try:
+            rc, version, _err = run(["dpkg-query", "-W", "-f", "${Version}", name])
+        except OSError:
+            rc, version = 1, ""
+        return dict(name=name, version=version.strip() if rc == 0 else None, manager="dpkg")
+    try:
+        rc, out, _err = run(["rpm", "-qf", "--qf", "%{NAME} %{VERSION}-%{RELEASE}\\n", path])
+    except OSError:
+        return None
+    if rc == 0 and out.strip() and " " in out.strip():
+        name, version = out.strip().splitlines()[0].split(" ", 1)
+        return dict(name=name, version=version, manager="rpm")
+    return None
