@@ -169,7 +169,9 @@ clean_containers() {
 run_container() {
   local name=$1 suite=$2 major=$3 repo=${4:-$PGTRAIL_CACHE/repo/$2}
   local tag="pgtrail-testbed:$suite-pg$major" state="" _
-  local cgroup=() init=()
+  local cgroup=() init=() extra=()
+  # PGTRAIL_DOCKER_ARGS: more docker run arguments, e.g. a shared volume for replication tests.
+  read -r -a extra <<<"${PGTRAIL_DOCKER_ARGS:-}"
   docker image inspect "$tag" >/dev/null 2>&1 || die "image $tag is missing: run scripts/testbed.sh images"
   docker rm -f "$name" >/dev/null 2>&1 || true
   if [ "$(stat -fc %T /sys/fs/cgroup)" != cgroup2fs ] && [ "$(stat -fc %T /sys/fs/cgroup/unified 2>/dev/null)" = cgroup2fs ]; then
@@ -182,7 +184,7 @@ run_container() {
   fi
   docker run -d --name "$name" --hostname "$name" --label pgtrail.testbed="${PGTRAIL_LABEL:-run}" \
     --network none --cap-add SYS_ADMIN --security-opt seccomp=unconfined --cgroupns=host \
-    "${cgroup[@]}" --tmpfs /run --tmpfs /run/lock \
+    "${cgroup[@]}" --tmpfs /run --tmpfs /run/lock "${extra[@]}" \
     -v "$repo:/srv/pgtrail-repo:ro" "$tag" "${init[@]}" >/dev/null
   for _ in $(seq 60); do
     # Right after start the bus is not up yet and systemctl answers nothing.

@@ -194,10 +194,15 @@ def describe_file_source(path, line, data_directory):
 
 
 def staged_settings(rows, data_directory):
-    """{name: {value, source}} of the rows of pg_file_settings: the last one of a name wins."""
+    """{name: {value, source}} of the rows of pg_file_settings: the last one of a name wins.
+
+    A row whose ``error`` is "setting could not be applied" is kept: that is how a postmaster
+    parameter changed since the start (a pending restart) looks. Rows without a name (lines
+    the server could not parse) are left out.
+    """
     staged = {}
     for row in rows:
-        if row.get("error") or row.get("name") is None:
+        if row.get("name") is None or row.get("setting") is None:
             continue
         staged[row["name"].lower()] = dict(
             value=row["setting"],

@@ -12,7 +12,8 @@ What a database holds once the trail is present (``audit`` stands for the trail'
   what the DDL event trigger looks audited tables up in); ``audit.schema_version``: the
   migrations applied, so a later release upgrades the log in place.
 - Functions, all ``SECURITY DEFINER`` with ``search_path = pg_catalog, pg_temp`` and every name
-  qualified (``current_actor`` is only called by them): ``log_row_change`` (row triggers),
+  qualified (``current_actor``, a one-line SQL function inlined into them, excepted):
+  ``log_row_change`` (row triggers),
   ``log_statement_change`` (statement triggers with transition tables), ``log_truncate``,
   ``log_ddl`` (event triggers) and ``log_event`` (application events, callable by app roles).
 - Per audited table, triggers with fixed names, all ``ENABLE ALWAYS`` so that
@@ -161,26 +162,21 @@ RECORD_VERSION = "INSERT INTO {versions} (version, description) VALUES ({version
 REVOKE_TABLE = "REVOKE ALL ON TABLE {table} FROM PUBLIC"
 
 # The actor: an optional trusted expression (Supabase: auth.uid()), else the transaction-local
-# setting the application sets with set_config(<setting>, <id>, true). With require_actor,
-# a write to an audited table without one is refused (events and DDL are not).
-ACTOR_RESOLVE = "nullif(pg_catalog.current_setting({setting}, true), '')"
-ACTOR_RESOLVE_EXPRESSION = "coalesce(({expression})::text, nullif(pg_catalog.current_setting({setting}, true), ''))"
+# setting the application sets with set_config(<setting>, <id>, true). current_actor() is a
+# one-line SQL function, so PostgreSQL inlines it into the statements that call it. With
+# require_actor, the trigger functions refuse a write without an actor ({required} below);
+# events and DDL are logged without one.
+ACTOR_RESOLVE = "SELECT nullif(pg_catalog.current_setting({setting}, true), '')"
+ACTOR_RESOLVE_EXPRESSION = (
+    "SELECT coalesce(({expression})::text, nullif(pg_catalog.current_setting({setting}, true), ''))"
+)
 ACTOR_REQUIRED = """
-    IF actor IS NULL AND for_table IS NOT NULL THEN
-        RAISE EXCEPTION 'pgtrail.audit: no actor for a write to %.%', for_schema, for_table
+    IF actor IS NULL THEN
+        RAISE EXCEPTION 'pgtrail.audit: no actor for a write to %.%', TG_ARGV[0], TG_ARGV[1]
             USING ERRCODE = 'insufficient_privilege',
                   HINT = pg_catalog.format('Run SELECT pg_catalog.set_config(%L, <actor id>, true) in the '
                                            'transaction before writing.', {setting});
     END IF;"""
-
-CURRENT_ACTOR = """
-DECLARE
-    actor text;
-BEGIN
-    actor := {resolve};{required}
-    RETURN actor;
-END
-"""
 
 LOG_ROW_CHANGE = """
 #variable_conflict use_variable
@@ -190,7 +186,7 @@ DECLARE
     excluded text[] := TG_ARGV[2:TG_NARGS - 1];
     old_row jsonb;
     new_row jsonb;
-    changed text[];
+    actor text;
 BEGIN
     IF TG_OP <> 'INSERT' THEN
         old_row := pg_catalog.to_jsonb(OLD) - excluded;
@@ -198,17 +194,16 @@ BEGIN
     IF TG_OP <> 'DELETE' THEN
         new_row := pg_catalog.to_jsonb(NEW) - excluded;
     END IF;
-    IF TG_OP = 'UPDATE' THEN
-        SELECT pg_catalog.array_agg(n.key ORDER BY n.key) INTO changed
-          FROM pg_catalog.jsonb_each(new_row) AS n
-         WHERE n.value IS DISTINCT FROM old_row -> n.key;
-        IF changed IS NULL THEN
-            RETURN NULL; -- only excluded columns changed, or none did
-        END IF;
+    IF TG_OP = 'UPDATE' AND old_row = new_row THEN
+        RETURN NULL; -- only excluded columns changed, or none did
     END IF;
+    actor := {current_actor}();{required}
     INSERT INTO {log} (kind, schema_name, table_name, action, old_data, new_data, changed_fields, actor_id)
-    VALUES ('row', TG_ARGV[0], TG_ARGV[1], TG_OP, old_row, new_row, changed,
-            {current_actor}(TG_ARGV[0], TG_ARGV[1]));
+    VALUES ('row', TG_ARGV[0], TG_ARGV[1], TG_OP, old_row, new_row,
+            (SELECT pg_catalog.array_agg(n.key ORDER BY n.key)
+               FROM pg_catalog.jsonb_each(new_row) AS n
+              WHERE TG_OP = 'UPDATE' AND n.value IS DISTINCT FROM old_row -> n.key),
+            actor);
     RETURN NULL;
 END
 """
@@ -226,7 +221,7 @@ BEGIN
         IF NOT EXISTS (SELECT FROM pgtrail_new) THEN
             RETURN NULL;
         END IF;
-        actor := {current_actor}(TG_ARGV[0], TG_ARGV[1]);
+        actor := {current_actor}();{required}
         INSERT INTO {log} (kind, schema_name, table_name, action, new_data, actor_id)
         SELECT 'row', TG_ARGV[0], TG_ARGV[1], 'INSERT', pg_catalog.to_jsonb(n) - excluded, actor
           FROM pgtrail_new AS n;
@@ -234,7 +229,7 @@ BEGIN
         IF NOT EXISTS (SELECT FROM pgtrail_old) THEN
             RETURN NULL;
         END IF;
-        actor := {current_actor}(TG_ARGV[0], TG_ARGV[1]);
+        actor := {current_actor}();{required}
         INSERT INTO {log} (kind, schema_name, table_name, action, old_data, actor_id)
         SELECT 'row', TG_ARGV[0], TG_ARGV[1], 'DELETE', pg_catalog.to_jsonb(o) - excluded, actor
           FROM pgtrail_old AS o;
@@ -242,7 +237,7 @@ BEGIN
         IF NOT EXISTS (SELECT FROM pgtrail_old) THEN
             RETURN NULL;
         END IF;
-        actor := {current_actor}(TG_ARGV[0], TG_ARGV[1]);
+        actor := {current_actor}();{required}
         -- Old and new rows are paired by primary key (the row minus its other columns). A row
         -- whose key changed, or a table without a key, is logged as an old and a new half.
         IF EXISTS (SELECT FROM pg_catalog.pg_index AS i WHERE i.indrelid = TG_RELID AND i.indisprimary) THEN
@@ -258,10 +253,11 @@ BEGIN
                   FROM pg_catalog.jsonb_each(n.data) AS e
                  WHERE o.data IS NOT NULL AND e.value IS DISTINCT FROM o.data -> e.key),
                actor
-          FROM (SELECT pg_catalog.to_jsonb(t) - non_key AS row_key, pg_catalog.to_jsonb(t) - excluded AS data
-                  FROM pgtrail_old AS t) AS o
-          FULL JOIN (SELECT pg_catalog.to_jsonb(t) - non_key AS row_key, pg_catalog.to_jsonb(t) - excluded AS data
-                       FROM pgtrail_new AS t) AS n ON n.row_key = o.row_key
+          FROM (SELECT r.j - non_key AS row_key, r.j - excluded AS data
+                  FROM (SELECT pg_catalog.to_jsonb(t) AS j FROM pgtrail_old AS t) AS r) AS o
+          FULL JOIN (SELECT r.j - non_key AS row_key, r.j - excluded AS data
+                       FROM (SELECT pg_catalog.to_jsonb(t) AS j FROM pgtrail_new AS t) AS r) AS n
+            ON n.row_key = o.row_key
          WHERE o.data IS DISTINCT FROM n.data;
     END IF;
     RETURN NULL;
@@ -269,11 +265,13 @@ END
 """
 
 LOG_TRUNCATE = """
+DECLARE
+    actor text := {current_actor}();
 BEGIN
     -- TRUNCATE of a partitioned table fires for it and for each partition: one row each, all
-    -- under the audited table's name, the truncated relation in metadata when it differs.
+    -- under the audited table's name, the truncated relation in metadata when it differs.{required}
     INSERT INTO {log} (kind, schema_name, table_name, action, actor_id, metadata)
-    VALUES ('truncate', TG_ARGV[0], TG_ARGV[1], 'TRUNCATE', {current_actor}(TG_ARGV[0], TG_ARGV[1]),
+    VALUES ('truncate', TG_ARGV[0], TG_ARGV[1], 'TRUNCATE', actor,
             CASE WHEN TG_TABLE_SCHEMA = TG_ARGV[0] AND TG_TABLE_NAME = TG_ARGV[1] THEN NULL
                  ELSE pg_catalog.jsonb_build_object('relation',
                           pg_catalog.format('%I.%I', TG_TABLE_SCHEMA, TG_TABLE_NAME)) END);
@@ -375,9 +373,11 @@ BEGIN
 END
 """
 
-# name, arguments (as pg_get_function_arguments prints them), result, SECURITY DEFINER, body
+# name, arguments (as pg_get_function_arguments prints them), result, SECURITY DEFINER, body.
+# current_actor is SQL (inlined where it is called, so neither definer nor pinned: it runs inside
+# the definer functions, under their search_path); the others are PL/pgSQL.
 FUNCTIONS = (
-    ("current_actor", "for_schema text DEFAULT NULL::text, for_table text DEFAULT NULL::text", "text", False, None),
+    ("current_actor", "", "text", False, None),
     ("log_row_change", "", "trigger", True, LOG_ROW_CHANGE),
     ("log_statement_change", "", "trigger", True, LOG_STATEMENT_CHANGE),
     ("log_truncate", "", "trigger", True, LOG_TRUNCATE),
@@ -394,7 +394,7 @@ FUNCTIONS = (
 EVENT_FUNCTION = "log_event"
 
 CREATE_FUNCTION = (
-    "CREATE OR REPLACE FUNCTION {function}({arguments}) RETURNS {result} LANGUAGE plpgsql{definer} AS {body}"
+    "CREATE OR REPLACE FUNCTION {function}({arguments}) RETURNS {result} LANGUAGE {language}{definer} AS {body}"
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -425,7 +425,7 @@ SELECT a.relid::pg_catalog.oid AS relid, a.schema_name, a.table_name, a.mode, a.
 """
 
 TRAIL_FUNCTIONS = """
-SELECT p.oid, p.proname, p.prosrc, p.prosecdef, p.proconfig, l.lanname,
+SELECT p.oid, p.proname, p.prosrc, p.prosecdef, p.proconfig, l.lanname, p.provolatile,
        pg_catalog.pg_get_function_arguments(p.oid) AS arguments,
        pg_catalog.pg_get_function_identity_arguments(p.oid) AS identity_arguments,
        pg_catalog.pg_get_function_result(p.oid) AS result,
@@ -893,13 +893,18 @@ def describe_trigger(name, spec, enabled="A"):
 # ---------------------------------------------------------------------------------------------
 
 
+def language_of(name):
+    """current_actor is SQL, STABLE (so it is inlined); the others PL/pgSQL, VOLATILE."""
+    return ("sql", "s") if name == "current_actor" else ("plpgsql", "v")
+
+
 def same_function(current, desired):
     """Whether a catalog function already is the desired one (source, settings, signature)."""
     return (
         current["prosrc"] == desired["source"]
         and bool(current["prosecdef"]) == desired["definer"]
         and list(current["proconfig"] or []) == ([SEARCH_PATH] if desired["definer"] else [])
-        and current["lanname"] == "plpgsql"
+        and (current["lanname"], current["provolatile"]) == language_of(desired["name"])
         and current["arguments"] == desired["arguments"]
         and current["result"] == desired["result"]
     )
@@ -924,11 +929,14 @@ def plan_functions(current, desired):
     return steps
 
 
-def describe_function(schema, spec):
-    header = "%s(%s) RETURNS %s LANGUAGE plpgsql%s" % (
+def describe_function(schema, spec, language=None):
+    language, volatility = language or language_of(spec["name"])
+    header = "%s(%s) RETURNS %s LANGUAGE %s%s%s" % (
         display_name(schema, spec["name"]),
         spec["arguments"],
         spec["result"],
+        language,
+        {"s": " STABLE", "i": " IMMUTABLE"}.get(volatility, ""),
         " SECURITY DEFINER SET %s" % SEARCH_PATH if spec["definer"] else "",
     )
     return header + "\n" + spec["source"].strip("\n")
@@ -942,7 +950,7 @@ def describe_catalog_function(schema, row):
         definer=bool(row["prosecdef"]),
         source=row["prosrc"],
     )
-    text = describe_function(schema, spec)
+    text = describe_function(schema, spec, (row["lanname"], row["provolatile"]))
     config = list(row["proconfig"] or [])
     if config != ([SEARCH_PATH] if spec["definer"] else []):
         text = text.replace("\n", " [settings: %s]\n" % ", ".join(config), 1)
@@ -1234,13 +1242,11 @@ def function_specs(schema, actor_setting, actor_expression, require_actor, conte
         registry=names["registry"],
         current_actor=sql.Identifier(schema, "current_actor"),
         schema_name=sql.Literal(schema),
+        required=required,
     )
     specs = []
     for name, arguments, result, definer, body in FUNCTIONS:
-        if body is None:
-            template = sql.SQL(CURRENT_ACTOR).format(resolve=resolve, required=required)
-        else:
-            template = sql.SQL(body).format(**parts)
+        template = resolve if body is None else sql.SQL(body).format(**parts)
         specs.append(
             dict(
                 name=name,
@@ -1256,10 +1262,12 @@ def function_specs(schema, actor_setting, actor_expression, require_actor, conte
 def create_function(schema, spec):
     sql = postgres.sql
     definer = " SECURITY DEFINER SET search_path = pg_catalog, pg_temp" if spec["definer"] else ""
+    language, volatility = language_of(spec["name"])
     return sql.SQL(CREATE_FUNCTION).format(
         function=sql.Identifier(schema, spec["name"]),
         arguments=sql.SQL(spec["arguments"]),
         result=sql.SQL(spec["result"]),
+        language=sql.SQL(language + (" STABLE" if volatility == "s" else "")),
         definer=sql.SQL(definer),
         body=sql.Literal(spec["source"]),
     )

@@ -24,8 +24,8 @@ def fresh_hosts(request):
     """
     started = []
 
-    def start(*majors, repo=None):
-        hosts = [start_host(major, repo=repo) for major in majors]
+    def start(*majors, repo=None, docker_args=""):
+        hosts = [start_host(major, repo=repo, docker_args=docker_args) for major in majors]
         started.extend(hosts)
         return hosts
 

@@ -8,6 +8,7 @@ idempotence pass) is the molecule scenario `pgaudit`.
 import shutil
 import subprocess
 import tempfile
+import uuid
 
 import pytest
 from testbed import CACHE, IMAGES, run_playbook
@@ -142,3 +143,50 @@ def test_a_pending_restart_is_staged_once_reported_on_every_run_and_then_done_on
     assert "pgaudit" in preload(host)
     assert started_at(host) != start
     assert run_playbook("site.yml", [host], group_vars=scope).changed_tasks(host.name) == []
+
+
+@pytest.fixture
+def replicated_pair(fresh_hosts):
+    """A streaming primary and standby (PostgreSQL 15) that share a socket directory on a volume."""
+    volume = "pgtrail-repl-" + uuid.uuid4().hex[:8]
+    subprocess.run(["docker", "volume", "create", volume], check=True, capture_output=True)
+    try:
+        primary, standby = fresh_hosts(15, 15, docker_args="-v %s:/shared" % volume)
+        primary.sh("install -d -o postgres /shared/prim")
+        primary.sh("sed -i '1i local replication all trust' /etc/postgresql/15/main/pg_hba.conf")
+        conf_d = "/etc/postgresql/15/main/conf.d"
+        primary.sh("echo \"unix_socket_directories = '/var/run/postgresql,/shared/prim'\" > %s/repl.conf" % conf_d)
+        primary.sh("systemctl restart postgresql@15-main")
+        standby.sh("systemctl stop postgresql@15-main && rm -rf /var/lib/postgresql/15/main/*")
+        standby.sh("runuser -u postgres -- pg_basebackup -h /shared/prim -D /var/lib/postgresql/15/main -R -X stream")
+        standby.sh("systemctl start postgresql@15-main")
+        assert standby.psql("SELECT pg_is_in_recovery()") == "t"
+        yield primary, standby
+    finally:
+        subprocess.run(["docker", "volume", "rm", "-f", volume], capture_output=True, check=False)
+
+
+def test_standbys_restart_before_their_primary_and_take_only_system_changes(replicated_pair):
+    primary, standby = replicated_pair
+    primary.psql("CREATE DATABASE ledger")
+
+    run = run_playbook(
+        "site.yml",
+        [primary, standby],
+        group_vars={"pgaudit_log": ["write", "ddl"], "pgaudit_databases": {"ledger": {"log": ["read", "write"]}}},
+        groups={"postgres_standby": [standby]},
+    )
+
+    assert run.rc == 0, run.output
+    for host in (primary, standby):
+        assert "pgaudit" in preload(host)
+    # The standby came back before the primary restarted.
+    assert standby.psql("SELECT pg_postmaster_start_time()") < primary.psql("SELECT pg_postmaster_start_time()")
+    # Catalog changes were made on the primary and reached the standby by replication.
+    primary.psql("SELECT pg_sleep(1)")
+    assert standby.psql("SELECT extname FROM pg_extension WHERE extname = 'pgaudit'", db="ledger") == "pgaudit"
+    assert "pgaudit.log=read, write" in standby.psql(
+        "SELECT array_to_string(setconfig, ';') FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase"
+        " WHERE datname = 'ledger'"
+    )
+    assert standby.psql("SELECT pg_is_in_recovery()") == "t"

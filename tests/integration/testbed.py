@@ -106,7 +106,7 @@ class Host:
         ).stdout
 
 
-def start_host(major, name=None, repo=None):
+def start_host(major, name=None, repo=None, docker_args=""):
     """Start a test-bed container through scripts/testbed.sh (the one place that knows how)."""
     suite = IMAGES[major]
     name = name or "pgtrail-it-pg%d-%s" % (major, uuid.uuid4().hex[:6])
@@ -114,7 +114,11 @@ def start_host(major, name=None, repo=None):
     if repo:
         cmd.append(str(repo))
     proc = subprocess.run(
-        cmd, capture_output=True, text=True, env=dict(os.environ, PGTRAIL_LABEL="integration"), check=False
+        cmd,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PGTRAIL_LABEL="integration", PGTRAIL_DOCKER_ARGS=docker_args),
+        check=False,
     )
     if proc.returncode != 0:
         docker("rm", "-f", name, check=False)
@@ -153,7 +157,9 @@ class PlaybookRun:
         return message
 
 
-def run_playbook(playbook, hosts, group_vars=None, host_vars=None, extra_vars=None, check=False, diff=False):
+def run_playbook(
+    playbook, hosts, group_vars=None, host_vars=None, extra_vars=None, check=False, diff=False, groups=None
+):
     """Run a playbook of this collection on test-bed hosts, the way a user would."""
     import tempfile
 
@@ -165,6 +171,8 @@ def run_playbook(playbook, hosts, group_vars=None, host_vars=None, extra_vars=No
             "vars": dict(group_vars or {}, ansible_connection="community.docker.docker", ansible_become_method="su"),
         }
     }
+    for group, members in (groups or {}).items():
+        inventory[group] = {"hosts": {h.name: {} for h in members}}
     with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as handle:
         # Keep the hosts in the order given: serial batches follow inventory order.
         yaml.safe_dump(inventory, handle, sort_keys=False)

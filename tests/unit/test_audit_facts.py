@@ -14,7 +14,9 @@ def test_alter_system_and_configuration_files_are_told_apart_by_the_file():
          "sourceline": 4, "error": None},
         {"name": "log_connections", "setting": "on", "sourcefile": "/etc/postgresql/17/main/postgresql.conf",
          "sourceline": 9, "error": None},
-        {"name": "bogus line", "setting": None, "sourcefile": "/etc/x.conf", "sourceline": 1, "error": "syntax error"},
+        {"name": "shared_preload_libraries", "setting": "pgaudit", "sourcefile": DATA + "/postgresql.auto.conf",
+         "sourceline": 5, "error": "setting could not be applied"},
+        {"name": None, "setting": None, "sourcefile": "/etc/x.conf", "sourceline": 1, "error": "syntax error"},
     ]  # fmt: skip
     staged = audit_facts.staged_settings(rows, DATA)
     assert staged["pgaudit.log"] == {
@@ -22,6 +24,8 @@ def test_alter_system_and_configuration_files_are_told_apart_by_the_file():
         "source": {"file": DATA + "/postgresql.auto.conf", "line": 4, "via": "ALTER SYSTEM"},
     }
     assert staged["log_connections"]["source"]["via"] == "config file"
+    # A postmaster parameter changed since the start is staged, waiting for the restart.
+    assert staged["shared_preload_libraries"]["value"] == "pgaudit"
     assert [e["name"] for e in audit_facts.system_entries(staged)] == ["pgaudit.log"]
 
 

@@ -321,7 +321,8 @@ def catalog_function(spec, **overrides):
         prosrc=spec["source"],
         prosecdef=spec["definer"],
         proconfig=[at.SEARCH_PATH] if spec["definer"] else None,
-        lanname="plpgsql",
+        lanname=at.language_of(spec["name"])[0],
+        provolatile=at.language_of(spec["name"])[1],
         arguments=spec["arguments"],
         identity_arguments="",
         result=spec["result"],
@@ -343,16 +344,26 @@ def test_every_trigger_function_is_security_definer_and_every_name_is_qualified(
 
 
 def test_the_actor_comes_from_the_expression_then_the_setting_and_can_be_required():
-    plain = {s["name"]: s for s in specs()}["current_actor"]["source"]
-    assert "nullif(pg_catalog.current_setting('pgtrail.actor_id', true), '')" in plain
-    assert "RAISE" not in plain
+    plain = {s["name"]: s for s in specs()}
+    assert plain["current_actor"]["source"] == "SELECT nullif(pg_catalog.current_setting('pgtrail.actor_id', true), '')"
+    assert not [name for name, spec in plain.items() if "RAISE EXCEPTION 'pgtrail.audit: no actor" in spec["source"]]
+    create = render(at.create_function("audit", plain["current_actor"]))
+    # SQL and STABLE, without SET: PostgreSQL inlines it into the trigger functions' statements.
+    assert create.startswith(
+        'CREATE OR REPLACE FUNCTION "audit"."current_actor"() RETURNS text LANGUAGE sql STABLE AS '
+    )
+
     supabase = {
         s["name"]: s for s in specs(actor_expression="auth.uid()", actor_setting="app.user", require_actor=True)
     }
-    source = supabase["current_actor"]["source"]
-    assert "coalesce((auth.uid())::text, nullif(pg_catalog.current_setting('app.user', true), ''))" in source
-    assert "RAISE EXCEPTION 'pgtrail.audit: no actor for a write to %.%'" in source
-    assert "'app.user'" in source.split("HINT")[1]
+    assert supabase["current_actor"]["source"] == (
+        "SELECT coalesce((auth.uid())::text, nullif(pg_catalog.current_setting('app.user', true), ''))"
+    )
+    refusing = sorted(
+        name for name, spec in supabase.items() if "RAISE EXCEPTION 'pgtrail.audit: no actor" in spec["source"]
+    )
+    assert refusing == ["log_row_change", "log_statement_change", "log_truncate"]
+    assert "'app.user'" in supabase["log_row_change"]["source"].split("HINT")[1]
 
 
 def test_functions_in_place_plan_nothing_and_a_changed_body_is_replaced():
@@ -360,8 +371,13 @@ def test_functions_in_place_plan_nothing_and_a_changed_body_is_replaced():
     current = {spec["name"]: [catalog_function(spec)] for spec in desired}
     assert at.plan_functions(current, desired) == []
     current["current_actor"] = [catalog_function(desired[0], prosrc="old body")]
+    current["log_truncate"] = [catalog_function(desired[3], provolatile="s")]
     current["log_ddl"] = [catalog_function(desired[4], proconfig=None)]
-    assert at.plan_functions(current, desired) == [("replace", "current_actor"), ("replace", "log_ddl")]
+    assert at.plan_functions(current, desired) == [
+        ("replace", "current_actor"),
+        ("replace", "log_truncate"),
+        ("replace", "log_ddl"),
+    ]
 
 
 def test_a_changed_signature_is_dropped_and_created_and_a_missing_function_created():
