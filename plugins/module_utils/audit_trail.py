@@ -55,7 +55,6 @@ STATEMENT_TRIGGERS = (
     ("pgtrail_audit_stmt_upd", "UPDATE", "pgtrail_old", "pgtrail_new"),
     ("pgtrail_audit_stmt_del", "DELETE", "pgtrail_old", None),
 )
-TRIGGER_PREFIX = "pgtrail_audit_"
 EVENT_TRIGGERS = (("pgtrail_audit_ddl", "ddl_command_end"), ("pgtrail_audit_drop", "sql_drop"))
 
 SEARCH_PATH = "search_path=pg_catalog, pg_temp"
@@ -404,7 +403,7 @@ CREATE_FUNCTION = (
 LOCK = "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('pgtrail.audit.audit_trail')) IS NULL AS locked"
 
 SESSION_FACTS = """
-SELECT r.rolsuper, pg_catalog.current_setting('server_version_num')::int AS server_version_num,
+SELECT r.rolsuper,
        pg_catalog.date_part('year', pg_catalog.now() AT TIME ZONE 'UTC')::int AS utc_year,
        pg_catalog.date_part('month', pg_catalog.now() AT TIME ZONE 'UTC')::int AS utc_month,
        (SELECT n.oid FROM pg_catalog.pg_namespace AS n WHERE n.nspname = %(schema)s) AS schema_oid
@@ -1609,6 +1608,17 @@ def converge(session, params):
         for table in state["public_tables"]:
             run.append(sql.SQL(REVOKE_TABLE).format(table=sql.Identifier(schema, table)))
         by_name = dict((spec["name"], spec) for spec in specs)
+        # Dropping a function fires the DDL event trigger, whose function may call the one being
+        # dropped (current_actor): the event triggers are off while functions are re-created, and
+        # enabled again below, in the same transaction (other sessions never see them off).
+        paused = []
+        if any(verb == "recreate" for verb, _name in function_steps):
+            paused = [(name, event) for name, event in EVENT_TRIGGERS if name in state["event_triggers"]]
+        for name, _event in paused:
+            run.append(sql.SQL("ALTER EVENT TRIGGER {} DISABLE").format(sql.Identifier(name)))
+        event_steps = event_steps + [
+            ("enable", name, event) for name, event in paused if ("enable", name, event) not in event_steps
+        ]
         fresh = set()
         for verb, name in function_steps:
             if verb == "recreate":

@@ -421,9 +421,7 @@ def evidence(module, session, facts, current):
 
     facts["preload"] = server["preload"]
     facts["pgaudit"].update(
-        package=audit_facts.package_of(
-            os.path.join(facts["pkglibdir"], "pgaudit.so"), lambda args: module.run_command(args)
-        ),
+        package=audit_facts.package_of(os.path.join(facts["pkglibdir"], "pgaudit.so"), module.run_command),
         extension_versions=dict((db, per_db[db]["pgaudit_version"]) for db in sorted(per_db)),
         settings_by_scope=server["settings_by_scope"],
         system_log=server["system_log"],

@@ -135,7 +135,7 @@ options:
   state:
     description:
       - C(absent) removes the triggers, event triggers and functions of the trail, and keeps the
-        schema, the log and its rows.
+        schema, the log and its rows. O(tables) and O(schemas) are not used then.
     type: str
     choices: [present, absent]
     default: present
@@ -160,6 +160,13 @@ notes:
   - A C(TRUNCATE) of a partitioned table writes one row for the table and one per partition, each
     with the partition in C(metadata.relation). An C(UPDATE) that moves a row to another partition
     is logged as a C(DELETE) and an C(INSERT).
+  - Row triggers cover partitions created later at once (PostgreSQL clones them). Their C(TRUNCATE)
+    trigger, and in statement mode their statement triggers (for statements naming the partition
+    itself), are added by the next run, which reports the table as updated.
+  - A renamed audited table keeps its triggers and goes on logging under its old name until the
+    inventory names it again; the next run then updates it in place.
+  - One trail per database. To move it to another O(schema), run O(state=absent) with the old one
+    first.
   - The log is owned by the role running the module and no other role has privileges on it.
   - Superusers can disable event triggers; like pgaudit, the trail does not protect against them.
 seealso:

@@ -2,7 +2,7 @@
 
 Each test starts its own containers, because each restarts, breaks or must find a host that
 was never touched. The converged-fleet behaviour (AUDIT lines per scope, one restart, the
-idempotence pass) is the molecule scenario `pgaudit`.
+idempotence pass) is the molecule scenario `fleet`.
 """
 
 import shutil
