@@ -44,8 +44,7 @@ from ansible_collections.pgtrail.audit.plugins.module_utils.object_grants import
 LOG = "audit_log"
 REGISTRY = "audited_tables"
 VERSIONS = "schema_version"
-CHAIN_HEAD = "chain_head"
-TRAIL_TABLES = (LOG, REGISTRY, VERSIONS, CHAIN_HEAD)
+TRAIL_TABLES = (LOG, REGISTRY, VERSIONS)
 DEFAULT_PARTITION = "audit_log_default"
 
 ROW_TRIGGER = "pgtrail_audit_row"
@@ -57,9 +56,6 @@ STATEMENT_TRIGGERS = (
     ("pgtrail_audit_stmt_del", "DELETE", "pgtrail_old", None),
 )
 EVENT_TRIGGERS = (("pgtrail_audit_ddl", "ddl_command_end"), ("pgtrail_audit_drop", "sql_drop"))
-# The trigger functions of audited tables (the DDL event trigger refuses to let others rename
-# a trigger that runs one of them).
-TABLE_TRIGGER_FUNCTIONS = ("log_row_change", "log_statement_change", "log_truncate")
 
 SEARCH_PATH = "search_path=pg_catalog, pg_temp"
 MODES = ("row", "statement")
@@ -302,20 +298,10 @@ END
 # DDL on audited tables (on the table itself, a partition, an index or a trigger of it) and on
 # the trail's own objects. Runs for every DDL command of the database, so it only reads the
 # small registry and the catalog.
-#
-# It also refuses, to anyone but a superuser (or a member of the trail's owner, the role this
-# function runs as), DDL that weakens the trail: a trail trigger left other than ENABLE ALWAYS
-# (DISABLE, ENABLE, ENABLE REPLICA, CREATE OR REPLACE), renamed, or dropped while its table
-# stays. A table's owner may still drop the table itself (recorded). Superusers are recorded,
-# not refused: like pgaudit, the trail does not protect against them.
 LOG_DDL = """
 #variable_conflict use_variable
 DECLARE
     actor text := {current_actor}();
-    privileged boolean := EXISTS (SELECT FROM pg_catalog.pg_roles AS a
-                                   WHERE a.rolsuper AND a.rolname IN (SESSION_USER, pg_catalog.current_setting('role')))
-                          OR pg_catalog.pg_has_role(SESSION_USER, CURRENT_USER, 'MEMBER');
-    weakened text;
 BEGIN
     IF TG_EVENT = 'ddl_command_end' THEN
         INSERT INTO {log} (kind, schema_name, table_name, action, actor_id, metadata)
@@ -341,52 +327,7 @@ BEGIN
                        coalesce((SELECT k.relname::text FROM pg_catalog.pg_class AS k WHERE k.oid = r.relid),
                                 c.object_identity)
                  WHERE c.schema_name = {schema_name}) AS w;
-        IF NOT privileged THEN
-            SELECT pg_catalog.format('%s %I on %s',
-                                     CASE WHEN t.tgname NOT LIKE 'pgtrail\\_audit\\_%' THEN 'renames the audit trigger'
-                                          ELSE 'leaves the audit trigger' END,
-                                     t.tgname, t.tgrelid::pg_catalog.regclass) ||
-                   CASE WHEN t.tgname LIKE 'pgtrail\\_audit\\_%' THEN ' not ENABLE ALWAYS' ELSE '' END
-              INTO weakened
-              FROM pg_catalog.pg_event_trigger_ddl_commands() AS c
-             CROSS JOIN LATERAL (
-                    SELECT CASE c.classid
-                             WHEN 'pg_catalog.pg_class'::pg_catalog.regclass THEN
-                               coalesce((SELECT i.indrelid FROM pg_catalog.pg_index AS i WHERE i.indexrelid = c.objid),
-                                        c.objid)
-                             WHEN 'pg_catalog.pg_trigger'::pg_catalog.regclass THEN
-                               (SELECT t.tgrelid FROM pg_catalog.pg_trigger AS t WHERE t.oid = c.objid)
-                           END AS relid) AS r
-             CROSS JOIN LATERAL (SELECT r.relid UNION
-                                 SELECT x.relid::pg_catalog.oid FROM pg_catalog.pg_partition_tree(r.relid) AS x) AS p
-              JOIN pg_catalog.pg_trigger AS t ON t.tgrelid = p.relid
-             WHERE NOT t.tgisinternal
-               AND (t.tgname LIKE 'pgtrail\\_audit\\_%' OR t.tgfoid IN (
-                      SELECT f.oid FROM pg_catalog.pg_proc AS f
-                        JOIN pg_catalog.pg_namespace AS n ON n.oid = f.pronamespace
-                       WHERE n.nspname = {schema_name} AND f.proname IN ({table_functions})))
-               AND (t.tgenabled <> 'A' OR t.tgname NOT LIKE 'pgtrail\\_audit\\_%')
-             ORDER BY t.tgrelid, t.tgname
-             LIMIT 1;
-            IF weakened IS NOT NULL THEN
-                RAISE EXCEPTION 'pgtrail.audit: % %; only a superuser may weaken the audit trail', TG_TAG, weakened
-                    USING ERRCODE = 'insufficient_privilege';
-            END IF;
-        END IF;
     ELSIF TG_EVENT = 'sql_drop' THEN
-        IF NOT privileged THEN
-            SELECT d.object_identity INTO weakened
-              FROM pg_catalog.pg_event_trigger_dropped_objects() AS d
-             WHERE d.object_type = 'trigger' AND d.address_names[3] LIKE 'pgtrail\\_audit\\_%'
-               AND pg_catalog.to_regclass(pg_catalog.quote_ident(d.address_names[1]) || '.' ||
-                                          pg_catalog.quote_ident(d.address_names[2])) IS NOT NULL
-             LIMIT 1;
-            IF weakened IS NOT NULL THEN
-                RAISE EXCEPTION 'pgtrail.audit: % drops the audit trigger % of a table that stays; only a superuser '
-                                'may weaken the audit trail', TG_TAG, weakened
-                    USING ERRCODE = 'insufficient_privilege';
-            END IF;
-        END IF;
         INSERT INTO {log} (kind, schema_name, table_name, action, actor_id, metadata)
         SELECT DISTINCT 'ddl', w.schema_name, w.table_name, TG_TAG, actor,
                pg_catalog.jsonb_build_object('object_type', d.object_type, 'object_identity', d.object_identity,
@@ -451,291 +392,6 @@ FUNCTIONS = (
 )
 EVENT_FUNCTION = "log_event"
 
-# ---------------------------------------------------------------------------------------------
-# The hash chain (migration 2, with hash_chain: true)
-#
-# Each log row gets its position in the chain (chain_seq), the previous row's hash (prev_hash)
-# and its own: row_hash = sha256(prev_hash || canonical(row)), the first row's prev_hash being
-# 32 zero bytes. chain_head holds the last position and hash.
-#
-# Rows are chained at COMMIT, not at INSERT, so writers never wait for each other: a deferred
-# constraint trigger on the log calls seal_chain(), which only *tries* a transaction advisory
-# lock. The transaction that gets it seals every unsealed row it can see (others' committed rows
-# and its own), in id order, from the head it reads under the lock with a fresh snapshot (READ
-# COMMITTED takes one per statement); one that does not get it returns at once, and its rows
-# are sealed by the holder or the next writer. One sealer at a time extending the head it read
-# under the lock: no forks and no gaps; the lock is tried, never waited for, after the writer's
-# own row locks: no deadlocks. chain_seq, assigned under the lock, is the order the verifier
-# walks. A REPEATABLE READ or SERIALIZABLE transaction does not seal (its snapshot could miss the
-# last head); its rows are sealed by the next READ COMMITTED writer, or by chain_verify.
-# ---------------------------------------------------------------------------------------------
-
-CHAIN_TRIGGER = "pgtrail_chain_seal"
-# The advisory lock of the sealer: one chain per database ('pgtrchn' in ASCII).
-CHAIN_LOCK_KEY = 0x7067747263686E
-SEAL_BATCH = 10000
-
-# The canonical serialisation of a log row ({seq} is its position, the row is "l"): a jsonb
-# array of every column, timestamps as UTC text through to_char and inet as text, so that no
-# session setting (TimeZone, DateStyle, IntervalStyle, extra_float_digits, search_path, lc_*)
-# changes it; jsonb's own text output is deterministic. A later migration that adds a column
-# must keep this text for the rows sealed before it.
-CANONICAL_COLUMNS = (
-    "l.id", "l.table_name", "l.action", "l.old_data", "l.new_data", "l.actor_id", "{utc:changed_at}", "l.kind",
-    "l.schema_name", "l.changed_fields", "l.txid", "{utc:statement_at}", "{utc:wall_at}", "l.login_role",
-    "l.effective_role", "l.application_name", "l.client_addr::text", "l.client_port", "l.resource", "l.success",
-    "l.client_ip::text", "l.user_agent", "l.metadata",
-)  # fmt: skip
-UTC_TEXT = "pg_catalog.to_char(l.%s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"
-CANONICAL = "pg_catalog.convert_to(pg_catalog.jsonb_build_array({seq}, %s)::text, 'UTF8')" % ", ".join(
-    UTC_TEXT % c[5:-1] if c.startswith("{utc:") else c for c in CANONICAL_COLUMNS
-)
-# The position in the canonical text: the sealer numbers the rows it seals from the head it
-# read; the verifier reads the stored position.
-CANONICAL_SEQ = dict(
-    seal_chain="head_seq + pg_catalog.row_number() OVER (ORDER BY l.id)",
-    verify_chain="l.chain_seq",
-)
-GENESIS = "pg_catalog.decode(pg_catalog.repeat('00', 32), 'hex')"
-
-SEAL_CHAIN = """
-#variable_conflict use_variable
-DECLARE
-    head_seq bigint;
-    head_hash bytea;
-    next_hash bytea;
-    r record;
-    sealed bigint := 0;
-    ids bigint[] := '{{}}';
-    ats timestamptz[] := '{{}}';
-    seqs bigint[] := '{{}}';
-    prevs bytea[] := '{{}}';
-    hashes bytea[] := '{{}}';
-BEGIN
-    IF pg_catalog.current_setting('transaction_isolation') <> 'read committed' THEN
-        RETURN 0;
-    END IF;
-    IF wait THEN
-        PERFORM pg_catalog.pg_advisory_xact_lock({lock_key});
-    ELSIF NOT pg_catalog.pg_try_advisory_xact_lock({lock_key}) THEN
-        RETURN 0;
-    END IF;
-    SELECT h.seq, h.hash INTO head_seq, head_hash FROM {head} AS h FOR UPDATE;
-    FOR r IN
-        SELECT l.id, l.changed_at, head_seq + pg_catalog.row_number() OVER (ORDER BY l.id) AS seq,
-               {canonical} AS body
-          FROM {log} AS l
-         WHERE l.chain_seq IS NULL
-         ORDER BY l.id
-    LOOP
-        next_hash := pg_catalog.sha256(head_hash || r.body);
-        ids := pg_catalog.array_append(ids, r.id);
-        ats := pg_catalog.array_append(ats, r.changed_at);
-        seqs := pg_catalog.array_append(seqs, r.seq);
-        prevs := pg_catalog.array_append(prevs, head_hash);
-        hashes := pg_catalog.array_append(hashes, next_hash);
-        head_seq := r.seq;
-        head_hash := next_hash;
-        sealed := sealed + 1;
-        IF pg_catalog.cardinality(ids) >= {batch} THEN
-            UPDATE {log} AS l SET chain_seq = u.seq, prev_hash = u.prev, row_hash = u.hash
-              FROM pg_catalog.unnest(ids, ats, seqs, prevs, hashes) AS u(id, at, seq, prev, hash)
-             WHERE l.id = u.id AND l.changed_at = u.at AND l.chain_seq IS NULL;
-            ids := '{{}}'; ats := '{{}}'; seqs := '{{}}'; prevs := '{{}}'; hashes := '{{}}';
-        END IF;
-    END LOOP;
-    IF sealed > 0 THEN
-        UPDATE {log} AS l SET chain_seq = u.seq, prev_hash = u.prev, row_hash = u.hash
-          FROM pg_catalog.unnest(ids, ats, seqs, prevs, hashes) AS u(id, at, seq, prev, hash)
-         WHERE l.id = u.id AND l.changed_at = u.at AND l.chain_seq IS NULL;
-        UPDATE {head} AS h SET seq = head_seq, hash = head_hash, sealed_at = pg_catalog.clock_timestamp();
-    END IF;
-    RETURN sealed;
-END
-"""
-
-# Fired at COMMIT once per inserted row: the first call seals every row it can (its own among
-# them); the others find their row sealed and return at once (a probe of the small partial index
-# of unsealed rows).
-SEAL_AT_COMMIT = """
-BEGIN
-    IF EXISTS (SELECT FROM {log} AS l WHERE l.id = NEW.id AND l.changed_at = NEW.changed_at AND l.chain_seq IS NULL)
-    THEN
-        PERFORM {seal}(false);
-    END IF;
-    RETURN NULL;
-END
-"""
-
-# One pass over the sealed rows in chain order (the chain_seq index, streamed through a window),
-# stopping at the first row whose position, link (prev_hash against the row before's row_hash)
-# or own hash is wrong. Then the head: the last row against chain_head, and against the head
-# exported earlier (expected_seq, expected_hash), which is what catches a deleted tail. Reads
-# only, so it runs in a read-only transaction too; hashes are hex text.
-VERIFY_CHAIN = """
-DECLARE
-    genesis CONSTANT bytea := {genesis};
-    bad record;
-    last_seq bigint;
-    last_hash bytea;
-    stored_seq bigint;
-    stored_hash bytea;
-    found_hash bytea;
-    found_id bigint;
-    -- the column found: in PL/pgSQL that name is the FOUND flag
-    found_text text;
-BEGIN
-    ok := true;
-    SELECT pg_catalog.count(*) INTO unsealed FROM {log} AS l WHERE l.chain_seq IS NULL;
-    SELECT l.chain_seq, l.row_hash INTO last_seq, last_hash
-      FROM {log} AS l WHERE l.chain_seq IS NOT NULL ORDER BY l.chain_seq DESC LIMIT 1;
-    head_seq := coalesce(last_seq, 0);
-    head_hash := pg_catalog.encode(coalesce(last_hash, genesis), 'hex');
-    SELECT c.* INTO bad
-      FROM (SELECT l.id, l.chain_seq, l.prev_hash, l.row_hash,
-                   pg_catalog.row_number() OVER w AS walked,
-                   pg_catalog.lag(l.chain_seq, 1, 0::bigint) OVER w AS before_seq,
-                   pg_catalog.lag(l.row_hash, 1, genesis) OVER w AS before_hash,
-                   pg_catalog.sha256(l.prev_hash || {canonical}) AS computed
-              FROM {log} AS l
-             WHERE l.chain_seq IS NOT NULL
-            WINDOW w AS (ORDER BY l.chain_seq)) AS c
-     WHERE c.chain_seq <> c.before_seq + 1
-        OR c.prev_hash IS DISTINCT FROM c.before_hash
-        OR c.row_hash IS DISTINCT FROM c.computed
-     ORDER BY c.chain_seq
-     LIMIT 1;
-    IF FOUND THEN
-        ok := false;
-        checked := bad.walked - 1;
-        broken_id := bad.id;
-        IF bad.chain_seq > bad.before_seq + 1 THEN
-            broken_seq := bad.before_seq + 1;
-            expected := pg_catalog.encode(bad.before_hash, 'hex');
-            found_text := pg_catalog.encode(bad.prev_hash, 'hex');
-            reason := pg_catalog.format('position %s is missing: the chain goes from position %s to position %s '
-                                        '(id %s); rows were deleted',
-                                        broken_seq, bad.before_seq, bad.chain_seq, bad.id);
-        ELSIF bad.chain_seq <> bad.before_seq + 1 THEN
-            broken_seq := bad.chain_seq;
-            expected := pg_catalog.encode(bad.before_hash, 'hex');
-            found_text := pg_catalog.encode(bad.prev_hash, 'hex');
-            reason := pg_catalog.format('position %s appears more than once (id %s): rows were added to the chain',
-                                        bad.chain_seq, bad.id);
-        ELSIF bad.prev_hash IS DISTINCT FROM bad.before_hash THEN
-            broken_seq := bad.chain_seq;
-            expected := pg_catalog.encode(bad.before_hash, 'hex');
-            found_text := pg_catalog.encode(bad.prev_hash, 'hex');
-            reason := pg_catalog.format('the row at position %s (id %s) does not link to the row before it: its '
-                                        'prev_hash is not that row''s row_hash', bad.chain_seq, bad.id);
-        ELSE
-            broken_seq := bad.chain_seq;
-            expected := pg_catalog.encode(bad.computed, 'hex');
-            found_text := pg_catalog.encode(bad.row_hash, 'hex');
-            reason := pg_catalog.format('the row at position %s (id %s) was changed after it was sealed: its '
-                                        'content no longer hashes to its row_hash', bad.chain_seq, bad.id);
-        END IF;
-        RETURN QUERY SELECT ok, checked, broken_id, broken_seq, expected, found_text, head_seq, head_hash,
-                        unsealed, reason;
-        RETURN;
-    END IF;
-    checked := head_seq;
-    SELECT h.seq, h.hash INTO stored_seq, stored_hash FROM {head} AS h;
-    IF stored_seq IS DISTINCT FROM head_seq OR stored_hash IS DISTINCT FROM coalesce(last_hash, genesis) THEN
-        ok := false;
-        expected := pg_catalog.encode(stored_hash, 'hex');
-        IF stored_seq > head_seq THEN
-            broken_seq := head_seq + 1;
-            reason := pg_catalog.format('the chain ends at position %s but its head is at position %s: the last '
-                                        'rows were deleted', head_seq, stored_seq);
-        ELSE
-            broken_seq := stored_seq;
-            SELECT l.id, l.row_hash INTO found_id, found_hash FROM {log} AS l WHERE l.chain_seq = stored_seq;
-            broken_id := found_id;
-            found_text := pg_catalog.encode(found_hash, 'hex');
-            reason := pg_catalog.format('the chain head (position %s) does not match the log, which ends at '
-                                        'position %s: the head or the rows after it were changed',
-                                        stored_seq, head_seq);
-        END IF;
-        RETURN QUERY SELECT ok, checked, broken_id, broken_seq, expected, found_text, head_seq, head_hash,
-                        unsealed, reason;
-        RETURN;
-    END IF;
-    IF expected_seq IS NOT NULL AND expected_seq > 0 THEN
-        IF expected_seq > head_seq THEN
-            ok := false;
-            broken_seq := expected_seq;
-            expected := pg_catalog.lower(expected_hash);
-            reason := pg_catalog.format('the log no longer reaches the head exported earlier (position %s): it ends '
-                                        'at position %s; the rows at the end were deleted', expected_seq, head_seq);
-        ELSE
-            SELECT l.id, l.row_hash INTO found_id, found_hash FROM {log} AS l WHERE l.chain_seq = expected_seq;
-            IF expected_hash IS NOT NULL
-               AND pg_catalog.lower(expected_hash) IS DISTINCT FROM pg_catalog.encode(found_hash, 'hex') THEN
-                ok := false;
-                broken_seq := expected_seq;
-                broken_id := found_id;
-                expected := pg_catalog.lower(expected_hash);
-                found_text := pg_catalog.encode(found_hash, 'hex');
-                reason := pg_catalog.format('the row at position %s (id %s) no longer has the hash exported earlier: '
-                                            'the chain was rewritten up to there', expected_seq, found_id);
-            END IF;
-        END IF;
-    END IF;
-    RETURN QUERY SELECT ok, checked, broken_id, broken_seq, expected, found_text, head_seq, head_hash,
-                        unsealed, reason;
-END
-"""
-
-VERIFY_RESULT = (
-    "TABLE(ok boolean, checked bigint, broken_id bigint, broken_seq bigint, expected text, found text, "
-    "head_seq bigint, head_hash text, unsealed bigint, reason text)"
-)
-
-# Functions of the chain, as FUNCTIONS; seal_chain(wait => true) waits for the lock (the
-# modules use it, never a writer).
-CHAIN_FUNCTIONS = (
-    ("seal_chain", "wait boolean DEFAULT false", "bigint", True, SEAL_CHAIN),
-    ("seal_chain_at_commit", "", "trigger", True, SEAL_AT_COMMIT),
-    (
-        "verify_chain",
-        "expected_seq bigint DEFAULT NULL::bigint, expected_hash text DEFAULT NULL::text",
-        VERIFY_RESULT,
-        True,
-        VERIFY_CHAIN,
-    ),
-)
-VERIFY_FUNCTION = "verify_chain"
-SEAL_FUNCTION = "seal_chain"
-
-CHAIN_HEAD_TABLE = """
-CREATE TABLE {head} (
-    one_row boolean PRIMARY KEY DEFAULT true CHECK (one_row),
-    seq bigint NOT NULL,
-    hash bytea NOT NULL,
-    sealed_at timestamptz
-)
-"""
-
-CHAIN_COLUMNS = "ALTER TABLE {log} ADD COLUMN chain_seq bigint, ADD COLUMN prev_hash bytea, ADD COLUMN row_hash bytea"
-# Unique on a plain log; on a partitioned one a unique index must hold the partition key, so
-# there the verifier is what catches a position used twice.
-CHAIN_INDEXES = (
-    "CREATE {unique}INDEX audit_log_chain_seq ON {log} (chain_seq)",
-    "CREATE INDEX audit_log_unsealed ON {log} (id) WHERE chain_seq IS NULL",
-)
-CHAIN_COMMENTS = (
-    "COMMENT ON COLUMN {log}.chain_seq IS 'position in the hash chain, set at COMMIT by seal_chain()'",
-    "COMMENT ON COLUMN {log}.row_hash IS 'sha256(prev_hash || the row''s canonical text); verify_chain() checks it'",
-    "COMMENT ON TABLE {head} IS 'pgtrail.audit: the last position and hash of the hash chain'",
-)
-CHAIN_HEAD_ROW = "INSERT INTO {head} (seq, hash) VALUES (0, {genesis})"
-
-CREATE_CHAIN_TRIGGER = (
-    "CREATE CONSTRAINT TRIGGER {name} AFTER INSERT ON {log} DEFERRABLE INITIALLY DEFERRED FOR EACH ROW "
-    "EXECUTE FUNCTION {function}()"
-)
-
 CREATE_FUNCTION = (
     "CREATE OR REPLACE FUNCTION {function}({arguments}) RETURNS {result} LANGUAGE {language}{definer} AS {body}"
 )
@@ -747,17 +403,11 @@ CREATE_FUNCTION = (
 LOCK = "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('pgtrail.audit.audit_trail')) IS NULL AS locked"
 
 SESSION_FACTS = """
-SELECT r.rolsuper, r.rolname::text AS current_role_name,
+SELECT r.rolsuper,
        pg_catalog.date_part('year', pg_catalog.now() AT TIME ZONE 'UTC')::int AS utc_year,
        pg_catalog.date_part('month', pg_catalog.now() AT TIME ZONE 'UTC')::int AS utc_month,
-       n.oid AS schema_oid, pg_catalog.pg_get_userbyid(n.nspowner)::text AS schema_owner,
-       (SELECT pg_catalog.pg_get_userbyid(c.relowner)::text FROM pg_catalog.pg_class AS c
-         WHERE c.relnamespace = n.oid AND c.relname = 'audit_log') AS log_owner,
-       (SELECT pg_catalog.pg_has_role(CURRENT_USER, c.relowner, 'MEMBER') FROM pg_catalog.pg_class AS c
-         WHERE c.relnamespace = n.oid AND c.relname = 'audit_log') AS can_become_log_owner
-  FROM pg_catalog.pg_roles AS r
-  LEFT JOIN pg_catalog.pg_namespace AS n ON n.nspname = %(schema)s
- WHERE r.rolname = CURRENT_USER
+       (SELECT n.oid FROM pg_catalog.pg_namespace AS n WHERE n.nspname = %(schema)s) AS schema_oid
+  FROM pg_catalog.pg_roles AS r WHERE r.rolname = CURRENT_USER
 """
 
 TRAIL_RELATIONS = """
@@ -765,19 +415,7 @@ SELECT c.relname, c.relkind FROM pg_catalog.pg_class AS c
  WHERE c.relnamespace = %(schema_oid)s AND c.relname = ANY (%(names)s)
 """
 
-SCHEMA_VERSIONS = "SELECT coalesce(pg_catalog.array_agg(version), '{{}}') AS versions FROM {versions}"
-
-# The chain's sealing trigger on the log and on its partitions (clones), for a comparison.
-CHAIN_TRIGGER_STATE = """
-SELECT t.tgrelid = %(log_oid)s AS on_log, t.tgenabled, t.tgdeferrable, t.tginitdeferred, t.tgtype,
-       n.nspname AS function_schema, p.proname AS function_name
-  FROM pg_catalog.pg_trigger AS t
-  JOIN pg_catalog.pg_proc AS p ON p.oid = t.tgfoid
-  JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace
- WHERE t.tgname = %(name)s
-   AND t.tgrelid IN (SELECT %(log_oid)s::pg_catalog.oid
-                     UNION ALL SELECT x.relid::pg_catalog.oid FROM pg_catalog.pg_partition_tree(%(log_oid)s) AS x)
-"""
+SCHEMA_VERSION_NOW = "SELECT coalesce(max(version), 0) AS version FROM {versions}"
 
 REGISTRY_ROWS = """
 SELECT a.relid::pg_catalog.oid AS relid, a.schema_name, a.table_name, a.mode, a.excluded_columns,
@@ -1350,39 +988,21 @@ def plan_grants(current_grantees, app_roles):
 # Schema versions (pure)
 # ---------------------------------------------------------------------------------------------
 
-# (version, description): applied in order to reach the newest. A later release appends a step,
-# whose statements upgrade the log in place, keeping its rows. A step named in OPTIONAL is
-# applied only when its option is on (hash_chain: true for step 2); the others always are.
-# schema_version records every step applied, so an optional step can come after later ones.
-MIGRATIONS = (
-    (1, "the audit log, the registry of audited tables and their indexes"),
-    (2, "the hash chain: chain_seq, prev_hash and row_hash on the log, and the chain head"),
-)
-OPTIONAL = {2: "hash_chain"}
-CHAIN_MIGRATION = 2
+# (version, description): applied in order to reach the newest. A later release appends a step
+# (version 2 adds the hash chain), whose statements upgrade the log in place, keeping its rows.
+MIGRATIONS = ((1, "the audit log, the registry of audited tables and their indexes"),)
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
-def plan_migrations(applied, options=(), migrations=MIGRATIONS, optional=None):
-    """The (version, description) steps still to apply, in order.
-
-    ``applied`` is the set of versions recorded (an int n stands for 1..n), ``options`` the
-    names of the optional steps wanted (``hash_chain``). ValueError for an unknown newer version.
-    """
-    optional = OPTIONAL if optional is None else optional
-    if isinstance(applied, int):
-        applied = set(range(1, applied + 1))
+def plan_migrations(version, migrations=MIGRATIONS):
+    """The (version, description) steps after ``version``; ValueError for an unknown newer one."""
     newest = migrations[-1][0]
-    if applied and max(applied) > newest:
+    if version > newest:
         raise ValueError(
             "the trail's schema version is %d, newer than this collection knows (%d): upgrade pgtrail.audit "
-            "before running it on this database" % (max(applied), newest)
+            "before running it on this database" % (version, newest)
         )
-    return [
-        step
-        for step in migrations
-        if step[0] not in applied and (step[0] not in optional or optional[step[0]] in options)
-    ]
+    return [step for step in migrations if step[0] > version]
 
 
 def migration_statements(version, schema, partitioned):
@@ -1401,16 +1021,6 @@ def migration_statements(version, schema, partitioned):
         statements.append(sql.SQL(REGISTRY_TABLE.strip()).format(registry=names["registry"]))
         statements += [sql.SQL(REVOKE_TABLE).format(table=names[n]) for n in ("log", "registry")]
         return statements
-    if version == CHAIN_MIGRATION:
-        parts = dict(log=names["log"], head=names["head"], genesis=sql.SQL(GENESIS))
-        statements = [sql.SQL(CHAIN_COLUMNS).format(**parts)]
-        unique = sql.SQL("" if partitioned else "UNIQUE ")
-        statements += [sql.SQL(text).format(unique=unique, **parts) for text in CHAIN_INDEXES]
-        statements.append(sql.SQL(CHAIN_HEAD_TABLE.strip()).format(**parts))
-        statements.append(sql.SQL(CHAIN_HEAD_ROW).format(**parts))
-        statements.append(sql.SQL(REVOKE_TABLE).format(table=names["head"]))
-        statements += [sql.SQL(text).format(**parts) for text in CHAIN_COMMENTS]
-        return statements
     raise ValueError("no migration step %r" % version)
 
 
@@ -1421,7 +1031,6 @@ def _names(schema):
         log=sql.Identifier(schema, LOG),
         registry=sql.Identifier(schema, REGISTRY),
         versions=sql.Identifier(schema, VERSIONS),
-        head=sql.Identifier(schema, CHAIN_HEAD),
         default_partition=sql.Identifier(schema, DEFAULT_PARTITION),
     )
 
@@ -1491,16 +1100,10 @@ def read_trail(session, schema):
     facts = session.query(SESSION_FACTS, dict(schema=schema))[0]
     state = dict(
         superuser=facts["rolsuper"],
-        current_user=facts["current_role_name"],
-        schema_owner=facts["schema_owner"],
-        log_owner=facts["log_owner"],
-        can_become_log_owner=bool(facts["can_become_log_owner"]),
         today=(facts["utc_year"], facts["utc_month"]),
         schema_oid=facts["schema_oid"],
         relations={},
         version=0,
-        applied=set(),
-        chain_trigger=[],
         registry={},
         functions={},
         triggers={},
@@ -1514,7 +1117,6 @@ def read_trail(session, schema):
     names = _names(schema)
     function_names = [f[0] for f in FUNCTIONS]
     encoding = _encoding(session)
-    # The sealing trigger on the log runs a chain function: it is not an audited table's trigger.
     for row in session.query(TRAIL_TRIGGERS, dict(schema=schema, functions=function_names)):
         if row["function_schema"] != schema or row["function_name"] not in function_names:
             state["foreign"].append(
@@ -1548,22 +1150,18 @@ def read_trail(session, schema):
         r["relname"]: r["relkind"] for r in session.query(TRAIL_RELATIONS, dict(oid, names=list(TRAIL_TABLES)))
     }
     if VERSIONS in state["relations"]:
-        state["applied"] = set(session.scalar(sql.SQL(SCHEMA_VERSIONS).format(versions=names["versions"])) or [])
-        state["version"] = max(state["applied"] or [0])
+        state["version"] = session.scalar(sql.SQL(SCHEMA_VERSION_NOW).format(versions=names["versions"]))
     if REGISTRY in state["relations"]:
         for row in session.query(sql.SQL(REGISTRY_ROWS).format(registry=names["registry"])):
             state["registry"][row["relid"]] = row
-    chain_names = [f[0] for f in CHAIN_FUNCTIONS]
-    for row in session.query(TRAIL_FUNCTIONS, dict(oid, names=function_names + chain_names)):
+    for row in session.query(TRAIL_FUNCTIONS, dict(oid, names=function_names)):
         state["functions"].setdefault(row["proname"], []).append(row)
     state["schema_usage"] = {r["rolname"] for r in session.query(SCHEMA_USAGE, oid)}
     state["public_tables"] = sorted(
-        r["relname"] for r in session.query(PUBLIC_TABLE_GRANTS, dict(oid, names=list(TRAIL_TABLES)))
+        r["relname"] for r in session.query(PUBLIC_TABLE_GRANTS, dict(oid, names=[LOG, REGISTRY, VERSIONS]))
     )
-    log_oid = session.scalar(LOG_OID, oid) if LOG in state["relations"] else None
-    if log_oid is not None:
-        state["chain_trigger"] = session.query(CHAIN_TRIGGER_STATE, dict(log_oid=log_oid, name=CHAIN_TRIGGER))
     if state["relations"].get(LOG) == "p":
+        log_oid = session.scalar(LOG_OID, oid)
         existing, has_default = set(), False
         for row in session.query(LOG_PARTITIONS, dict(log_oid=log_oid)):
             if row["is_default"]:
@@ -1628,9 +1226,8 @@ def partitions_of(session, roots):
 # ---------------------------------------------------------------------------------------------
 
 
-def function_specs(schema, actor_setting, actor_expression, require_actor, context, hash_chain=False):
-    """The desired functions, in definition order, with their source rendered for ``context``
-    (the chain's functions too with ``hash_chain``)."""
+def function_specs(schema, actor_setting, actor_expression, require_actor, context):
+    """The desired functions, in definition order, with their source rendered for ``context``."""
     sql = postgres.sql
     names = _names(schema)
     setting = sql.Literal(actor_setting)
@@ -1645,17 +1242,9 @@ def function_specs(schema, actor_setting, actor_expression, require_actor, conte
         current_actor=sql.Identifier(schema, "current_actor"),
         schema_name=sql.Literal(schema),
         required=required,
-        table_functions=sql.SQL(", ").join(sql.Literal(n) for n in TABLE_TRIGGER_FUNCTIONS),
-        head=names["head"],
-        seal=sql.Identifier(schema, SEAL_FUNCTION),
-        lock_key=sql.Literal(CHAIN_LOCK_KEY),
-        batch=sql.Literal(SEAL_BATCH),
-        genesis=sql.SQL(GENESIS),
     )
     specs = []
-    for name, arguments, result, definer, body in FUNCTIONS + (CHAIN_FUNCTIONS if hash_chain else ()):
-        if name in CANONICAL_SEQ:
-            parts["canonical"] = sql.SQL(CANONICAL).format(seq=sql.SQL(CANONICAL_SEQ[name]))
+    for name, arguments, result, definer, body in FUNCTIONS:
         template = resolve if body is None else sql.SQL(body).format(**parts)
         specs.append(
             dict(
