@@ -44,7 +44,8 @@ from ansible_collections.pgtrail.audit.plugins.module_utils.object_grants import
 LOG = "audit_log"
 REGISTRY = "audited_tables"
 VERSIONS = "schema_version"
-TRAIL_TABLES = (LOG, REGISTRY, VERSIONS)
+CHAIN_HEAD = "chain_head"
+TRAIL_TABLES = (LOG, REGISTRY, VERSIONS, CHAIN_HEAD)
 DEFAULT_PARTITION = "audit_log_default"
 
 ROW_TRIGGER = "pgtrail_audit_row"
@@ -56,6 +57,9 @@ STATEMENT_TRIGGERS = (
     ("pgtrail_audit_stmt_del", "DELETE", "pgtrail_old", None),
 )
 EVENT_TRIGGERS = (("pgtrail_audit_ddl", "ddl_command_end"), ("pgtrail_audit_drop", "sql_drop"))
+# The trigger functions of audited tables (the DDL event trigger refuses to let others rename
+# a trigger that runs one of them).
+TABLE_TRIGGER_FUNCTIONS = ("log_row_change", "log_statement_change", "log_truncate")
 
 SEARCH_PATH = "search_path=pg_catalog, pg_temp"
 MODES = ("row", "statement")
@@ -298,10 +302,20 @@ END
 # DDL on audited tables (on the table itself, a partition, an index or a trigger of it) and on
 # the trail's own objects. Runs for every DDL command of the database, so it only reads the
 # small registry and the catalog.
+#
+# It also refuses, to anyone but a superuser (or a member of the trail's owner, the role this
+# function runs as), DDL that weakens the trail: a trail trigger left other than ENABLE ALWAYS
+# (DISABLE, ENABLE, ENABLE REPLICA, CREATE OR REPLACE), renamed, or dropped while its table
+# stays. A table's owner may still drop the table itself (recorded). Superusers are recorded,
+# not refused: like pgaudit, the trail does not protect against them.
 LOG_DDL = """
 #variable_conflict use_variable
 DECLARE
     actor text := {current_actor}();
+    privileged boolean := EXISTS (SELECT FROM pg_catalog.pg_roles AS a
+                                   WHERE a.rolsuper AND a.rolname IN (SESSION_USER, pg_catalog.current_setting('role')))
+                          OR pg_catalog.pg_has_role(SESSION_USER, CURRENT_USER, 'MEMBER');
+    weakened text;
 BEGIN
     IF TG_EVENT = 'ddl_command_end' THEN
         INSERT INTO {log} (kind, schema_name, table_name, action, actor_id, metadata)
@@ -327,7 +341,52 @@ BEGIN
                        coalesce((SELECT k.relname::text FROM pg_catalog.pg_class AS k WHERE k.oid = r.relid),
                                 c.object_identity)
                  WHERE c.schema_name = {schema_name}) AS w;
+        IF NOT privileged THEN
+            SELECT pg_catalog.format('%s %I on %s',
+                                     CASE WHEN t.tgname NOT LIKE 'pgtrail\\_audit\\_%' THEN 'renames the audit trigger'
+                                          ELSE 'leaves the audit trigger' END,
+                                     t.tgname, t.tgrelid::pg_catalog.regclass) ||
+                   CASE WHEN t.tgname LIKE 'pgtrail\\_audit\\_%' THEN ' not ENABLE ALWAYS' ELSE '' END
+              INTO weakened
+              FROM pg_catalog.pg_event_trigger_ddl_commands() AS c
+             CROSS JOIN LATERAL (
+                    SELECT CASE c.classid
+                             WHEN 'pg_catalog.pg_class'::pg_catalog.regclass THEN
+                               coalesce((SELECT i.indrelid FROM pg_catalog.pg_index AS i WHERE i.indexrelid = c.objid),
+                                        c.objid)
+                             WHEN 'pg_catalog.pg_trigger'::pg_catalog.regclass THEN
+                               (SELECT t.tgrelid FROM pg_catalog.pg_trigger AS t WHERE t.oid = c.objid)
+                           END AS relid) AS r
+             CROSS JOIN LATERAL (SELECT r.relid UNION
+                                 SELECT x.relid::pg_catalog.oid FROM pg_catalog.pg_partition_tree(r.relid) AS x) AS p
+              JOIN pg_catalog.pg_trigger AS t ON t.tgrelid = p.relid
+             WHERE NOT t.tgisinternal
+               AND (t.tgname LIKE 'pgtrail\\_audit\\_%' OR t.tgfoid IN (
+                      SELECT f.oid FROM pg_catalog.pg_proc AS f
+                        JOIN pg_catalog.pg_namespace AS n ON n.oid = f.pronamespace
+                       WHERE n.nspname = {schema_name} AND f.proname IN ({table_functions})))
+               AND (t.tgenabled <> 'A' OR t.tgname NOT LIKE 'pgtrail\\_audit\\_%')
+             ORDER BY t.tgrelid, t.tgname
+             LIMIT 1;
+            IF weakened IS NOT NULL THEN
+                RAISE EXCEPTION 'pgtrail.audit: % %; only a superuser may weaken the audit trail', TG_TAG, weakened
+                    USING ERRCODE = 'insufficient_privilege';
+            END IF;
+        END IF;
     ELSIF TG_EVENT = 'sql_drop' THEN
+        IF NOT privileged THEN
+            SELECT d.object_identity INTO weakened
+              FROM pg_catalog.pg_event_trigger_dropped_objects() AS d
+             WHERE d.object_type = 'trigger' AND d.address_names[3] LIKE 'pgtrail\\_audit\\_%'
+               AND pg_catalog.to_regclass(pg_catalog.quote_ident(d.address_names[1]) || '.' ||
+                                          pg_catalog.quote_ident(d.address_names[2])) IS NOT NULL
+             LIMIT 1;
+            IF weakened IS NOT NULL THEN
+                RAISE EXCEPTION 'pgtrail.audit: % drops the audit trigger % of a table that stays; only a superuser '
+                                'may weaken the audit trail', TG_TAG, weakened
+                    USING ERRCODE = 'insufficient_privilege';
+            END IF;
+        END IF;
         INSERT INTO {log} (kind, schema_name, table_name, action, actor_id, metadata)
         SELECT DISTINCT 'ddl', w.schema_name, w.table_name, TG_TAG, actor,
                pg_catalog.jsonb_build_object('object_type', d.object_type, 'object_identity', d.object_identity,
@@ -392,6 +451,339 @@ FUNCTIONS = (
 )
 EVENT_FUNCTION = "log_event"
 
+# ---------------------------------------------------------------------------------------------
+# The hash chain (migration 2, with hash_chain: true)
+#
+# Each log row gets its position in the chain (chain_seq), the previous row's hash (prev_hash)
+# and its own: row_hash = sha256(prev_hash || canonical(row)), the first row's prev_hash being
+# 32 zero bytes. chain_head holds the last position and hash.
+#
+# Rows are chained at COMMIT, not at INSERT, so writers never wait for each other: a deferred
+# constraint trigger on the log calls seal_chain(), which only *tries* a transaction advisory
+# lock. The transaction that gets it seals every unsealed row it can see (others' committed rows
+# and its own), in id order, from the head it reads under the lock with a fresh snapshot (READ
+# COMMITTED takes one per statement); one that does not get it returns at once, and its rows
+# are sealed by the holder or the next writer. One sealer at a time extending the head it read
+# under the lock: no forks and no gaps; the lock is tried, never waited for, after the writer's
+# own row locks: no deadlocks. chain_seq, assigned under the lock, is the order the verifier
+# walks. A REPEATABLE READ or SERIALIZABLE transaction does not seal (its snapshot could miss the
+# last head); its rows are sealed by the next READ COMMITTED writer, or by chain_verify.
+# ---------------------------------------------------------------------------------------------
+
+CHAIN_TRIGGER = "pgtrail_chain_seal"
+# The advisory lock of the sealer: one chain per database ('pgtrchn' in ASCII).
+CHAIN_LOCK_KEY = 0x7067747263686E
+SEAL_BATCH = 10000
+
+# The canonical serialisation of a log row ({seq} is its position, the row is "l"): the text of
+# a record of its position and every column, timestamps as UTC text through to_char, as UTF-8.
+# No session setting (TimeZone, DateStyle, IntervalStyle, extra_float_digits, bytea_output,
+# search_path, lc_*) changes it: the other columns are bigint, integer, boolean, text, text[],
+# inet and jsonb, whose text output is fixed, and a record's text quotes its fields so that it
+# reads back as the same values (one text per row). A record rather than jsonb_build_array():
+# the same guarantees at half the cost (jsonb_build_array looks up each argument's type on each
+# call), which is what keeps a million-row verification in seconds. A later migration that adds
+# a column must keep this text for the rows sealed before it.
+CANONICAL_COLUMNS = (
+    "l.id", "l.table_name", "l.action", "l.old_data", "l.new_data", "l.actor_id", "{utc:changed_at}", "l.kind",
+    "l.schema_name", "l.changed_fields", "l.txid", "{utc:statement_at}", "{utc:wall_at}", "l.login_role",
+    "l.effective_role", "l.application_name", "l.client_addr", "l.client_port", "l.resource", "l.success",
+    "l.client_ip", "l.user_agent", "l.metadata",
+)  # fmt: skip
+UTC_TEXT = "pg_catalog.to_char(l.%s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"
+CANONICAL = "pg_catalog.convert_to(ROW({seq}, %s)::text, 'UTF8')" % ", ".join(
+    UTC_TEXT % c[5:-1] if c.startswith("{utc:") else c for c in CANONICAL_COLUMNS
+)
+# The position in the canonical text: the sealer numbers the rows it seals from the head it
+# read; the verifier reads the stored position.
+CANONICAL_SEQ = dict(
+    seal_chain="head_seq + pg_catalog.row_number() OVER (ORDER BY l.id)",
+    verify_chain="l.chain_seq",
+)
+GENESIS = "pg_catalog.decode(pg_catalog.repeat('00', 32), 'hex')"
+
+SEAL_CHAIN = """
+#variable_conflict use_variable
+DECLARE
+    head_seq bigint;
+    head_hash bytea;
+    next_hash bytea;
+    r record;
+    sealed bigint := 0;
+    ids bigint[] := '{{}}';
+    ats timestamptz[] := '{{}}';
+    seqs bigint[] := '{{}}';
+    prevs bytea[] := '{{}}';
+    hashes bytea[] := '{{}}';
+BEGIN
+    IF pg_catalog.current_setting('transaction_isolation') <> 'read committed' THEN
+        RETURN 0;
+    END IF;
+    IF wait THEN
+        PERFORM pg_catalog.pg_advisory_xact_lock({lock_key});
+    ELSIF NOT pg_catalog.pg_try_advisory_xact_lock({lock_key}) THEN
+        RETURN 0;
+    END IF;
+    SELECT h.seq, h.hash INTO head_seq, head_hash FROM {head} AS h FOR UPDATE;
+    FOR r IN
+        SELECT l.id, l.changed_at, head_seq + pg_catalog.row_number() OVER (ORDER BY l.id) AS seq,
+               {canonical} AS body
+          FROM {log} AS l
+         WHERE l.chain_seq IS NULL
+         ORDER BY l.id
+    LOOP
+        next_hash := pg_catalog.sha256(head_hash || r.body);
+        ids := pg_catalog.array_append(ids, r.id);
+        ats := pg_catalog.array_append(ats, r.changed_at);
+        seqs := pg_catalog.array_append(seqs, r.seq);
+        prevs := pg_catalog.array_append(prevs, head_hash);
+        hashes := pg_catalog.array_append(hashes, next_hash);
+        head_seq := r.seq;
+        head_hash := next_hash;
+        sealed := sealed + 1;
+        IF pg_catalog.cardinality(ids) >= {batch} THEN
+            UPDATE {log} AS l SET chain_seq = u.seq, prev_hash = u.prev, row_hash = u.hash
+              FROM ROWS FROM (pg_catalog.unnest(ids), pg_catalog.unnest(ats), pg_catalog.unnest(seqs),
+                                  pg_catalog.unnest(prevs), pg_catalog.unnest(hashes)) AS u(id, at, seq, prev, hash)
+             WHERE l.id = u.id AND l.changed_at = u.at AND l.chain_seq IS NULL;
+            ids := '{{}}'; ats := '{{}}'; seqs := '{{}}'; prevs := '{{}}'; hashes := '{{}}';
+        END IF;
+    END LOOP;
+    IF sealed > 0 THEN
+        UPDATE {log} AS l SET chain_seq = u.seq, prev_hash = u.prev, row_hash = u.hash
+          FROM ROWS FROM (pg_catalog.unnest(ids), pg_catalog.unnest(ats), pg_catalog.unnest(seqs),
+                              pg_catalog.unnest(prevs), pg_catalog.unnest(hashes)) AS u(id, at, seq, prev, hash)
+         WHERE l.id = u.id AND l.changed_at = u.at AND l.chain_seq IS NULL;
+        UPDATE {head} AS h SET seq = head_seq, hash = head_hash, sealed_at = pg_catalog.clock_timestamp();
+    END IF;
+    RETURN sealed;
+END
+"""
+
+# Fired at COMMIT once per inserted row: the first call seals every row it can (its own among
+# them); the others find their row sealed and return at once (a probe of the small partial index
+# of unsealed rows).
+SEAL_AT_COMMIT = """
+BEGIN
+    IF EXISTS (SELECT FROM {log} AS l WHERE l.id = NEW.id AND l.changed_at = NEW.changed_at AND l.chain_seq IS NULL)
+    THEN
+        PERFORM {seal}(false);
+    END IF;
+    RETURN NULL;
+END
+"""
+
+# Two streaming passes over the sealed rows from where the chain starts (chain_head.first_seq:
+# 1, or past what retention dropped), then the head. The content pass recomputes every
+# row_hash (independent per row, so PostgreSQL may spread it over parallel workers); the link
+# pass walks the chain in chain_seq order (its index, through a window) and stops at the first
+# position missing or doubled, or prev_hash that is not the row_hash before it. The first break
+# of either is reported. Then the last row against chain_head, and against the head exported
+# earlier (expected_seq, expected_hash), which is what catches a deleted tail. STABLE: every
+# statement reads the snapshot of the calling query, whatever commits meanwhile, and it writes
+# nothing, so it runs in a read-only transaction too. Hashes are hex text.
+VERIFY_CHAIN = """
+DECLARE
+    genesis CONSTANT bytea := {genesis};
+    start_seq bigint;
+    start_prev bytea;
+    bad record;
+    bad_content bigint;
+    last_seq bigint;
+    last_hash bytea;
+    stored_seq bigint;
+    stored_hash bytea;
+    found_hash bytea;
+    found_id bigint;
+    -- the column found: in PL/pgSQL that name is the FOUND flag
+    found_text text;
+BEGIN
+    ok := true;
+    SELECT h.first_seq, h.first_prev INTO start_seq, start_prev FROM {head} AS h;
+    start_seq := coalesce(start_seq, 1);
+    start_prev := coalesce(start_prev, genesis);
+    SELECT pg_catalog.count(*) INTO unsealed FROM {log} AS l WHERE l.chain_seq IS NULL;
+    SELECT l.chain_seq, l.row_hash INTO last_seq, last_hash
+      FROM {log} AS l WHERE l.chain_seq >= start_seq ORDER BY l.chain_seq DESC LIMIT 1;
+    head_seq := coalesce(last_seq, start_seq - 1);
+    last_hash := coalesce(last_hash, start_prev);
+    head_hash := pg_catalog.encode(last_hash, 'hex');
+    SELECT pg_catalog.min(l.chain_seq) FILTER (WHERE l.row_hash IS DISTINCT FROM
+                                                     pg_catalog.sha256(l.prev_hash || {canonical}))
+      INTO bad_content
+      FROM {log} AS l WHERE l.chain_seq >= start_seq;
+    SELECT c.* INTO bad
+      FROM (SELECT l.id, l.chain_seq, l.prev_hash, l.row_hash,
+                   pg_catalog.row_number() OVER w AS walked,
+                   pg_catalog.lag(l.chain_seq, 1, start_seq - 1) OVER w AS before_seq,
+                   pg_catalog.lag(l.row_hash, 1, start_prev) OVER w AS before_hash
+              FROM {log} AS l
+             WHERE l.chain_seq >= start_seq
+            WINDOW w AS (ORDER BY l.chain_seq)) AS c
+     WHERE c.chain_seq <> c.before_seq + 1 OR c.prev_hash IS DISTINCT FROM c.before_hash
+     ORDER BY c.chain_seq
+     LIMIT 1;
+    IF FOUND AND (bad_content IS NULL OR bad.chain_seq <= bad_content) THEN
+        ok := false;
+        checked := bad.walked - 1;
+        broken_id := bad.id;
+        expected := pg_catalog.encode(bad.before_hash, 'hex');
+        found_text := pg_catalog.encode(bad.prev_hash, 'hex');
+        IF bad.chain_seq > bad.before_seq + 1 THEN
+            broken_seq := bad.before_seq + 1;
+            reason := pg_catalog.format('position %s is missing: the chain goes from position %s to position %s '
+                                        '(id %s); rows were deleted',
+                                        broken_seq, bad.before_seq, bad.chain_seq, bad.id);
+        ELSIF bad.chain_seq <> bad.before_seq + 1 THEN
+            broken_seq := bad.chain_seq;
+            reason := pg_catalog.format('position %s appears more than once (id %s): rows were added to the chain',
+                                        bad.chain_seq, bad.id);
+        ELSE
+            broken_seq := bad.chain_seq;
+            reason := pg_catalog.format('the row at position %s (id %s) does not link to the row before it: its '
+                                        'prev_hash is not that row''s row_hash', bad.chain_seq, bad.id);
+        END IF;
+        RETURN QUERY SELECT ok, checked, broken_id, broken_seq, expected, found_text, head_seq, head_hash,
+                            unsealed, reason;
+        RETURN;
+    END IF;
+    IF bad_content IS NOT NULL THEN
+        ok := false;
+        checked := bad_content - start_seq;
+        broken_seq := bad_content;
+        SELECT l.id, pg_catalog.encode(pg_catalog.sha256(l.prev_hash || {canonical}), 'hex'),
+               pg_catalog.encode(l.row_hash, 'hex')
+          INTO broken_id, expected, found_text
+          FROM {log} AS l WHERE l.chain_seq = bad_content LIMIT 1;
+        reason := pg_catalog.format('the row at position %s (id %s) was changed after it was sealed: its content '
+                                    'no longer hashes to its row_hash', bad_content, broken_id);
+        RETURN QUERY SELECT ok, checked, broken_id, broken_seq, expected, found_text, head_seq, head_hash,
+                            unsealed, reason;
+        RETURN;
+    END IF;
+    checked := head_seq - start_seq + 1;
+    SELECT h.seq, h.hash INTO stored_seq, stored_hash FROM {head} AS h;
+    IF stored_seq IS DISTINCT FROM head_seq OR stored_hash IS DISTINCT FROM last_hash THEN
+        ok := false;
+        expected := pg_catalog.encode(stored_hash, 'hex');
+        IF stored_seq > head_seq THEN
+            broken_seq := head_seq + 1;
+            reason := pg_catalog.format('the chain ends at position %s but its head is at position %s: the last '
+                                        'rows were deleted', head_seq, stored_seq);
+        ELSE
+            broken_seq := stored_seq;
+            SELECT l.id, l.row_hash INTO found_id, found_hash FROM {log} AS l WHERE l.chain_seq = stored_seq;
+            broken_id := found_id;
+            found_text := pg_catalog.encode(found_hash, 'hex');
+            reason := pg_catalog.format('the chain head (position %s) does not match the log, which ends at '
+                                        'position %s: the head or the rows after it were changed',
+                                        stored_seq, head_seq);
+        END IF;
+        RETURN QUERY SELECT ok, checked, broken_id, broken_seq, expected, found_text, head_seq, head_hash,
+                            unsealed, reason;
+        RETURN;
+    END IF;
+    -- A head exported before retention dropped its position cannot be checked any more.
+    IF expected_seq IS NOT NULL AND expected_seq >= start_seq THEN
+        IF expected_seq > head_seq THEN
+            ok := false;
+            broken_seq := expected_seq;
+            expected := pg_catalog.lower(expected_hash);
+            reason := pg_catalog.format('the log no longer reaches the head exported earlier (position %s): it ends '
+                                        'at position %s; the rows at the end were deleted', expected_seq, head_seq);
+        ELSE
+            SELECT l.id, l.row_hash INTO found_id, found_hash FROM {log} AS l WHERE l.chain_seq = expected_seq;
+            IF expected_hash IS NOT NULL
+               AND pg_catalog.lower(expected_hash) IS DISTINCT FROM pg_catalog.encode(found_hash, 'hex') THEN
+                ok := false;
+                broken_seq := expected_seq;
+                broken_id := found_id;
+                expected := pg_catalog.lower(expected_hash);
+                found_text := pg_catalog.encode(found_hash, 'hex');
+                reason := pg_catalog.format('the row at position %s (id %s) no longer has the hash exported earlier: '
+                                            'the chain was rewritten up to there', expected_seq, found_id);
+            END IF;
+        END IF;
+    END IF;
+    RETURN QUERY SELECT ok, checked, broken_id, broken_seq, expected, found_text, head_seq, head_hash,
+                        unsealed, reason;
+END
+"""
+
+VERIFY_RESULT = (
+    "TABLE(ok boolean, checked bigint, broken_id bigint, broken_seq bigint, expected text, found text, "
+    "head_seq bigint, head_hash text, unsealed bigint, reason text)"
+)
+
+# Functions of the chain, as FUNCTIONS; seal_chain(wait => true) waits for the lock (the
+# modules use it, never a writer).
+CHAIN_FUNCTIONS = (
+    ("seal_chain", "wait boolean DEFAULT false", "bigint", True, SEAL_CHAIN),
+    ("seal_chain_at_commit", "", "trigger", True, SEAL_AT_COMMIT),
+    (
+        "verify_chain",
+        "expected_seq bigint DEFAULT NULL::bigint, expected_hash text DEFAULT NULL::text",
+        VERIFY_RESULT,
+        True,
+        VERIFY_CHAIN,
+    ),
+)
+VERIFY_FUNCTION = "verify_chain"
+SEAL_FUNCTION = "seal_chain"
+
+# seq and hash: the last position and its row_hash. first_seq and first_prev: where the chain
+# starts and the hash its first row links to (1 and the zero hash, until retention drops the
+# oldest rows and moves them past the last position it dropped).
+CHAIN_HEAD_TABLE = """
+CREATE TABLE {head} (
+    one_row boolean PRIMARY KEY DEFAULT true CHECK (one_row),
+    seq bigint NOT NULL,
+    hash bytea NOT NULL,
+    sealed_at timestamptz,
+    first_seq bigint NOT NULL,
+    first_prev bytea NOT NULL
+)
+"""
+
+CHAIN_COLUMNS = "ALTER TABLE {log} ADD COLUMN chain_seq bigint, ADD COLUMN prev_hash bytea, ADD COLUMN row_hash bytea"
+# Unique on a plain log; on a partitioned one a unique index must hold the partition key, so
+# there the verifier is what catches a position used twice.
+CHAIN_INDEXES = (
+    "CREATE {unique}INDEX audit_log_chain_seq ON {log} (chain_seq)",
+    "CREATE INDEX audit_log_unsealed ON {log} (id) WHERE chain_seq IS NULL",
+)
+CHAIN_COMMENTS = (
+    "COMMENT ON COLUMN {log}.chain_seq IS 'position in the hash chain, set at COMMIT by seal_chain()'",
+    "COMMENT ON COLUMN {log}.row_hash IS 'sha256(prev_hash || the row''s canonical text); verify_chain() checks it'",
+    "COMMENT ON TABLE {head} IS 'pgtrail.audit: the last position and hash of the hash chain, and where it starts'",
+)
+CHAIN_HEAD_ROW = "INSERT INTO {head} (seq, hash, first_seq, first_prev) VALUES (0, {genesis}, 1, {genesis})"
+
+# Retention drops the oldest rows: the chain then starts after the last position dropped, and
+# its first row links to that position's hash. A row sealed later but older than the cutoff (a
+# transaction across the month's end) goes too, so the start is past every position dropped.
+CHAIN_RETENTION = """
+UPDATE {head} AS h SET first_seq = o.chain_seq + 1, first_prev = o.row_hash
+  FROM (SELECT l.chain_seq, l.row_hash FROM {log} AS l
+         WHERE l.changed_at < {cutoff}::timestamptz AND l.chain_seq IS NOT NULL
+         ORDER BY l.chain_seq DESC LIMIT 1) AS o
+ WHERE o.chain_seq >= h.first_seq
+"""
+
+# A module's transaction waits for the sealer's lock first and keeps it: while it changes the
+# log's tables, no writer seals (they only try the lock), so no writer's COMMIT can wait for it
+# in a cycle, and what it writes to the head is not raced.
+CHAIN_LOCK = "SELECT pg_catalog.pg_advisory_xact_lock(%s) IS NULL AS locked"
+
+CREATE_CHAIN_TRIGGER = (
+    "CREATE CONSTRAINT TRIGGER {name} AFTER INSERT ON {log} DEFERRABLE INITIALLY DEFERRED FOR EACH ROW "
+    "EXECUTE FUNCTION {function}()"
+)
+SEAL_NOW = "SELECT {seal}(wait => true) AS sealed"
+# In a module's own transaction: deferred triggers (the chain's sealer) fire at the end of each
+# statement, so DDL on the log never meets pending trigger events.
+SET_SEALS_IMMEDIATE = "SET CONSTRAINTS ALL IMMEDIATE"
+
 CREATE_FUNCTION = (
     "CREATE OR REPLACE FUNCTION {function}({arguments}) RETURNS {result} LANGUAGE {language}{definer} AS {body}"
 )
@@ -403,11 +795,17 @@ CREATE_FUNCTION = (
 LOCK = "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('pgtrail.audit.audit_trail')) IS NULL AS locked"
 
 SESSION_FACTS = """
-SELECT r.rolsuper,
+SELECT r.rolsuper, r.rolname::text AS current_role_name,
        pg_catalog.date_part('year', pg_catalog.now() AT TIME ZONE 'UTC')::int AS utc_year,
        pg_catalog.date_part('month', pg_catalog.now() AT TIME ZONE 'UTC')::int AS utc_month,
-       (SELECT n.oid FROM pg_catalog.pg_namespace AS n WHERE n.nspname = %(schema)s) AS schema_oid
-  FROM pg_catalog.pg_roles AS r WHERE r.rolname = CURRENT_USER
+       n.oid AS schema_oid, pg_catalog.pg_get_userbyid(n.nspowner)::text AS schema_owner,
+       (SELECT pg_catalog.pg_get_userbyid(c.relowner)::text FROM pg_catalog.pg_class AS c
+         WHERE c.relnamespace = n.oid AND c.relname = 'audit_log') AS log_owner,
+       (SELECT pg_catalog.pg_has_role(CURRENT_USER, c.relowner, 'MEMBER') FROM pg_catalog.pg_class AS c
+         WHERE c.relnamespace = n.oid AND c.relname = 'audit_log') AS can_become_log_owner
+  FROM pg_catalog.pg_roles AS r
+  LEFT JOIN pg_catalog.pg_namespace AS n ON n.nspname = %(schema)s
+ WHERE r.rolname = CURRENT_USER
 """
 
 TRAIL_RELATIONS = """
@@ -415,7 +813,19 @@ SELECT c.relname, c.relkind FROM pg_catalog.pg_class AS c
  WHERE c.relnamespace = %(schema_oid)s AND c.relname = ANY (%(names)s)
 """
 
-SCHEMA_VERSION_NOW = "SELECT coalesce(max(version), 0) AS version FROM {versions}"
+SCHEMA_VERSIONS = "SELECT coalesce(pg_catalog.array_agg(version), '{{}}') AS versions FROM {versions}"
+
+# The chain's sealing trigger on the log and on its partitions (clones), for a comparison.
+CHAIN_TRIGGER_STATE = """
+SELECT t.tgrelid = %(log_oid)s AS on_log, t.tgenabled, t.tgdeferrable, t.tginitdeferred, t.tgtype,
+       n.nspname AS function_schema, p.proname AS function_name
+  FROM pg_catalog.pg_trigger AS t
+  JOIN pg_catalog.pg_proc AS p ON p.oid = t.tgfoid
+  JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace
+ WHERE t.tgname = %(name)s
+   AND t.tgrelid IN (SELECT %(log_oid)s::pg_catalog.oid
+                     UNION ALL SELECT x.relid::pg_catalog.oid FROM pg_catalog.pg_partition_tree(%(log_oid)s) AS x)
+"""
 
 REGISTRY_ROWS = """
 SELECT a.relid::pg_catalog.oid AS relid, a.schema_name, a.table_name, a.mode, a.excluded_columns,
@@ -893,8 +1303,11 @@ def describe_trigger(name, spec, enabled="A"):
 
 
 def language_of(name):
-    """current_actor is SQL, STABLE (so it is inlined); the others PL/pgSQL, VOLATILE."""
-    return ("sql", "s") if name == "current_actor" else ("plpgsql", "v")
+    """current_actor is SQL, STABLE (so it is inlined); verify_chain PL/pgSQL, STABLE (so all its
+    statements read one snapshot, whatever commits meanwhile); the others PL/pgSQL, VOLATILE."""
+    if name == "current_actor":
+        return ("sql", "s")
+    return ("plpgsql", "s") if name == VERIFY_FUNCTION else ("plpgsql", "v")
 
 
 def same_function(current, desired):
@@ -988,21 +1401,39 @@ def plan_grants(current_grantees, app_roles):
 # Schema versions (pure)
 # ---------------------------------------------------------------------------------------------
 
-# (version, description): applied in order to reach the newest. A later release appends a step
-# (version 2 adds the hash chain), whose statements upgrade the log in place, keeping its rows.
-MIGRATIONS = ((1, "the audit log, the registry of audited tables and their indexes"),)
+# (version, description): applied in order to reach the newest. A later release appends a step,
+# whose statements upgrade the log in place, keeping its rows. A step named in OPTIONAL is
+# applied only when its option is on (hash_chain: true for step 2); the others always are.
+# schema_version records every step applied, so an optional step can come after later ones.
+MIGRATIONS = (
+    (1, "the audit log, the registry of audited tables and their indexes"),
+    (2, "the hash chain: chain_seq, prev_hash and row_hash on the log, and the chain head"),
+)
+OPTIONAL = {2: "hash_chain"}
+CHAIN_MIGRATION = 2
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
-def plan_migrations(version, migrations=MIGRATIONS):
-    """The (version, description) steps after ``version``; ValueError for an unknown newer one."""
+def plan_migrations(applied, options=(), migrations=MIGRATIONS, optional=None):
+    """The (version, description) steps still to apply, in order.
+
+    ``applied`` is the set of versions recorded (an int n stands for 1..n), ``options`` the
+    names of the optional steps wanted (``hash_chain``). ValueError for an unknown newer version.
+    """
+    optional = OPTIONAL if optional is None else optional
+    if isinstance(applied, int):
+        applied = set(range(1, applied + 1))
     newest = migrations[-1][0]
-    if version > newest:
+    if applied and max(applied) > newest:
         raise ValueError(
             "the trail's schema version is %d, newer than this collection knows (%d): upgrade pgtrail.audit "
-            "before running it on this database" % (version, newest)
+            "before running it on this database" % (max(applied), newest)
         )
-    return [step for step in migrations if step[0] > version]
+    return [
+        step
+        for step in migrations
+        if step[0] not in applied and (step[0] not in optional or optional[step[0]] in options)
+    ]
 
 
 def migration_statements(version, schema, partitioned):
@@ -1021,7 +1452,78 @@ def migration_statements(version, schema, partitioned):
         statements.append(sql.SQL(REGISTRY_TABLE.strip()).format(registry=names["registry"]))
         statements += [sql.SQL(REVOKE_TABLE).format(table=names[n]) for n in ("log", "registry")]
         return statements
+    if version == CHAIN_MIGRATION:
+        parts = dict(log=names["log"], head=names["head"], genesis=sql.SQL(GENESIS))
+        statements = [sql.SQL(CHAIN_COLUMNS).format(**parts)]
+        unique = sql.SQL("" if partitioned else "UNIQUE ")
+        statements += [sql.SQL(text).format(unique=unique, **parts) for text in CHAIN_INDEXES]
+        statements.append(sql.SQL(CHAIN_HEAD_TABLE.strip()).format(**parts))
+        statements.append(sql.SQL(CHAIN_HEAD_ROW).format(**parts))
+        statements.append(sql.SQL(REVOKE_TABLE).format(table=names["head"]))
+        statements += [sql.SQL(text).format(**parts) for text in CHAIN_COMMENTS]
+        return statements
     raise ValueError("no migration step %r" % version)
+
+
+# The tables each migration creates (a locked-down trail's owner takes them over).
+MIGRATION_TABLES = {1: (LOG, REGISTRY), CHAIN_MIGRATION: (CHAIN_HEAD,)}
+
+
+def owner_statement(kind, name, owner):
+    """ALTER <kind> <name> OWNER TO <owner>; ``name`` is composed SQL (a signature for functions)."""
+    sql = postgres.sql
+    return sql.SQL("ALTER {} {} OWNER TO {}").format(sql.SQL(kind), name, sql.Identifier(owner))
+
+
+def chain_retention_statement(schema, cutoff):
+    """Move the chain's start past the rows older than the month ``cutoff`` (before they go)."""
+    sql = postgres.sql
+    names = _names(schema)
+    return sql.SQL(CHAIN_RETENTION.strip()).format(
+        head=names["head"], log=names["log"], cutoff=sql.Literal(month_start(cutoff))
+    )
+
+
+def plan_chain_trigger(rows, schema):
+    """Steps ("drop", "create", "enable", "seal") for the sealing trigger, from its catalog rows
+    (on the log and on its partitions). Rows waiting unsealed are sealed whenever the trigger was
+    missing or not ENABLE ALWAYS."""
+    on_log = [r for r in rows if r["on_log"]]
+    if not on_log:
+        return ["create", "enable", "seal"]
+    row = on_log[0]
+    kind = row["tgtype"] & (TG_ROW | TG_BEFORE | TG_INSERT | TG_DELETE | TG_UPDATE | TG_TRUNCATE | TG_INSTEAD)
+    if not (
+        row["tgdeferrable"]
+        and row["tginitdeferred"]
+        and kind == TG_ROW | TG_INSERT
+        and (row["function_schema"], row["function_name"]) == (schema, "seal_chain_at_commit")
+    ):
+        return ["drop", "create", "enable", "seal"]
+    if any(r["tgenabled"] != "A" for r in rows):
+        return ["enable", "seal"]
+    return []
+
+
+def chain_trigger_statements(schema, steps):
+    sql = postgres.sql
+    names = _names(schema)
+    trigger = sql.Identifier(CHAIN_TRIGGER)
+    statements = []
+    for step in steps:
+        if step == "drop":
+            statements.append(sql.SQL("DROP TRIGGER {} ON {}").format(trigger, names["log"]))
+        elif step == "create":
+            statements.append(
+                sql.SQL(CREATE_CHAIN_TRIGGER).format(
+                    name=trigger, log=names["log"], function=sql.Identifier(schema, "seal_chain_at_commit")
+                )
+            )
+        elif step == "enable":
+            statements.append(sql.SQL("ALTER TABLE {} ENABLE ALWAYS TRIGGER {}").format(names["log"], trigger))
+        elif step == "seal":
+            statements.append(sql.SQL(SEAL_NOW).format(seal=sql.Identifier(schema, SEAL_FUNCTION)))
+    return statements
 
 
 def _names(schema):
@@ -1031,6 +1533,7 @@ def _names(schema):
         log=sql.Identifier(schema, LOG),
         registry=sql.Identifier(schema, REGISTRY),
         versions=sql.Identifier(schema, VERSIONS),
+        head=sql.Identifier(schema, CHAIN_HEAD),
         default_partition=sql.Identifier(schema, DEFAULT_PARTITION),
     )
 
@@ -1100,10 +1603,16 @@ def read_trail(session, schema):
     facts = session.query(SESSION_FACTS, dict(schema=schema))[0]
     state = dict(
         superuser=facts["rolsuper"],
+        current_user=facts["current_role_name"],
+        schema_owner=facts["schema_owner"],
+        log_owner=facts["log_owner"],
+        can_become_log_owner=bool(facts["can_become_log_owner"]),
         today=(facts["utc_year"], facts["utc_month"]),
         schema_oid=facts["schema_oid"],
         relations={},
         version=0,
+        applied=set(),
+        chain_trigger=[],
         registry={},
         functions={},
         triggers={},
@@ -1117,6 +1626,7 @@ def read_trail(session, schema):
     names = _names(schema)
     function_names = [f[0] for f in FUNCTIONS]
     encoding = _encoding(session)
+    # The sealing trigger on the log runs a chain function: it is not an audited table's trigger.
     for row in session.query(TRAIL_TRIGGERS, dict(schema=schema, functions=function_names)):
         if row["function_schema"] != schema or row["function_name"] not in function_names:
             state["foreign"].append(
@@ -1150,18 +1660,22 @@ def read_trail(session, schema):
         r["relname"]: r["relkind"] for r in session.query(TRAIL_RELATIONS, dict(oid, names=list(TRAIL_TABLES)))
     }
     if VERSIONS in state["relations"]:
-        state["version"] = session.scalar(sql.SQL(SCHEMA_VERSION_NOW).format(versions=names["versions"]))
+        state["applied"] = set(session.scalar(sql.SQL(SCHEMA_VERSIONS).format(versions=names["versions"])) or [])
+        state["version"] = max(state["applied"] or [0])
     if REGISTRY in state["relations"]:
         for row in session.query(sql.SQL(REGISTRY_ROWS).format(registry=names["registry"])):
             state["registry"][row["relid"]] = row
-    for row in session.query(TRAIL_FUNCTIONS, dict(oid, names=function_names)):
+    chain_names = [f[0] for f in CHAIN_FUNCTIONS]
+    for row in session.query(TRAIL_FUNCTIONS, dict(oid, names=function_names + chain_names)):
         state["functions"].setdefault(row["proname"], []).append(row)
     state["schema_usage"] = {r["rolname"] for r in session.query(SCHEMA_USAGE, oid)}
     state["public_tables"] = sorted(
-        r["relname"] for r in session.query(PUBLIC_TABLE_GRANTS, dict(oid, names=[LOG, REGISTRY, VERSIONS]))
+        r["relname"] for r in session.query(PUBLIC_TABLE_GRANTS, dict(oid, names=list(TRAIL_TABLES)))
     )
+    log_oid = session.scalar(LOG_OID, oid) if LOG in state["relations"] else None
+    if log_oid is not None:
+        state["chain_trigger"] = session.query(CHAIN_TRIGGER_STATE, dict(log_oid=log_oid, name=CHAIN_TRIGGER))
     if state["relations"].get(LOG) == "p":
-        log_oid = session.scalar(LOG_OID, oid)
         existing, has_default = set(), False
         for row in session.query(LOG_PARTITIONS, dict(log_oid=log_oid)):
             if row["is_default"]:
@@ -1226,8 +1740,9 @@ def partitions_of(session, roots):
 # ---------------------------------------------------------------------------------------------
 
 
-def function_specs(schema, actor_setting, actor_expression, require_actor, context):
-    """The desired functions, in definition order, with their source rendered for ``context``."""
+def function_specs(schema, actor_setting, actor_expression, require_actor, context, hash_chain=False):
+    """The desired functions, in definition order, with their source rendered for ``context``
+    (the chain's functions too with ``hash_chain``)."""
     sql = postgres.sql
     names = _names(schema)
     setting = sql.Literal(actor_setting)
@@ -1242,9 +1757,17 @@ def function_specs(schema, actor_setting, actor_expression, require_actor, conte
         current_actor=sql.Identifier(schema, "current_actor"),
         schema_name=sql.Literal(schema),
         required=required,
+        table_functions=sql.SQL(", ").join(sql.Literal(n) for n in TABLE_TRIGGER_FUNCTIONS),
+        head=names["head"],
+        seal=sql.Identifier(schema, SEAL_FUNCTION),
+        lock_key=sql.Literal(CHAIN_LOCK_KEY),
+        batch=sql.Literal(SEAL_BATCH),
+        genesis=sql.SQL(GENESIS),
     )
     specs = []
-    for name, arguments, result, definer, body in FUNCTIONS:
+    for name, arguments, result, definer, body in FUNCTIONS + (CHAIN_FUNCTIONS if hash_chain else ()):
+        if name in CANONICAL_SEQ:
+            parts["canonical"] = sql.SQL(CANONICAL).format(seq=sql.SQL(CANONICAL_SEQ[name]))
         template = resolve if body is None else sql.SQL(body).format(**parts)
         specs.append(
             dict(
@@ -1456,14 +1979,25 @@ def converge(session, params):
         raise TrailError(problems)
 
     session.query(LOCK)
+    # The chain's sealing trigger is deferred to COMMIT; DDL on the log (a partition, a
+    # migration) refuses to run while its events are pending, so they fire at once in this run.
+    session.query(SET_SEALS_IMMEDIATE)
+    session.query(CHAIN_LOCK, [CHAIN_LOCK_KEY])
     state = read_trail(session, schema)
     problems.extend(state["foreign"])
     migrations = []
+    chained = CHAIN_MIGRATION in state["applied"]
+    hash_chain = present and (bool(params.get("hash_chain")) or chained)
     if present:
         try:
-            migrations = plan_migrations(state["version"])
+            migrations = plan_migrations(state["applied"], ("hash_chain",) if hash_chain else ())
         except ValueError as exc:
             problems.append(str(exc))
+        if chained and not params.get("hash_chain"):
+            problems.append(
+                "the log of this database is hash-chained (schema version %d): the chain cannot be switched off, "
+                "set hash_chain: true" % CHAIN_MIGRATION
+            )
         if state["version"] == 0 and (LOG in state["relations"] or REGISTRY in state["relations"]):
             problems.append(
                 "schema %s already holds %s without a recorded schema version: it was not made by this module; "
@@ -1536,11 +2070,17 @@ def converge(session, params):
 
     specs = (
         function_specs(
-            schema, params["actor_setting"], params.get("actor_expression"), params["require_actor"], session.conn
+            schema,
+            params["actor_setting"],
+            params.get("actor_expression"),
+            params["require_actor"],
+            session.conn,
+            hash_chain,
         )
         if present
         else []
     )
+    chain_steps = plan_chain_trigger(state["chain_trigger"], schema) if hash_chain else []
     function_steps = plan_functions(state["functions"], specs)
     event_steps = plan_event_triggers(state["event_triggers"], schema) if present else []
     if event_steps and not state["superuser"]:
@@ -1596,15 +2136,31 @@ def converge(session, params):
         if VERSIONS not in state["relations"]:
             run.append(sql.SQL(VERSION_TABLE.strip()).format(versions=names["versions"]))
             run.append(sql.SQL(REVOKE_TABLE).format(table=names["versions"]))
+        # A trail locked down by audit_lockdown belongs to its owner: what this run adds does too.
+        adopt_to = None
+        if state["log_owner"] and state["log_owner"] != state["current_user"] and state["can_become_log_owner"]:
+            adopt_to = state["log_owner"]
         for version, description in migrations:
             run.extend(migration_statements(version, schema, partitioned))
+            if adopt_to:
+                for table in MIGRATION_TABLES.get(version, ()):
+                    run.append(owner_statement("TABLE", sql.Identifier(schema, table), adopt_to))
             run.append(
                 sql.SQL(RECORD_VERSION).format(
                     versions=names["versions"], version=sql.Literal(version), description=sql.Literal(description)
                 )
             )
         if partition_plan:
-            run.extend(partition_statements(schema, partition_plan, state["today"]))
+            made = partition_statements(schema, partition_plan, state["today"])
+            if chained and (partition_plan["drop"] or partition_plan["purge_before"]):
+                cutoff = month_add(state["today"], -params["retention_months"])
+                made.insert(0, chain_retention_statement(schema, cutoff))
+            if made and adopt_to:
+                # As the owner, so that its default privileges (audit_lockdown) give new
+                # partitions the log's rights.
+                made = [sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(adopt_to))] + made
+                made.append(sql.SQL("SET LOCAL ROLE NONE"))
+            run.extend(made)
         for table in state["public_tables"]:
             run.append(sql.SQL(REVOKE_TABLE).format(table=sql.Identifier(schema, table)))
         by_name = dict((spec["name"], spec) for spec in specs)
@@ -1627,6 +2183,16 @@ def converge(session, params):
             run.append(create_function(schema, by_name[name]))
             if verb != "replace":
                 fresh.add(name)
+                if adopt_to:
+                    run.append(
+                        owner_statement(
+                            "FUNCTION",
+                            sql.SQL("{}({})").format(
+                                sql.Identifier(schema, name), sql.SQL(_identity(by_name[name]["arguments"]))
+                            ),
+                            adopt_to,
+                        )
+                    )
         for spec in specs:
             rows = state["functions"].get(spec["name"]) or [{}]
             if spec["name"] in fresh or rows[0].get("public_execute"):
@@ -1641,6 +2207,7 @@ def converge(session, params):
         for role in app_roles:
             if role not in state["schema_usage"]:
                 run.append(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(names["schema"], sql.Identifier(role)))
+        run.extend(chain_trigger_statements(schema, chain_steps))
         for step in event_steps:
             run.extend(event_trigger_statements(schema, step))
         for verb, relid, table in registry_steps:
@@ -1654,7 +2221,9 @@ def converge(session, params):
         for name, _event in EVENT_TRIGGERS:
             if name in state["event_triggers"]:
                 run.append(sql.SQL("DROP EVENT TRIGGER {}").format(sql.Identifier(name)))
-        for name, _arguments, _result, _definer, _body in reversed(FUNCTIONS):
+        if any(row["on_log"] for row in state["chain_trigger"]):
+            run.extend(chain_trigger_statements(schema, ["drop"]))
+        for name, _arguments, _result, _definer, _body in reversed(FUNCTIONS + CHAIN_FUNCTIONS):
             for row in state["functions"].get(name, []):
                 run.append(drop_function(schema, name, row["identity_arguments"]))
 
@@ -1671,19 +2240,23 @@ def converge(session, params):
         added=sorted(display_name(tables[r]["schema"], tables[r]["name"]) for r in added),
         removed=sorted(removed),
         updated=sorted(display_name(tables[r]["schema"], tables[r]["name"]) for r in updated if r in tables),
-        schema_version=SCHEMA_VERSION if present else state["version"],
+        schema_version=max(state["applied"] | {m[0] for m in migrations} | {0}),
+        hash_chain=hash_chain,
         executed_queries=list(session.executed_queries),
     )
     result["diff"] = dict(
         before=_describe_state(schema, state, registry),
         after=_describe_desired(schema, state, tables, desired, specs, app_roles, present, partition_plan),
     )
+    result["diff"]["after"]["schema_version"] = result["schema_version"]
+    result["diff"]["after"]["hash_chain"] = hash_chain
     return result
 
 
 def _describe_state(schema, state, registry):
     return dict(
         schema_version=state["version"],
+        hash_chain=bool(state["chain_trigger"]),
         tables=dict(
             (
                 display_name(r["schema_name"], r["table_name"]),
@@ -1714,7 +2287,8 @@ def _describe_desired(schema, state, tables, desired, specs, app_roles, present,
         partitions |= set(partition_plan["create"])
         partitions = set(m for m in partitions if partition_name(m) not in partition_plan["drop"])
     return dict(
-        schema_version=SCHEMA_VERSION if present else state["version"],
+        schema_version=state["version"],
+        hash_chain=False,
         tables=dict(
             (display_name(t["schema"], t["name"]), dict(mode=t["mode"], exclude_columns=list(t["exclude"])))
             for t in tables.values()

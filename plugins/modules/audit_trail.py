@@ -40,6 +40,14 @@ description:
     logged by the event triggers C(pgtrail_audit_ddl) and C(pgtrail_audit_drop), with
     C(kind = 'ddl'), the command tag as C(action), and the object and statement in C(metadata).
     Creating them needs a superuser. One trail per database.
+  - The same event triggers refuse DDL that would weaken the trail unless a superuser (or a member
+    of the trail's owner) runs it, so a table's owner cannot silence its audit triggers - C(ALTER
+    TABLE ... DISABLE TRIGGER), C(ENABLE [REPLICA] TRIGGER), C(CREATE OR REPLACE TRIGGER) or
+    C(ALTER TRIGGER ... RENAME) on a C(pgtrail_audit_*) trigger, and C(DROP TRIGGER) of one whose
+    table stays. Dropping the table itself is allowed and recorded. A superuser's DDL is recorded.
+  - With O(hash_chain), every log row is chained to the one before it by a SHA-256 hash, sealed at
+    C(COMMIT) without making writers wait for each other; C(<schema>.verify_chain()) and the
+    M(pgtrail.audit.chain_verify) module check the chain.
   - Reads and checks everything first; any unknown table, schema, column or role, or a name
     PostgreSQL could not keep, fails the task naming it, before any change. All changes run in one
     transaction. Definitions are compared with the catalog, so a re-run changes nothing and a
@@ -154,6 +162,28 @@ options:
         drop older partitions (rows of older months found in the default partition are deleted).
         Null keeps everything. Only the owner running this module can do it.
     type: int
+  hash_chain:
+    description:
+      - Chain the log (schema version 2, applied in place to an existing log; its rows are chained
+        in id order by this run). Each row gets C(chain_seq) (its position), C(prev_hash) and
+        C(row_hash) = C(sha256(prev_hash || canonical text of the row)), where the canonical text is
+        a jsonb array of every column with times in UTC, so no session setting changes it; the
+        first row's C(prev_hash) is 32 zero bytes. C(<schema>.chain_head) holds the last position
+        and hash, and where the chain starts - position 1, until O(retention_months) drops the oldest
+        rows and moves the start past the last position it dropped (the first kept row then links to
+        that position's hash).
+      - Rows are sealed at C(COMMIT) by a deferred constraint trigger, C(pgtrail_chain_seal), which
+        only tries an advisory lock - the transaction that holds it seals every unsealed row it sees
+        (its own too); the others leave theirs to it or to the next writer - so writers never wait
+        for each other and the chain never forks. A C(REPEATABLE READ) or C(SERIALIZABLE)
+        transaction's rows are sealed by the next C(READ COMMITTED) writer or by
+        M(pgtrail.audit.chain_verify).
+      - Adds C(<schema>.seal_chain(wait)) and C(<schema>.verify_chain(expected_seq, expected_hash)),
+        which returns C(ok), C(checked), C(broken_id), C(broken_seq), C(expected), C(found),
+        C(head_seq), C(head_hash), C(unsealed) and C(reason).
+      - Once on, it cannot be switched off (the task fails when it is false for a chained log).
+    type: bool
+    default: false
 notes:
   - Triggers of tables no longer audited are dropped; log rows are never deleted except by
     O(retention_months).
@@ -167,10 +197,17 @@ notes:
     inventory names it again; the next run then updates it in place.
   - One trail per database. To move it to another O(schema), run O(state=absent) with the old one
     first.
-  - The log is owned by the role running the module and no other role has privileges on it.
+  - The log is owned by the role running the module and no other role has privileges on it, until
+    M(pgtrail.audit.audit_lockdown) gives it to a C(NOLOGIN) owner; then what a later run adds
+    (functions, the chain head, partitions) is given to that owner too, partitions being created as
+    that owner so that its default privileges apply.
+  - This module owns C(EXECUTE) on C(log_event) (O(app_roles)); M(pgtrail.audit.audit_lockdown)
+    leaves that grant to it.
   - Superusers can disable event triggers; like pgaudit, the trail does not protect against them.
 seealso:
   - module: pgtrail.audit.audit_info
+  - module: pgtrail.audit.audit_lockdown
+  - module: pgtrail.audit.chain_verify
 author:
   - pgtrail.audit maintainers (@pgtrail)
 """
@@ -210,6 +247,14 @@ EXAMPLES = r"""
     tables: [public.payments]
     partition: monthly
     retention_months: 13
+
+- name: A hash-chained log (verify it with pgtrail.audit.chain_verify)
+  become: true
+  become_user: postgres
+  pgtrail.audit.audit_trail:
+    database: finance
+    tables: [public.payments]
+    hash_chain: true
 
 - name: Stop auditing (the log and its rows stay)
   become: true
@@ -265,10 +310,15 @@ updated:
   elements: str
   sample: [public.accounts]
 schema_version:
-  description: The trail's schema version after the run.
+  description: The trail's schema version after the run (2 with O(hash_chain), else 1).
   returned: always
   type: int
   sample: 1
+hash_chain:
+  description: Whether the log is hash-chained after the run.
+  returned: always
+  type: bool
+  sample: true
 executed_queries:
   description: The statements run (in check mode, that would run), in order, in one transaction.
   returned: always
@@ -309,6 +359,7 @@ def main():
         state=dict(type="str", default="present", choices=["present", "absent"]),
         partition=dict(type="str", default="none", choices=["none", "monthly"]),
         retention_months=dict(type="int"),
+        hash_chain=dict(type="bool", default=False),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     database = module.params["database"]

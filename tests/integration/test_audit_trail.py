@@ -368,7 +368,7 @@ def test_application_events_are_stored_beside_row_changes_and_only_app_roles_may
     run_as(pg, other, db, "SELECT audit.log_event('LOGIN', 'auth')")
 
 
-def test_ddl_that_weakens_the_trail_is_recorded_and_the_next_run_repairs_it(pg, objects, db):
+def test_ddl_that_weakens_the_trail_is_refused_to_the_owner_recorded_for_a_superuser_and_repaired(pg, objects, db):
     owner = objects.role("pgt_owner", login=True)
     pg.psql(
         "CREATE TABLE notes (id int PRIMARY KEY, body text); CREATE TABLE drafts (id int);"
@@ -376,10 +376,17 @@ def test_ddl_that_weakens_the_trail_is_recorded_and_the_next_run_repairs_it(pg, 
         db=db,
     )
     succeeded(trail(pg, db, tables=["notes", "drafts"]))
-    run_as(pg, owner, db, "ALTER TABLE notes DISABLE TRIGGER pgtrail_audit_row")
-    run_as(pg, owner, db, "DROP TRIGGER pgtrail_audit_truncate ON notes")
-    run_as(pg, owner, db, "INSERT INTO notes VALUES (1, 'unaudited')")
+    # The table's owner cannot silence its audit triggers (the statement is rolled back)...
+    with pytest.raises(AssertionError, match="only a superuser may weaken the audit trail"):
+        run_as(pg, owner, db, "ALTER TABLE notes DISABLE TRIGGER pgtrail_audit_row")
+    with pytest.raises(AssertionError, match="drops the audit trigger pgtrail_audit_truncate on public.notes"):
+        run_as(pg, owner, db, "DROP TRIGGER pgtrail_audit_truncate ON notes")
+    run_as(pg, owner, db, "INSERT INTO notes VALUES (1, 'audited')")
+    # ...but may drop its table; a superuser may do both. Each is recorded.
     run_as(pg, owner, db, "DROP TABLE drafts")
+    pg.psql("ALTER TABLE notes DISABLE TRIGGER pgtrail_audit_row", db=db)
+    pg.psql("DROP TRIGGER pgtrail_audit_truncate ON notes", db=db)
+    pg.psql("INSERT INTO notes VALUES (2, 'unaudited')", db=db)
     rows = log(
         pg,
         db,
@@ -387,22 +394,7 @@ def test_ddl_that_weakens_the_trail_is_recorded_and_the_next_run_repairs_it(pg, 
         "metadata->>'statement' AS statement",
     )
     assert rows == [
-        dict(
-            kind="ddl",
-            table_name="notes",
-            action="ALTER TABLE",
-            login_role=owner,
-            object="public.notes",
-            statement="ALTER TABLE notes DISABLE TRIGGER pgtrail_audit_row",
-        ),
-        dict(
-            kind="ddl",
-            table_name="notes",
-            action="DROP TRIGGER",
-            login_role=owner,
-            object="pgtrail_audit_truncate on public.notes",
-            statement="DROP TRIGGER pgtrail_audit_truncate ON notes",
-        ),
+        dict(kind="row", table_name="notes", action="INSERT", login_role=owner, object=None, statement=None),
         dict(
             kind="ddl",
             table_name="drafts",
@@ -410,6 +402,22 @@ def test_ddl_that_weakens_the_trail_is_recorded_and_the_next_run_repairs_it(pg, 
             login_role=owner,
             object="public.drafts",
             statement="DROP TABLE drafts",
+        ),
+        dict(
+            kind="ddl",
+            table_name="notes",
+            action="ALTER TABLE",
+            login_role="postgres",
+            object="public.notes",
+            statement="ALTER TABLE notes DISABLE TRIGGER pgtrail_audit_row",
+        ),
+        dict(
+            kind="ddl",
+            table_name="notes",
+            action="DROP TRIGGER",
+            login_role="postgres",
+            object="pgtrail_audit_truncate on public.notes",
+            statement="DROP TRIGGER pgtrail_audit_truncate ON notes",
         ),
     ]
     # The dropped table left the registry; listing it again is an error naming it.
@@ -808,10 +816,10 @@ def test_concurrent_writers_yield_exactly_one_log_row_per_change(pg, db):
 def test_the_schema_version_is_recorded_and_an_unknown_newer_one_is_refused(pg, db):
     succeeded(trail(pg, db))
     assert scalar(pg, db, "SELECT string_agg(version::text, ',') FROM audit.schema_version") == "1"
-    pg.psql("INSERT INTO audit.schema_version (version, description) VALUES (2, 'from a newer release')", db=db)
+    pg.psql("INSERT INTO audit.schema_version (version, description) VALUES (3, 'from a newer release')", db=db)
     refused = trail(pg, db)
     assert refused["failed"]
-    assert "the trail's schema version is 2, newer than this collection knows (1)" in refused["msg"]
+    assert "the trail's schema version is 3, newer than this collection knows (2)" in refused["msg"]
 
 
 def test_an_audit_log_this_module_did_not_make_is_left_alone(pg, db):

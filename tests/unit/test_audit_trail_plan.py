@@ -431,20 +431,30 @@ def test_event_triggers_are_created_enabled_always_and_repaired():
 
 
 def test_a_new_trail_applies_every_migration_and_a_current_one_none():
-    assert at.plan_migrations(0) == [(1, "the audit log, the registry of audited tables and their indexes")]
-    assert at.plan_migrations(at.SCHEMA_VERSION) == []
-    assert at.SCHEMA_VERSION == 1
+    assert at.plan_migrations(set()) == [(1, "the audit log, the registry of audited tables and their indexes")]
+    assert at.plan_migrations({1}) == []
+    assert at.SCHEMA_VERSION == 2
+
+
+def test_the_hash_chain_is_step_two_applied_only_when_asked_and_in_place():
+    chain = (2, "the hash chain: chain_seq, prev_hash and row_hash on the log, and the chain head")
+    assert at.plan_migrations(set(), ("hash_chain",)) == [at.MIGRATIONS[0], chain]
+    assert at.plan_migrations({1}, ("hash_chain",)) == [chain]
+    assert at.plan_migrations({1, 2}, ("hash_chain",)) == []
 
 
 def test_a_later_release_upgrades_from_the_recorded_version_in_order():
     steps = ((1, "log"), (2, "hash chain"), (3, "something else"))
-    assert at.plan_migrations(1, steps) == [(2, "hash chain"), (3, "something else")]
-    assert at.plan_migrations(0, steps)[0] == (1, "log")
+    assert at.plan_migrations(1, migrations=steps) == [(3, "something else")]
+    assert at.plan_migrations(1, ("hash_chain",), steps) == [(2, "hash chain"), (3, "something else")]
+    assert at.plan_migrations(0, migrations=steps)[0] == (1, "log")
+    # An optional step switched on after later ones were applied still runs.
+    assert at.plan_migrations({1, 3}, ("hash_chain",), steps) == [(2, "hash chain")]
 
 
 def test_a_trail_newer_than_the_collection_is_refused():
-    with pytest.raises(ValueError, match="schema version is 2, newer than this collection knows \\(1\\)"):
-        at.plan_migrations(2)
+    with pytest.raises(ValueError, match="schema version is 3, newer than this collection knows \\(2\\)"):
+        at.plan_migrations({1, 3})
 
 
 def test_migration_one_creates_a_partitioned_log_keyed_by_time_when_asked():

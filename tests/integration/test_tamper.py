@@ -1,0 +1,686 @@
+"""The tamper suite, against real PostgreSQL: every attack on the audit trail is denied, recorded
+or detected at the right place.
+
+An application role (which owns an audited table, as applications that run their own migrations
+do) tries to rewrite the log, forge a row, silence its table's audit triggers, skip them in
+replica mode, hijack name resolution and switch pgaudit off. A superuser, whom no grant holds
+back, edits, deletes and cuts the log short: the hash chain's verifier says where. Then eight
+writers for thirty seconds, and the chain still verifies.
+
+Each test module works in databases and roles of its own (unique names), dropped at the end.
+"""
+
+import json
+import re
+import uuid
+
+import pytest
+from pgaudit_testlib import Objects, ensure_pgaudit_loaded, run_as, succeeded, unique
+
+from ansible_collections.pgtrail.audit.plugins.module_utils.audit_trail import CANONICAL
+
+PERMISSION_DENIED = "permission denied"
+# What an attacker who read the source computes: the row hash the sealer would give a row.
+REHASH = "sha256(l.prev_hash || %s)" % CANONICAL.replace("{seq}", "l.chain_seq")
+
+
+@pytest.fixture(scope="module")
+def objects(pg):
+    made = Objects(pg)
+    yield made
+    made.drop()
+
+
+@pytest.fixture(scope="module")
+def estate(pg, objects):
+    """A locked-down, hash-chained trail on accounts and scratch, both owned by the app role."""
+    ensure_pgaudit_loaded(pg)
+    db = objects.database("pgt_tamper")
+    app = objects.role("pgt_app", login=True)
+    reader = objects.role("pgt_reader", login=True)
+    stranger = objects.role("pgt_stranger", login=True)
+    owner = unique("pgt_audit_owner")
+    objects.adopt_role(owner)
+    pg.psql(
+        "CREATE TABLE accounts (id int PRIMARY KEY, email text, balance int);"
+        "INSERT INTO accounts SELECT g, 'user' || g || '@example.org', 100 FROM generate_series(1, 20) AS g;"
+        "CREATE TABLE scratch (id int PRIMARY KEY);"
+        'ALTER TABLE accounts OWNER TO "%s"; ALTER TABLE scratch OWNER TO "%s"' % (app, app),
+        db=db,
+    )
+    trail = succeeded(
+        pg.module("audit_trail", dict(database=db, tables=["accounts", "scratch"], app_roles=[app], hash_chain=True))
+    )
+    lockdown = succeeded(
+        pg.module("audit_lockdown", dict(database=db, owner=owner, app_roles=[app], reader_roles=[reader]), diff=True)
+    )
+    return dict(db=db, app=app, reader=reader, stranger=stranger, owner=owner, trail=trail, lockdown=lockdown)
+
+
+def scalar(pg, db, query):
+    return pg.psql(query, db=db)
+
+
+def log_count(pg, db):
+    return int(scalar(pg, db, "SELECT count(*) FROM audit.audit_log"))
+
+
+def refused(pg, role, db, statement, pattern=PERMISSION_DENIED):
+    """Run statement as role; it must fail with an error matching pattern. Returns the error."""
+    with pytest.raises(AssertionError) as error:
+        run_as(pg, role, db, statement)
+    message = str(error.value)
+    assert re.search(pattern, message), message
+    return message
+
+
+def verify_chain(pg, db, *args):
+    out = pg.psql("SELECT row_to_json(v) FROM audit.verify_chain(%s) AS v" % ", ".join("'%s'" % a for a in args), db=db)
+    return json.loads(out)
+
+
+def chain_verify(pg, db, check_mode=False, **args):
+    return succeeded(pg.module("chain_verify", dict(args, database=db), check_mode=check_mode))
+
+
+# --- the lockdown ------------------------------------------------------------------------------------
+
+
+def test_the_trail_belongs_to_a_nologin_owner_and_the_grants_in_place_are_returned(pg, estate):
+    db, app, reader, owner = estate["db"], estate["app"], estate["reader"], estate["owner"]
+    result = estate["lockdown"]
+    assert result["changed"] is True and result["owner"] == owner and result["owner_created"] is True
+    assert result["grants"] == [{"table": "audit.audit_log", "role": reader, "privileges": ["SELECT"]}]
+    assert sorted((g["function"].split("(")[0], g["role"]) for g in result["function_grants"]) == [
+        ("audit.log_event", app),
+        ("audit.verify_chain", reader),
+    ]
+    assert sorted((g["role"], g["privileges"][0]) for g in result["schema_grants"]) == sorted(
+        [(app, "USAGE"), (reader, "USAGE")]
+    )
+    assert result["default_privileges"] == [{"objects": "TABLES", "role": reader, "privileges": ["SELECT"]}]
+    assert result["diff"]["before"]["owner"] == "postgres" and result["diff"]["after"]["owner"] == owner
+
+    assert scalar(pg, db, "SELECT rolcanlogin::text || rolsuper::text FROM pg_roles WHERE rolname = '%s'" % owner) == (
+        "falsefalse"
+    )
+    # Everything in the schema is the owner's; the definer functions run as it, not as a superuser.
+    assert scalar(pg, db, "SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = 'audit'") == owner
+    assert scalar(
+        pg,
+        db,
+        "SELECT string_agg(DISTINCT pg_get_userbyid(relowner), ',') FROM pg_class "
+        "WHERE relnamespace = 'audit'::regnamespace",
+    ) == (owner)
+    assert scalar(
+        pg,
+        db,
+        "SELECT string_agg(DISTINCT pg_get_userbyid(proowner) || ':' || prosecdef::text, ',') FROM pg_proc "
+        "WHERE pronamespace = 'audit'::regnamespace AND proname <> 'current_actor'",
+    ) == ("%s:true" % owner)
+    # Event triggers stay a superuser's, as PostgreSQL requires.
+    assert (
+        scalar(pg, db, "SELECT string_agg(DISTINCT pg_get_userbyid(evtowner), ',') FROM pg_event_trigger") == "postgres"
+    )
+    # PUBLIC holds nothing on the schema, its tables or its functions.
+    assert scalar(
+        pg,
+        db,
+        "SELECT count(*) FROM (SELECT aclexplode(relacl) AS g FROM pg_class WHERE relnamespace = 'audit'::regnamespace "
+        "UNION ALL SELECT aclexplode(coalesce(proacl, acldefault('f', proowner))) FROM pg_proc "
+        "WHERE pronamespace = 'audit'::regnamespace UNION ALL SELECT aclexplode(nspacl) FROM pg_namespace "
+        "WHERE nspname = 'audit') AS a WHERE (a.g).grantee = 0",
+    ) == ("0")
+    again = succeeded(
+        pg.module("audit_lockdown", dict(database=db, owner=owner, app_roles=[app], reader_roles=[reader]))
+    )
+    assert again["changed"] is False and again["executed_queries"] == []
+    assert again["grants"] == result["grants"]
+    trail = succeeded(
+        pg.module("audit_trail", dict(database=db, tables=["accounts", "scratch"], app_roles=[app], hash_chain=True))
+    )
+    assert trail["changed"] is False
+
+
+def test_check_mode_and_diff_show_a_grant_that_crept_in_and_change_nothing(pg, estate):
+    db, app, reader, owner = estate["db"], estate["app"], estate["reader"], estate["owner"]
+    pg.psql('GRANT UPDATE ON audit.audit_log TO "%s"; GRANT SELECT ON audit.chain_head TO PUBLIC' % app, db=db)
+    args = dict(database=db, owner=owner, app_roles=[app], reader_roles=[reader])
+    checked = succeeded(pg.module("audit_lockdown", args, check_mode=True, diff=True))
+    assert checked["changed"] is True
+    assert checked["executed_queries"] == [
+        'REVOKE UPDATE ON TABLE "audit"."audit_log" FROM "%s"' % app,
+        'REVOKE SELECT ON TABLE "audit"."chain_head" FROM PUBLIC',
+    ]
+    assert checked["diff"]["before"]["tables"]["audit.audit_log"][app] == ["UPDATE"]
+    assert app not in checked["diff"]["after"]["tables"]["audit.audit_log"]
+    # In check mode the grants in place are still there, and returned as such.
+    assert {"table": "audit.audit_log", "role": app, "privileges": ["UPDATE"]} in checked["grants"]
+    assert scalar(pg, db, "SELECT has_table_privilege('%s', 'audit.audit_log', 'UPDATE')" % app) == "t"
+    fixed = succeeded(pg.module("audit_lockdown", args))
+    assert fixed["executed_queries"] == checked["executed_queries"]
+    assert fixed["grants"] == [{"table": "audit.audit_log", "role": reader, "privileges": ["SELECT"]}]
+
+
+def test_an_owner_that_can_log_in_is_refused_before_any_change(pg, estate, objects):
+    login = objects.role("pgt_login_owner", login=True)
+    result = pg.module("audit_lockdown", dict(database=estate["db"], owner=login, app_roles=[estate["app"]]))
+    assert result["failed"] and result["executed_queries"] == []
+    assert "the owner %s can log in" % login in result["msg"]
+    assert (
+        scalar(pg, estate["db"], "SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = 'audit'")
+        == (estate["owner"])
+    )
+
+
+def test_a_member_of_pg_write_all_data_is_refused_as_an_app_role_and_reported_as_a_log_writer(pg, estate, objects):
+    db, app, reader, owner = estate["db"], estate["app"], estate["reader"], estate["owner"]
+    etl = objects.role("pgt_etl", login=True)
+    pg.psql('GRANT pg_write_all_data TO "%s"' % etl)
+    try:
+        refused_run = pg.module("audit_lockdown", dict(database=db, owner=owner, app_roles=[app, etl]))
+        assert refused_run["failed"] and refused_run["executed_queries"] == []
+        assert "role %s (app_roles) is a member of pg_write_all_data" % etl in refused_run["msg"]
+        # Not named, it is still reported: no grant of the lockdown's can hold it back.
+        args = dict(database=db, owner=owner, app_roles=[app], reader_roles=[reader])
+        reported = succeeded(pg.module("audit_lockdown", args))
+        assert [w for w in reported["log_writers"] if w["role"] == etl] == [
+            {"role": etl, "privileges": ["INSERT", "UPDATE", "DELETE"]}
+        ]
+        assert any("may still write audit.audit_log: %s" % etl in w for w in reported.get("warnings", []))
+    finally:
+        pg.psql('REVOKE pg_write_all_data FROM "%s"' % etl)
+
+
+# --- an application role against the log ------------------------------------------------------------
+
+
+def test_an_application_role_cannot_update_the_log(pg, estate):
+    db, app = estate["db"], estate["app"]
+    run_as(pg, app, db, "UPDATE accounts SET balance = 90 WHERE id = 1")
+    before = scalar(pg, db, "SELECT md5(string_agg(audit_log::text, '' ORDER BY id)) FROM audit.audit_log")
+    refused(pg, app, db, "UPDATE audit.audit_log SET new_data = '{}' WHERE table_name = 'accounts'")
+    refused(pg, app, db, "SET search_path = audit; UPDATE audit_log SET actor_id = 'someone else'")
+    assert scalar(pg, db, "SELECT md5(string_agg(audit_log::text, '' ORDER BY id)) FROM audit.audit_log") == before
+
+
+def test_an_application_role_cannot_delete_from_the_log(pg, estate):
+    db, app = estate["db"], estate["app"]
+    count = log_count(pg, db)
+    refused(pg, app, db, "DELETE FROM audit.audit_log")
+    refused(pg, app, db, "DELETE FROM audit.audit_log WHERE id = (SELECT max(id) FROM audit.audit_log)")
+    assert log_count(pg, db) == count
+
+
+def test_an_application_role_cannot_truncate_the_log(pg, estate):
+    db, app = estate["db"], estate["app"]
+    count = log_count(pg, db)
+    refused(pg, app, db, "TRUNCATE audit.audit_log")
+    refused(pg, app, db, "TRUNCATE audit.chain_head")
+    assert log_count(pg, db) == count
+
+
+def test_an_application_role_cannot_forge_a_log_row_and_writes_only_through_the_trail(pg, estate):
+    db, app = estate["db"], estate["app"]
+    count = log_count(pg, db)
+    refused(
+        pg,
+        app,
+        db,
+        "INSERT INTO audit.audit_log (kind, table_name, action, actor_id) VALUES ('event', 'auth', 'LOGIN', 'admin')",
+    )
+    refused(pg, app, db, "COPY audit.audit_log (kind, table_name, action) FROM STDIN")
+    # Nor through the trail's own functions, nor by sealing a chain of its own.
+    refused(pg, app, db, "SELECT audit.seal_chain(true)")
+    refused(pg, app, db, "UPDATE audit.chain_head SET seq = 0")
+    assert log_count(pg, db) == count
+    # The one way in: log_event(), whose row is stored and chained like the others.
+    event_id = run_as(pg, app, db, "SELECT audit.log_event('EXPORT', 'accounts', true, '{\"rows\": 20}')")
+    row = scalar(
+        pg, db, "SELECT login_role || ',' || (chain_seq IS NOT NULL) FROM audit.audit_log WHERE id = %s" % event_id
+    )
+    assert row == "%s,true" % app
+    assert verify_chain(pg, db)["ok"] is True
+
+
+def test_a_table_owner_cannot_disable_the_audit_trigger_of_its_table(pg, estate):
+    db, app = estate["db"], estate["app"]
+    for statement in (
+        "ALTER TABLE accounts DISABLE TRIGGER pgtrail_audit_row",
+        "ALTER TABLE accounts DISABLE TRIGGER ALL",
+        "ALTER TABLE accounts ENABLE REPLICA TRIGGER pgtrail_audit_row",
+        "ALTER TABLE accounts ENABLE TRIGGER pgtrail_audit_truncate",
+        "CREATE OR REPLACE TRIGGER pgtrail_audit_row AFTER INSERT ON accounts FOR EACH ROW "
+        "EXECUTE FUNCTION suppress_redundant_updates_trigger()",
+    ):
+        message = refused(pg, app, db, statement, "only a superuser may weaken the audit trail")
+        assert "not ENABLE ALWAYS" in message
+    # Rolled back with the statement: the triggers are as they were and the next write is logged.
+    assert scalar(
+        pg,
+        db,
+        "SELECT string_agg(tgname || ':' || tgenabled::text, ',' ORDER BY tgname) FROM pg_trigger "
+        "WHERE tgrelid = 'accounts'::regclass",
+    ) == ("pgtrail_audit_row:A,pgtrail_audit_truncate:A")
+    count = log_count(pg, db)
+    run_as(pg, app, db, "BEGIN; ALTER TABLE accounts ADD COLUMN note text; UPDATE accounts SET note = 'x'; COMMIT")
+    actions = scalar(
+        pg,
+        db,
+        "SELECT string_agg(DISTINCT kind || ' ' || action || ' ' || login_role, ',') FROM audit.audit_log "
+        "WHERE txid = (SELECT max(txid) FROM audit.audit_log)",
+    )
+    assert actions == "ddl ALTER TABLE %s,row UPDATE %s" % (app, app)
+    assert log_count(pg, db) == count + 21
+
+
+def test_a_table_owner_cannot_drop_or_rename_the_audit_trigger_of_its_table_but_its_table_drop_is_recorded(pg, estate):
+    db, app = estate["db"], estate["app"]
+    refused(
+        pg,
+        app,
+        db,
+        "DROP TRIGGER pgtrail_audit_row ON accounts",
+        "drops the audit trigger pgtrail_audit_row on public.accounts of a table that stays",
+    )
+    refused(pg, app, db, "DROP TRIGGER pgtrail_audit_truncate ON scratch", "only a superuser may weaken")
+    refused(
+        pg,
+        app,
+        db,
+        "ALTER TRIGGER pgtrail_audit_row ON accounts RENAME TO harmless_looking",
+        "renames the audit trigger harmless_looking on public.accounts",
+    )
+    assert scalar(pg, db, "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'pgtrail_audit_%'") == "4"
+    # Its own table it may drop: recorded, with who did it.
+    run_as(pg, app, db, "DROP TABLE scratch")
+    assert scalar(
+        pg,
+        db,
+        "SELECT action || ',' || table_name || ',' || login_role FROM audit.audit_log "
+        "WHERE kind = 'ddl' ORDER BY id DESC LIMIT 1",
+    ) == ("DROP TABLE,scratch,%s" % app)
+
+
+def test_replica_mode_is_denied_to_an_application_role_and_audited_anyway_when_granted(pg, estate):
+    db, app = estate["db"], estate["app"]
+    refused(
+        pg,
+        app,
+        db,
+        "SET session_replication_role = replica",
+        'permission denied to set parameter "session_replication_role"',
+    )
+    pg.psql('GRANT SET ON PARAMETER session_replication_role TO "%s"' % app)
+    try:
+        count = log_count(pg, db)
+        run_as(pg, app, db, "SET session_replication_role = replica; UPDATE accounts SET balance = 7 WHERE id = 2")
+        assert log_count(pg, db) == count + 1
+        assert scalar(pg, db, "SELECT new_data->>'balance' FROM audit.audit_log ORDER BY id DESC LIMIT 1") == "7"
+    finally:
+        pg.psql('REVOKE SET ON PARAMETER session_replication_role FROM "%s"' % app)
+
+
+def test_a_function_planted_in_public_cannot_hijack_the_trail(pg, estate):
+    db, app = estate["db"], estate["app"]
+    plant = (
+        "CREATE FUNCTION public.to_jsonb(anyelement) RETURNS jsonb LANGUAGE plpgsql AS "
+        "$$BEGIN RAISE EXCEPTION 'hijacked to_jsonb'; END$$;"
+        "CREATE FUNCTION public.current_setting(text, boolean) RETURNS text LANGUAGE plpgsql AS "
+        "$$BEGIN RAISE EXCEPTION 'hijacked current_setting'; END$$;"
+        "CREATE FUNCTION public.sha256(bytea) RETURNS bytea LANGUAGE plpgsql AS "
+        "$$BEGIN RAISE EXCEPTION 'hijacked sha256'; END$$;"
+        "CREATE FUNCTION public.minus(jsonb, text[]) RETURNS jsonb LANGUAGE plpgsql AS "
+        "$$BEGIN RAISE EXCEPTION 'hijacked operator'; END$$;"
+        "CREATE OPERATOR public.- (LEFTARG = jsonb, RIGHTARG = text[], FUNCTION = public.minus);"
+        "CREATE TABLE public.audit_log (id bigint, kind text, table_name text, action text, new_data jsonb)"
+    )
+    # PostgreSQL 15 and later: nobody but the owner creates in public.
+    refused(pg, app, db, plant, "permission denied for schema public")
+    pg.psql('GRANT CREATE ON SCHEMA public TO "%s"' % app, db=db)
+    try:
+        run_as(pg, app, db, plant)
+        count = log_count(pg, db)
+        run_as(
+            pg,
+            app,
+            db,
+            "SET search_path = public, pg_catalog;"
+            "BEGIN; SELECT pg_catalog.set_config('pgtrail.actor_id', 'actor-7', true);"
+            "UPDATE accounts SET balance = 55 WHERE id = 3; COMMIT;",
+        )
+        # The trigger used pg_catalog's functions and operators and the audit schema's log.
+        assert log_count(pg, db) == count + 1
+        assert scalar(
+            pg, db, "SELECT actor_id || ',' || (new_data->>'balance') FROM audit.audit_log ORDER BY id DESC LIMIT 1"
+        ) == ("actor-7,55")
+        assert scalar(pg, db, "SELECT count(*) FROM public.audit_log") == "0"
+        assert verify_chain(pg, db)["ok"] is True
+    finally:
+        pg.psql(
+            "DROP OPERATOR IF EXISTS public.- (jsonb, text[]); DROP FUNCTION IF EXISTS public.minus(jsonb, text[]);"
+            "DROP FUNCTION IF EXISTS public.to_jsonb(anyelement);"
+            "DROP FUNCTION IF EXISTS public.current_setting(text, boolean);"
+            "DROP FUNCTION IF EXISTS public.sha256(bytea); DROP TABLE IF EXISTS public.audit_log;"
+            'REVOKE CREATE ON SCHEMA public FROM "%s"' % app,
+            db=db,
+        )
+
+
+def test_an_application_role_cannot_switch_pgaudit_off_and_a_grant_that_would_let_it_is_revoked(pg, estate):
+    db, app, reader, owner = estate["db"], estate["app"], estate["reader"], estate["owner"]
+    refused(pg, app, db, "SET pgaudit.log = 'none'", 'permission denied to set parameter "pgaudit.log"')
+    args = dict(database=db, owner=owner, app_roles=[app], reader_roles=[reader])
+    pg.psql('GRANT SET ON PARAMETER pgaudit.log TO "%s"' % app)
+    try:
+        run_as(pg, app, db, "SET pgaudit.log = 'none'")  # the hole a grant opens
+        reported = succeeded(pg.module("audit_lockdown", dict(args, revoke_parameter_grants=False)))
+        held = [{"parameter": "pgaudit.log", "role": app, "privileges": ["SET"]}]
+        assert reported["changed"] is False and reported["parameter_grants"] == held
+        assert any("may set pgaudit.*" in w and app in w for w in reported.get("warnings", []))
+        revoked = succeeded(pg.module("audit_lockdown", args))
+        assert revoked["parameter_grants_revoked"] == held and revoked["parameter_grants"] == []
+        assert revoked["executed_queries"] == ['REVOKE ALL ON PARAMETER "pgaudit"."log" FROM "%s"' % app]
+        refused(pg, app, db, "SET pgaudit.log = 'none'", 'permission denied to set parameter "pgaudit.log"')
+    finally:
+        pg.psql('REVOKE SET ON PARAMETER pgaudit.log FROM "%s"' % app)
+
+
+def test_a_reader_can_read_and_verify_the_log_and_nothing_else(pg, estate):
+    db, reader = estate["db"], estate["reader"]
+    assert int(run_as(pg, reader, db, "SELECT count(*) FROM audit.audit_log")) == log_count(pg, db)
+    assert run_as(pg, reader, db, "SELECT ok FROM audit.verify_chain()") == "t"
+    for statement in (
+        "UPDATE audit.audit_log SET actor_id = 'x'",
+        "DELETE FROM audit.audit_log",
+        "INSERT INTO audit.audit_log (kind, table_name, action) VALUES ('event', 'x', 'x')",
+        "TRUNCATE audit.audit_log",
+        "SELECT audit.log_event('LOGIN', 'auth')",
+        "SELECT audit.seal_chain()",
+        "SELECT * FROM audit.audited_tables",
+    ):
+        refused(pg, reader, db, statement)
+
+
+def test_a_role_the_inventory_does_not_name_holds_nothing_on_the_trail(pg, estate):
+    db, stranger = estate["db"], estate["stranger"]
+    for statement in (
+        "SELECT count(*) FROM audit.audit_log",
+        "SELECT audit.log_event('LOGIN', 'auth')",
+        "SELECT * FROM audit.verify_chain()",
+    ):
+        refused(pg, stranger, db, statement, "permission denied for schema audit")
+
+
+def test_new_partitions_of_a_locked_down_log_are_made_by_the_owner_with_the_same_rights(pg, objects):
+    db = objects.database("pgt_tamper_parts")
+    app, reader = objects.role("pgt_app"), objects.role("pgt_reader")
+    owner = unique("pgt_audit_owner")
+    objects.adopt_role(owner)
+    pg.psql("CREATE TABLE sales (id int PRIMARY KEY)", db=db)
+    trail_args = dict(database=db, tables=["sales"], partition="monthly", hash_chain=True, app_roles=[app])
+    lock_args = dict(database=db, owner=owner, app_roles=[app], reader_roles=[reader])
+    succeeded(pg.module("audit_trail", trail_args))
+    succeeded(pg.module("audit_lockdown", lock_args))
+    newest = scalar(
+        pg,
+        db,
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+        "WHERE i.inhparent = 'audit.audit_log'::regclass AND c.relname <> 'audit_log_default' "
+        "ORDER BY c.relname DESC LIMIT 1",
+    )
+    pg.psql("DROP TABLE audit.%s" % newest, db=db)
+    remade = succeeded(pg.module("audit_trail", trail_args))
+    queries = remade["executed_queries"]
+    at = [i for i, q in enumerate(queries) if q.startswith('CREATE TABLE "audit"."%s"' % newest)]
+    assert at and queries[at[0] - 1] == 'SET LOCAL ROLE "%s"' % owner
+    assert queries[at[0] + 1] == "SET LOCAL ROLE NONE"
+    rights = scalar(
+        pg,
+        db,
+        "SELECT pg_get_userbyid(relowner) || ',' || has_table_privilege('%s', oid, 'SELECT') || ','"
+        " || has_table_privilege('%s', oid, 'SELECT,INSERT,UPDATE,DELETE,TRUNCATE') FROM pg_class "
+        "WHERE oid = 'audit.%s'::regclass" % (reader, app, newest),
+    )
+    assert rights == "%s,true,false" % owner
+    # The same rights as its siblings: the lockdown finds nothing to do.
+    assert succeeded(pg.module("audit_lockdown", lock_args))["changed"] is False
+    assert succeeded(pg.module("audit_trail", trail_args))["changed"] is False
+
+
+# --- a superuser against the chain ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def chained(pg, objects):
+    """A fresh hash-chained log: the module's DDL rows, then 30 updates in one transaction."""
+    db = objects.database("pgt_chain")
+    pg.psql(
+        "CREATE TABLE ledger (id int PRIMARY KEY, amount numeric, memo text);"
+        "INSERT INTO ledger SELECT g, g * 1.5, 'memo ' || g FROM generate_series(1, 30) AS g",
+        db=db,
+    )
+    succeeded(pg.module("audit_trail", dict(database=db, tables=["ledger"], hash_chain=True)))
+    pg.psql("DO $$BEGIN FOR i IN 1..30 LOOP UPDATE ledger SET amount = amount + 1 WHERE id = i; END LOOP; END$$", db=db)
+    return db
+
+
+def at_position(pg, db, seq):
+    return int(scalar(pg, db, "SELECT id FROM audit.audit_log WHERE chain_seq = %d" % seq))
+
+
+def test_a_superuser_editing_a_row_is_caught_at_that_row(pg, chained):
+    db = chained
+    intact = chain_verify(pg, db)
+    assert intact["ok"] is True and intact["broken"] is None and intact["checked"] == intact["head"]["seq"]
+    edited = at_position(pg, db, 10)
+    pg.psql(
+        "UPDATE audit.audit_log SET new_data = coalesce(new_data, '{}') || '{\"amount\": 0}' WHERE id = %d" % edited,
+        db=db,
+    )
+    caught = chain_verify(pg, db)
+    assert caught["ok"] is False and caught["checked"] == 9
+    assert caught["broken"]["id"] == edited and caught["broken"]["seq"] == 10
+    assert caught["broken"]["found"] == scalar(
+        pg, db, "SELECT encode(row_hash, 'hex') FROM audit.audit_log WHERE id = %d" % edited
+    )
+    assert caught["broken"]["expected"] != caught["broken"]["found"]
+    assert "was changed after it was sealed" in caught["reason"]
+    assert verify_chain(pg, db)["broken_id"] == edited
+    # Re-hashing the edited row moves the break to the link after it: caught at the next row.
+    pg.psql("UPDATE audit.audit_log AS l SET row_hash = %s WHERE id = %d" % (REHASH, edited), db=db)
+    relinked = chain_verify(pg, db)
+    assert relinked["broken"]["seq"] == 11 and relinked["broken"]["id"] == at_position(pg, db, 11)
+    assert "does not link to the row before it" in relinked["reason"]
+
+
+def test_a_superuser_deleting_a_row_in_the_middle_is_caught_at_its_position(pg, chained):
+    db = chained
+    deleted, after = at_position(pg, db, 12), at_position(pg, db, 13)
+    pg.psql("DELETE FROM audit.audit_log WHERE id = %d" % deleted, db=db)
+    caught = chain_verify(pg, db)
+    assert caught["ok"] is False and caught["checked"] == 11
+    assert caught["broken"]["seq"] == 12 and caught["broken"]["id"] == after
+    assert caught["reason"].startswith("position 12 is missing: the chain goes from position 11 to position 13")
+
+
+def test_a_superuser_deleting_the_tail_is_caught_against_the_exported_head(pg, chained):
+    db = chained
+    exported = chain_verify(pg, db)["head"]
+    last = exported["seq"]
+    pg.psql("DELETE FROM audit.audit_log WHERE chain_seq > %d" % (last - 3), db=db)
+    caught = chain_verify(pg, db)
+    assert caught["ok"] is False and caught["broken"]["seq"] == last - 2
+    assert "the chain ends at position %d but its head is at position %d" % (last - 3, last) in caught["reason"]
+    # Rewinding the chain's own head as well leaves a chain consistent in itself...
+    pg.psql(
+        "UPDATE audit.chain_head SET seq = %d, hash = (SELECT row_hash FROM audit.audit_log WHERE chain_seq = %d)"
+        % (last - 3, last - 3),
+        db=db,
+    )
+    assert chain_verify(pg, db)["ok"] is True
+    # ...that no longer reaches the head exported before.
+    caught = chain_verify(pg, db, expected_head=exported)
+    assert caught["ok"] is False
+    assert caught["broken"] == {"id": None, "seq": last, "expected": exported["hash"], "found": None}
+    assert "no longer reaches the head exported earlier (position %d)" % last in caught["reason"]
+    assert verify_chain(pg, db, last, exported["hash"])["ok"] is False
+
+
+def test_a_superuser_editing_a_row_and_resealing_the_chain_after_it_is_caught_at_the_exported_head(pg, chained):
+    db = chained
+    exported = chain_verify(pg, db)["head"]
+    # The thorough attack: edit row 20, unseal it and every later row, rewind the head, and let
+    # the sealer chain them again. The chain is consistent in itself...
+    pg.psql(
+        "BEGIN;"
+        "UPDATE audit.audit_log SET new_data = coalesce(new_data, '{}') || '{\"memo\": \"forged\"}' "
+        "WHERE chain_seq = 20;"
+        "UPDATE audit.audit_log SET chain_seq = NULL, prev_hash = NULL, row_hash = NULL WHERE chain_seq >= 20;"
+        "UPDATE audit.chain_head SET seq = 19, hash = (SELECT row_hash FROM audit.audit_log WHERE chain_seq = 19);"
+        "SELECT audit.seal_chain(true);"
+        "COMMIT;",
+        db=db,
+    )
+    rewritten = chain_verify(pg, db)
+    assert rewritten["ok"] is True and rewritten["head"]["seq"] == exported["seq"]
+    assert rewritten["head"]["hash"] != exported["hash"]
+    # ...but its head is no longer the one exported.
+    caught = chain_verify(pg, db, expected_head=exported)
+    assert caught["ok"] is False and caught["broken"]["seq"] == exported["seq"]
+    assert caught["broken"]["expected"] == exported["hash"] and caught["broken"]["found"] == rewritten["head"]["hash"]
+    assert "no longer has the hash exported earlier" in caught["reason"]
+
+
+def test_the_chain_does_not_depend_on_the_sessions_time_zone_date_style_float_digits_or_search_path(pg, chained):
+    db = chained
+    odd = (
+        "SET TimeZone = 'Pacific/Chatham'; SET DateStyle = 'SQL, DMY'; SET IntervalStyle = 'sql_standard';"
+        "SET extra_float_digits = -15; SET bytea_output = 'escape'; SET search_path = pg_temp, public;"
+    )
+    pg.psql(
+        odd + "INSERT INTO ledger VALUES (100, 1e-7, 'ünïcödé \"quoted\" \\\\ back,slash (paren)');"
+        "UPDATE ledger SET memo = NULL WHERE id = 100",
+        db=db,
+    )
+    heads = set()
+    for settings in (
+        odd,
+        "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, MDY'; SET extra_float_digits = 3;",
+        "SET TimeZone = 'America/St_Johns'; SET DateStyle = 'German'; SET IntervalStyle = 'iso_8601';"
+        "SET extra_float_digits = 0; SET search_path = '\"$user\"', public;",
+    ):
+        verdict = "SELECT ok::text || ',' || head_seq || ',' || head_hash FROM audit.verify_chain()"
+        out = pg.psql(settings + verdict, db=db)
+        assert out.startswith("true,"), (settings, out)
+        heads.add(out)
+    assert len(heads) == 1
+
+
+def test_rows_of_repeatable_read_writers_wait_for_the_next_writer_or_the_verifier(pg, chained):
+    db = chained
+    pg.psql("BEGIN ISOLATION LEVEL REPEATABLE READ; UPDATE ledger SET amount = 0 WHERE id = 1; COMMIT", db=db)
+    assert verify_chain(pg, db)["unsealed"] == 1
+    checked = chain_verify(pg, db, check_mode=True)
+    assert checked["changed"] is True and checked["sealed"] == 0 and checked["unsealed"] == 1
+    assert verify_chain(pg, db)["unsealed"] == 1
+    # The next READ COMMITTED writer seals it with its own rows, in id order.
+    pg.psql("UPDATE ledger SET amount = 1 WHERE id = 2", db=db)
+    assert verify_chain(pg, db)["unsealed"] == 0
+    pg.psql("BEGIN ISOLATION LEVEL SERIALIZABLE; UPDATE ledger SET amount = 2 WHERE id = 3; COMMIT", db=db)
+    sealed = chain_verify(pg, db)
+    assert sealed["sealed"] == 1 and sealed["unsealed"] == 0 and sealed["ok"] is True and sealed["changed"] is True
+
+
+def test_the_chain_is_added_in_place_to_a_log_with_rows_and_cannot_be_switched_off(pg, objects):
+    db = objects.database("pgt_chain_later")
+    pg.psql("CREATE TABLE notes (id int PRIMARY KEY, body text)", db=db)
+    first = succeeded(pg.module("audit_trail", dict(database=db, tables=["notes"])))
+    assert first["schema_version"] == 1 and first["hash_chain"] is False
+    pg.psql("INSERT INTO notes SELECT g, 'n' || g FROM generate_series(1, 50) AS g", db=db)
+    chained = succeeded(pg.module("audit_trail", dict(database=db, tables=["notes"], hash_chain=True), diff=True))
+    assert chained["schema_version"] == 2 and chained["hash_chain"] is True
+    assert chained["diff"]["before"]["hash_chain"] is False and chained["diff"]["after"]["hash_chain"] is True
+    rebuilt = ("DROP TABLE", 'CREATE TABLE "audit"."audit_log"')
+    assert not [q for q in chained["executed_queries"] if q.startswith(rebuilt)]
+    # The rows already there are chained in id order.
+    in_order = "array_agg(id ORDER BY chain_seq) = array_agg(id ORDER BY id)"
+    assert scalar(pg, db, "SELECT bool_and(chain_seq IS NOT NULL) AND %s FROM audit.audit_log" % in_order) == "t"
+    assert verify_chain(pg, db)["ok"] is True
+    assert scalar(pg, db, "SELECT string_agg(version::text, ',' ORDER BY version) FROM audit.schema_version") == "1,2"
+    off = pg.module("audit_trail", dict(database=db, tables=["notes"]))
+    assert off["failed"] and "the chain cannot be switched off, set hash_chain: true" in off["msg"]
+
+
+@pytest.fixture
+def busy(pg, objects):
+    """A hash-chained log on a table of 100 counters."""
+    db = objects.database("pgt_chain_busy")
+    pg.psql(
+        "CREATE TABLE counters (id int PRIMARY KEY, n int NOT NULL DEFAULT 0);"
+        "INSERT INTO counters SELECT g FROM generate_series(1, 100) AS g",
+        db=db,
+    )
+    succeeded(pg.module("audit_trail", dict(database=db, tables=["counters"], hash_chain=True)))
+    return db
+
+
+def test_retention_moves_the_start_of_the_chain_and_what_is_kept_still_verifies(pg, objects):
+    db = objects.database("pgt_chain_retention")
+    pg.psql("CREATE TABLE sales (id int PRIMARY KEY)", db=db)
+    args = dict(database=db, tables=["sales"], partition="monthly", retention_months=2, hash_chain=True)
+    succeeded(pg.module("audit_trail", args))
+    # Rows of an old month (a run that came late), chained after the current month's first rows.
+    pg.psql(
+        "CREATE TABLE audit.audit_log_202001 PARTITION OF audit.audit_log "
+        "FOR VALUES FROM ('2020-01-01 00:00:00+00') TO ('2020-02-01 00:00:00+00');"
+        "INSERT INTO audit.audit_log (kind, table_name, action, changed_at) "
+        "SELECT 'event', 'old', 'ancient', '2020-01-05+00' FROM generate_series(1, 3)",
+        db=db,
+    )
+    pg.psql("INSERT INTO sales SELECT generate_series(1, 5)", db=db)
+    dropped = int(scalar(pg, db, "SELECT max(chain_seq) FROM audit.audit_log WHERE table_name = 'old'"))
+    exported = chain_verify(pg, db)["head"]
+    trimmed = succeeded(pg.module("audit_trail", args))
+    assert 'DROP TABLE "audit"."audit_log_202001"' in trimmed["executed_queries"]
+    assert scalar(pg, db, "SELECT first_seq FROM audit.chain_head") == str(dropped + 1)
+    after = chain_verify(pg, db, expected_head=exported)
+    assert after["ok"] is True, after["reason"]
+    assert after["checked"] == after["head"]["seq"] - dropped
+    assert after["unsealed"] == 0
+    assert after["reason"] == "the chain verifies: %d sealed row(s), positions %d to %d" % (
+        after["checked"],
+        dropped + 1,
+        after["head"]["seq"],
+    )
+
+
+def test_eight_writers_for_thirty_seconds_leave_one_chain_without_forks_gaps_or_deadlocks(pg, busy):
+    db = busy
+    script = "/tmp/%s.sql" % uuid.uuid4().hex
+    pg.sh(
+        "cat > %s <<'EOF'\n"
+        "\\set id random(1, 100)\n"
+        "BEGIN ISOLATION LEVEL READ COMMITTED;\n"
+        "SELECT set_config('pgtrail.actor_id', 'client-' || :client_id, true);\n"
+        "UPDATE counters SET n = n + 1 WHERE id = :id;\n"
+        "END;\n"
+        "EOF\n" % script
+    )
+    try:
+        run = pg.sh("runuser -u postgres -- pgbench -n -c 8 -j 2 -T 30 -f %s %s 2>&1" % (script, db))
+    finally:
+        pg.sh("rm -f %s" % script)
+    processed = int(re.search(r"number of transactions actually processed: (\d+)", run.stdout).group(1))
+    failed = re.search(r"number of failed transactions: (\d+)", run.stdout)
+    assert processed > 100 and (failed is None or failed.group(1) == "0"), run.stdout
+    assert "aborted" not in run.stdout and "deadlock" not in run.stdout, run.stdout
+    assert scalar(pg, db, "SELECT sum(n) FROM counters") == str(processed)
+    assert int(scalar(pg, db, "SELECT count(*) FROM audit.audit_log WHERE kind = 'row'")) == processed
+    # What the writers left to others (none, usually) is sealed; then one chain, every row on it.
+    pg.psql("SELECT audit.seal_chain(true)", db=db)
+    result = verify_chain(pg, db)
+    assert result["ok"] is True, result["reason"]
+    rows = log_count(pg, db)
+    assert result["unsealed"] == 0 and result["checked"] == rows == result["head_seq"]
+    assert scalar(pg, db, "SELECT count(DISTINCT chain_seq) FROM audit.audit_log") == str(rows)

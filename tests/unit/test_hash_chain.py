@@ -1,0 +1,207 @@
+"""The hash chain's pure parts: migration 2, the canonical text, the sealing trigger's plan and the
+verifier's result as chain_verify returns it."""
+
+import re
+
+import pytest
+
+from ansible_collections.pgtrail.audit.plugins.module_utils import audit_chain
+from ansible_collections.pgtrail.audit.plugins.module_utils import audit_trail as at
+
+LOG_COLUMNS = (
+    "id table_name action old_data new_data actor_id changed_at kind schema_name changed_fields txid statement_at "
+    "wall_at login_role effective_role application_name client_addr client_port resource success client_ip "
+    "user_agent metadata"
+).split()
+
+
+def render(statement):
+    return statement.as_string(None)
+
+
+def chain_specs(**overrides):
+    args = dict(
+        schema="audit",
+        actor_setting="pgtrail.actor_id",
+        actor_expression=None,
+        require_actor=False,
+        context=None,
+        hash_chain=True,
+    )
+    args.update(overrides)
+    return {spec["name"]: spec for spec in at.function_specs(**args)}
+
+
+def test_the_canonical_text_holds_the_position_and_every_column_of_the_log_in_table_order():
+    migration = render(at.migration_statements(1, "audit", partitioned=False)[0])
+    declared = re.findall(r"^    ([a-z_]+) [a-z]", migration, re.M)
+    assert declared == LOG_COLUMNS
+    canonical = at.CANONICAL
+    assert canonical.startswith("pg_catalog.convert_to(ROW({seq}, l.id, l.table_name, ")
+    assert re.findall(r"\bl\.([a-z_]+)", canonical) == LOG_COLUMNS
+
+
+def test_times_are_utc_text_so_that_no_session_setting_changes_the_canonical_text():
+    for column in ("changed_at", "statement_at", "wall_at"):
+        assert "pg_catalog.to_char(l.%s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')" % column in at.CANONICAL
+    # No timestamptz, float or bytea reaches the text unconverted; inet, jsonb and arrays print the same always.
+    assert "::text" not in at.CANONICAL.replace(")::text, 'UTF8')", "")
+
+
+def test_without_the_option_the_chain_functions_are_not_planned():
+    plain = {spec["name"] for spec in at.function_specs("audit", "pgtrail.actor_id", None, False, None)}
+    assert not plain & {"seal_chain", "seal_chain_at_commit", "verify_chain"}
+
+
+def test_the_sealer_and_the_verifier_hash_the_same_text_and_pin_their_search_path():
+    specs = chain_specs()
+    seal, verify = specs["seal_chain"]["source"], specs["verify_chain"]["source"]
+    body = at.CANONICAL.split("{seq}, ", 1)[1]
+    assert body in seal and body in verify
+    assert "head_seq + pg_catalog.row_number() OVER (ORDER BY l.id)" in seal
+    assert "ROW(l.chain_seq, l.id" in verify
+    assert "pg_catalog.pg_try_advisory_xact_lock(%d)" % at.CHAIN_LOCK_KEY in seal
+    assert "pg_catalog.current_setting('transaction_isolation') <> 'read committed'" in seal
+    for name in ("seal_chain", "seal_chain_at_commit", "verify_chain"):
+        assert specs[name]["definer"]
+        create = render(at.create_function("audit", specs[name]))
+        assert "SECURITY DEFINER SET search_path = pg_catalog, pg_temp" in create
+    assert render(at.create_function("audit", specs["verify_chain"])).startswith(
+        'CREATE OR REPLACE FUNCTION "audit"."verify_chain"(expected_seq bigint DEFAULT NULL::bigint, '
+        "expected_hash text DEFAULT NULL::text) RETURNS TABLE(ok boolean, checked bigint, broken_id bigint, "
+        "broken_seq bigint, expected text, found text, head_seq bigint, head_hash text, unsealed bigint, "
+        "reason text) LANGUAGE plpgsql STABLE SECURITY DEFINER"
+    )
+
+
+def test_migration_two_adds_the_columns_indexes_and_a_one_row_head_in_place():
+    plain = [render(s) for s in at.migration_statements(2, "audit", partitioned=False)]
+    monthly = [render(s) for s in at.migration_statements(2, "audit", partitioned=True)]
+    assert plain[0] == (
+        'ALTER TABLE "audit"."audit_log" ADD COLUMN chain_seq bigint, ADD COLUMN prev_hash bytea, '
+        "ADD COLUMN row_hash bytea"
+    )
+    assert 'CREATE UNIQUE INDEX audit_log_chain_seq ON "audit"."audit_log" (chain_seq)' in plain
+    # A unique index on a partitioned table must hold the partition key: the verifier catches doubles there.
+    assert 'CREATE INDEX audit_log_chain_seq ON "audit"."audit_log" (chain_seq)' in monthly
+    assert 'CREATE INDEX audit_log_unsealed ON "audit"."audit_log" (id) WHERE chain_seq IS NULL' in plain
+    assert any(s.startswith('CREATE TABLE "audit"."chain_head"') for s in plain)
+    zero = "pg_catalog.decode(pg_catalog.repeat('00', 32), 'hex')"
+    insert = 'INSERT INTO "audit"."chain_head" (seq, hash, first_seq, first_prev) VALUES (0, %s, 1, %s)'
+    assert insert % (zero, zero) in plain
+    assert 'REVOKE ALL ON TABLE "audit"."chain_head" FROM PUBLIC' in plain
+    assert not [s for s in plain if "DROP" in s or "UPDATE" in s]
+
+
+def seal_trigger(**overrides):
+    row = dict(
+        on_log=True,
+        tgenabled="A",
+        tgdeferrable=True,
+        tginitdeferred=True,
+        tgtype=at.TG_ROW | at.TG_INSERT,
+        function_schema="audit",
+        function_name="seal_chain_at_commit",
+    )
+    row.update(overrides)
+    return row
+
+
+def test_the_sealing_trigger_is_created_deferred_enabled_always_and_then_seals_what_waits():
+    assert at.plan_chain_trigger([], "audit") == ["create", "enable", "seal"]
+    statements = [render(s) for s in at.chain_trigger_statements("audit", ["create", "enable", "seal"])]
+    assert statements == [
+        'CREATE CONSTRAINT TRIGGER "pgtrail_chain_seal" AFTER INSERT ON "audit"."audit_log" DEFERRABLE INITIALLY '
+        'DEFERRED FOR EACH ROW EXECUTE FUNCTION "audit"."seal_chain_at_commit"()',
+        'ALTER TABLE "audit"."audit_log" ENABLE ALWAYS TRIGGER "pgtrail_chain_seal"',
+        'SELECT "audit"."seal_chain"(wait => true) AS sealed',
+    ]
+
+
+def test_a_sealing_trigger_in_place_plans_nothing_and_a_changed_one_is_repaired():
+    assert at.plan_chain_trigger([seal_trigger(), seal_trigger(on_log=False)], "audit") == []
+    assert at.plan_chain_trigger([seal_trigger(), seal_trigger(on_log=False, tgenabled="D")], "audit") == [
+        "enable",
+        "seal",
+    ]
+    for changed in (
+        dict(tginitdeferred=False),
+        dict(tgtype=at.TG_ROW | at.TG_INSERT | at.TG_UPDATE),
+        dict(function_name="something_else"),
+    ):
+        assert at.plan_chain_trigger([seal_trigger(**changed)], "audit") == ["drop", "create", "enable", "seal"]
+
+
+def test_the_event_trigger_refuses_weakening_ddl_to_all_but_superusers_and_the_owners_members():
+    ddl = chain_specs()["log_ddl"]["source"]
+    assert "a.rolsuper AND a.rolname IN (SESSION_USER, pg_catalog.current_setting('role'))" in ddl
+    assert "pg_catalog.pg_has_role(SESSION_USER, CURRENT_USER, 'MEMBER')" in ddl
+    assert "f.proname IN ('log_row_change', 'log_statement_change', 'log_truncate')" in ddl
+    assert "t.tgenabled <> 'A' OR t.tgname NOT LIKE" in ddl
+    assert ddl.count("USING ERRCODE = 'insufficient_privilege'") == 2
+
+
+def row(**overrides):
+    result = dict(
+        ok=True,
+        checked=5,
+        broken_id=None,
+        broken_seq=None,
+        expected=None,
+        found=None,
+        head_seq=5,
+        head_hash="ab" * 32,
+        unsealed=0,
+        reason=None,
+    )
+    result.update(overrides)
+    return result
+
+
+def test_a_verified_chain_reads_as_ok_with_its_head():
+    assert audit_chain.shape(row(), 2) == dict(
+        ok=True,
+        checked=5,
+        broken=None,
+        head=dict(seq=5, hash="ab" * 32),
+        unsealed=0,
+        sealed=2,
+        reason="the chain verifies: 5 sealed row(s), positions 1 to 5",
+    )
+    assert audit_chain.shape(row(unsealed=3), 0)["reason"].endswith("; 3 row(s) not sealed yet")
+
+
+def test_a_broken_chain_names_the_row_the_position_and_both_hashes():
+    shaped = audit_chain.shape(
+        row(ok=False, checked=3, broken_id=11, broken_seq=4, expected="01" * 32, found="02" * 32, reason="why"), 0
+    )
+    assert shaped["ok"] is False and shaped["reason"] == "why"
+    assert shaped["broken"] == dict(id=11, seq=4, expected="01" * 32, found="02" * 32)
+
+
+def test_the_expected_head_is_checked_before_anything_is_read():
+    assert audit_chain.check_expected_head(None) == (None, None)
+    assert audit_chain.check_expected_head({"seq": "7", "hash": "AB" * 32}) == (7, "ab" * 32)
+    assert audit_chain.check_expected_head({"seq": 0}) == (0, None)
+    for bad, message in (
+        ({"hash": "ab" * 32}, "must be a dictionary with seq"),
+        ({"seq": "x"}, "expected_head.seq must be a whole number"),
+        ({"seq": -1}, "must be 0 or more"),
+        ({"seq": 1, "hash": "xyz"}, "64 hexadecimal digits"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            audit_chain.check_expected_head(bad)
+
+
+def test_retention_moves_the_start_of_the_chain_past_every_position_it_drops():
+    statement = render(at.chain_retention_statement("audit", (2026, 8)))
+    assert statement == (
+        'UPDATE "audit"."chain_head" AS h SET first_seq = o.chain_seq + 1, first_prev = o.row_hash\n'
+        '  FROM (SELECT l.chain_seq, l.row_hash FROM "audit"."audit_log" AS l\n'
+        "         WHERE l.changed_at < '2026-08-01 00:00:00+00'::timestamptz AND l.chain_seq IS NOT NULL\n"
+        "         ORDER BY l.chain_seq DESC LIMIT 1) AS o\n"
+        " WHERE o.chain_seq >= h.first_seq"
+    )
+    verify = chain_specs()["verify_chain"]["source"]
+    assert "pg_catalog.lag(l.chain_seq, 1, start_seq - 1)" in verify
+    assert "pg_catalog.lag(l.row_hash, 1, start_prev)" in verify
