@@ -1,0 +1,1 @@
+DELETE FROM public.accounts WHERE id = (SELECT nextval('public.bench_delete'));

@@ -1,0 +1,95 @@
+"""benchmarks/bench.py's pure parts: medians, ratios, the targets, the json callback's figures and
+the printed table, from results made up here (the benchmark itself runs in scripts/test bench)."""
+
+import importlib.util
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+_spec = importlib.util.spec_from_file_location("pgtrail_bench", ROOT / "benchmarks" / "bench.py")
+bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench)
+
+
+def runs(*tps):
+    return [dict(tps=t, transactions=100, cpu_us=50.0) for t in tps]
+
+
+def results(chain=True, site_noop=10.0, peer_noop=30.0, site_changed=0):
+    by_variant = dict(plain=runs(300, 310, 290), seed=runs(200, 100, 210), row=runs(190, 205, 180))
+    if chain:
+        by_variant["chain"] = runs(150, 140, 160)
+    writes = dict((op, {"1": dict(by_variant), "8": dict(by_variant)}) for op in bench.OPS)
+    noop = dict(seconds=site_noop, changed=site_changed, changed_per_host=site_changed, tasks=20, calls=15)
+    peer = dict(seconds=peer_noop, changed=5, changed_per_host=5, tasks=17, calls=40)
+    return dict(
+        machine=dict(postgresql="17.6", cores=2),
+        params=dict(rows=1000, seconds=1, repeats=3),
+        writes=writes,
+        bulk=dict(plain=[dict(seconds=1.0)], statement=[dict(seconds=1.8)], seed=[dict(seconds=3.7)]),
+        fleet={"1": dict(site=dict(first=dict(noop, seconds=40.0), noop=noop), peer=dict(first=peer, noop=peer))},
+    )
+
+
+def test_the_median_of_the_repeats_is_compared_not_the_best_run():
+    tps = bench.write_medians(results())
+    assert tps["update"]["1"]["seed"] == 200
+    assert tps["update"]["1"]["row"] == 190
+
+
+def test_a_target_is_met_only_when_every_workload_meets_it():
+    targets = bench.evaluate(results())
+    assert targets["row_vs_seed"]["met"] is False
+    assert round(targets["row_vs_seed"]["value"], 2) == 0.95
+    assert targets["statement_bulk"]["met"] is True
+    assert round(targets["chain_8"]["value"], 2) == 0.79 and targets["chain_8"]["met"] is True
+    assert targets["fleet_noop"]["met"] is True
+
+
+def test_a_no_op_rerun_that_changes_something_misses_the_fleet_target_however_fast():
+    targets = bench.evaluate(results(site_noop=5.0, site_changed=1))
+    assert targets["fleet_noop"]["met"] is False
+    assert "changed=1" in targets["fleet_noop"]["detail"]
+
+
+def test_without_the_hash_chain_its_rows_say_not_available():
+    made = results(chain=False)
+    targets = bench.evaluate(made)
+    assert targets["chain_8"]["met"] is None
+    table = bench.text_table(made)
+    assert "n/a (hash chain not available)" in table
+    assert "[n/a] Chain on at 8 clients" in table
+    assert "[missed] Ours, row mode without the chain" in table
+
+
+def test_the_json_callback_gives_tasks_module_runs_and_the_slowest_tasks_per_host():
+    report = dict(
+        stats={"h1": dict(ok=3, changed=1, skipped=1, failures=0, unreachable=0)},
+        plays=[
+            dict(
+                tasks=[
+                    dict(
+                        task=dict(name="Read", duration=dict(start="2026-01-01T00:00:00Z", end="2026-01-01T00:00:02Z")),
+                        hosts={"h1": dict(action="pgtrail.audit.audit_info")},
+                    ),
+                    dict(
+                        task=dict(name="Loop", duration=dict(start="2026-01-01T00:00:02Z", end="2026-01-01T00:00:05Z")),
+                        hosts={
+                            "h1": dict(
+                                action="community.postgresql.postgresql_query", results=[{}, {}, {"skipped": True}]
+                            )
+                        },
+                    ),
+                    dict(task=dict(name="Fact"), hosts={"h1": dict(action="ansible.builtin.set_fact")}),
+                    dict(task=dict(name="Skipped"), hosts={"h1": dict(action="ansible.builtin.apt", skipped=True)}),
+                ]
+            )
+        ],
+    )
+    per_host, slowest = bench.playbook_figures(report, ["h1"])
+    assert per_host["h1"] == dict(ok=3, changed=1, skipped=1, failed=0, calls=3)
+    assert slowest == [("Loop", 3.0), ("Read", 2.0)]
+
+
+def test_markdown_tables_have_a_header_an_alignment_row_and_one_line_per_row():
+    table = bench.md_table(["a", "b"], [[1, "x"], [2, "y"]])
+    assert table.splitlines() == ["| a | b |", "| --- | ---: |", "| 1 | x |", "| 2 | y |"]
