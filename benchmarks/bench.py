@@ -14,10 +14,12 @@ the collection's audit_trail module through Ansible's docker connection, as user
 Sections (docs/benchmarks.md explains each):
   writes   single-row INSERT, UPDATE and DELETE with pgbench: unaudited, the seed's process_audit(),
            ours in row mode, ours with the hash chain (when the module has hash_chain), and ours
-           with the changes docs/benchmarks.md proposes (benchmarks/sql/proposed/, a prototype)
-  bulk     one UPDATE of every row: unaudited, seed, ours row mode, ours statement mode
+           as first designed (benchmarks/sql/first/ puts back what the profile found costly)
+  bulk     one UPDATE of every row: unaudited, seed, ours row mode, ours statement mode (and as
+           first designed)
   bytes    log bytes (table + indexes) per audited change
-  profile  CPU per audited UPDATE with one part of our row trigger taken away at a time
+  profile  CPU per audited UPDATE with one part of the first design put back, or one part of
+           ours taken away, at a time
   fleet    site.yml against benchmarks/peer/site.yml on 1..n fresh hosts: first converge, no-op
 """
 
@@ -51,9 +53,10 @@ VARIANT_LABELS = {
     "seed": "seed process_audit()",
     "row": "ours, row mode",
     "chain": "ours, row mode + hash chain",
-    "proposed": "ours, row mode, proposed changes",
+    "first": "ours, row mode, first design",
     "statement": "ours, statement mode",
-    "statement_proposed": "ours, statement mode, proposed changes",
+    "statement_first": "ours, statement mode, first design",
+    "to_jsonb": "to_jsonb() of every row, once (no UPDATE)",
 }
 # Shorter names for the chart.
 CHART_LABELS = {
@@ -61,29 +64,32 @@ CHART_LABELS = {
     "seed": "seed trigger",
     "row": "ours, row",
     "chain": "ours, row + chain",
-    "proposed": "ours, row, proposed",
+    "first": "ours, row, first design",
     "statement": "ours, statement",
-    "statement_proposed": "ours, statement, proposed",
+    "statement_first": "ours, statement, first design",
+    "to_jsonb": "to_jsonb() of every row",
 }
 OPS = ("insert", "update", "delete")
-PROPOSED = sorted((HERE / "sql" / "proposed").glob("*.sql"))
+# The first design of the trail, put back on top of the shipped one (what the profile found costly).
+FIRST = sorted((HERE / "sql" / "first").glob("*.sql"))
 
-# The profile: our row trigger with one part taken away (or the proposed changes applied), each
-# on a fresh copy of the row-mode database, measured as CPU per audited UPDATE at 8 clients.
+# The profile: our row trigger as shipped, with one part of the first design put back or one
+# part of ours taken away, each on a fresh copy of the row-mode database, measured as CPU per
+# audited UPDATE at 8 clients.
 PROFILE = (
     ("row", "ours, row mode, as shipped", []),
-    ("no_kind_check", "without the CHECK on kind", ["1-no-kind-check.sql"]),
-    ("no_table_name_index", "without the btree (table_name, changed_at)", ["2-no-table-name-index.sql"]),
-    ("changed_fields_on_read", "changed_fields computed on read", ["3-changed-fields-on-read.sql"]),
-    ("no_brin", "without the BRIN index on changed_at", "DROP INDEX audit.audit_log_changed_at_brin"),
+    ("kind_check", "+ the CHECK on kind (first design)", ["1-kind-check.sql"]),
+    ("table_name_index", "+ the btree (table_name, changed_at) (first design)", ["2-table-name-index.sql"]),
+    ("changed_fields_at_write", "+ changed_fields computed at write (first design)", ["3-changed-fields-at-write.sql"]),
+    ("no_brin", "- the BRIN index on changed_at (measured only)", "DROP INDEX audit.audit_log_changed_at_brin"),
     (
         "no_definer",
-        "without SECURITY DEFINER and its search_path (unsafe; measured only)",
+        "- SECURITY DEFINER and its search_path (unsafe; measured only)",
         "ALTER FUNCTION audit.log_row_change() SECURITY INVOKER RESET ALL",
     ),
     (
         "no_defaults",
-        "without the context columns' defaults (records less; measured only)",
+        "- the context columns' defaults (records less; measured only)",
         "ALTER TABLE audit.audit_log "
         + ", ".join(
             "ALTER %s DROP DEFAULT%s" % (column, ", ALTER %s DROP NOT NULL" % column if notnull else "")
@@ -99,7 +105,7 @@ PROFILE = (
             )
         ),
     ),
-    ("proposed", "all the proposed changes", [p.name for p in PROPOSED]),
+    ("first", "the first design, all of it", [p.name for p in FIRST]),
     ("seed", "seed process_audit(), for reference", None),
 )
 
@@ -300,15 +306,15 @@ class Bench:
         db.psql((HERE / "sql" / "accounts.sql").read_text(), name, {"rows": self.rows})
         if variant == "seed":
             db.psql((HERE / "sql" / "seed_trail.sql").read_text(), name)
-        elif variant in ("row", "proposed", "chain", "statement", "statement_proposed"):
+        elif variant in ("row", "first", "chain", "statement", "statement_first"):
             mode = "statement" if variant.startswith("statement") else "row"
             table = {"name": "public.accounts", "mode": mode}
             args = {"database": name, "tables": [table]}
             if variant == "chain":
                 args["hash_chain"] = True
             trail_module(db, args)
-            if variant.endswith("proposed"):
-                for path in PROPOSED:
+            if variant.endswith("first"):
+                for path in FIRST:
                     db.psql(path.read_text(), name)
         db.psql("VACUUM ANALYZE;", name)
         return name
@@ -398,6 +404,13 @@ class Bench:
                         raise RuntimeError("%s logged %d rows for an UPDATE of %d" % (variant, logged, self.rows))
                 results.setdefault(variant, []).append(dict(seconds=ms / 1000.0, logged=logged))
                 say("UPDATE of all %d rows, %s: %.2f s" % (self.rows, VARIANT_LABELS[variant], ms / 1000.0))
+            # The unit of any JSON log's floor: to_jsonb() of every row, once (a log of old and
+            # new rows pays it twice per UPDATE, whichever trigger writes it).
+            out = self.db.psql(
+                "\\timing on\nSELECT count(pg_catalog.to_jsonb(t)) FROM public.accounts AS t;\n", database
+            )
+            ms = float(re.findall(r"Time: ([\d.]+) ms", out)[-1])
+            results.setdefault("to_jsonb", []).append(dict(seconds=ms / 1000.0, logged=None))
         return results
 
     # -- bytes per change -------------------------------------------------------------------
@@ -440,7 +453,7 @@ class Bench:
                 elif isinstance(change, str):
                     database = self.fresh("row", change + ";")
                 else:
-                    sql = "\n".join((HERE / "sql" / "proposed" / name).read_text() for name in change)
+                    sql = "\n".join((HERE / "sql" / "first" / name).read_text() for name in change)
                     database = self.fresh("row", sql or None)
                 outcome = self.pgbench("update", clients, database, max(1, transactions // clients))
                 results.setdefault(key, []).append(outcome)
@@ -486,18 +499,18 @@ def database_benchmarks(args, chain):
     container = start_containers([name])[0]
     try:
         bench = Bench(container, args.rows, args.seconds, args.repeats, args.clients, chain)
-        writes = ["plain", "seed", "row"] + (["chain"] if chain else []) + ["proposed"]
-        say("installing the variants: %s" % ", ".join(writes + ["statement", "statement_proposed"]))
-        bench.prepare(writes + ["statement", "statement_proposed"])
+        writes = ["plain", "seed", "row"] + (["chain"] if chain else []) + ["first"]
+        say("installing the variants: %s" % ", ".join(writes + ["statement", "statement_first"]))
+        bench.prepare(writes + ["statement", "statement_first"])
         results = dict(machine=machine_facts(container))
         if "writes" in args.sections:
             results["writes"] = bench.writes(writes)
         if "bulk" in args.sections:
-            results["bulk"] = bench.bulk(["plain", "seed", "row", "proposed", "statement", "statement_proposed"])
+            results["bulk"] = bench.bulk(["plain", "seed", "row", "first", "statement", "statement_first"])
         if "bytes" in args.sections:
-            results["bytes"] = bench.bytes(["seed", "row"] + (["chain"] if chain else []) + ["proposed", "statement"])
+            results["bytes"] = bench.bytes(["seed", "row"] + (["chain"] if chain else []) + ["first", "statement"])
         if "profile" in args.sections and not args.skip_profile:
-            only = ("row", "no_kind_check", "no_brin", "proposed", "seed") if args.smoke else None
+            only = ("row", "kind_check", "no_brin", "first", "seed") if args.smoke else None
             results["profile"] = bench.profile(args.profile_transactions, only=only)
         return results
     finally:
@@ -715,10 +728,10 @@ def evaluate(results):
                 ", ".join("%s/%s %.2fx" % (o.upper(), c, r) for o, c, r in row_ratios),
             ),
         )
-    proposed = [ratio(by_v.get("proposed"), by_v.get("seed")) for _op, _c, by_v in cells]
-    proposed = [x for x in proposed if x is not None]
-    if proposed and "row_vs_seed" in out:
-        out["row_vs_seed"]["detail"] += "; with the proposed changes (prototype): lowest %.2fx" % min(proposed)
+    first = [ratio(by_v.get("first"), by_v.get("seed")) for _op, _c, by_v in cells]
+    first = [x for x in first if x is not None]
+    if first and "row_vs_seed" in out:
+        out["row_vs_seed"]["detail"] += "; the first design: lowest %.2fx" % min(first)
     bulk = results.get("bulk", {})
     plain, statement = (
         median(r["seconds"] for r in bulk.get("plain", [])),
@@ -729,9 +742,9 @@ def evaluate(results):
         out["statement_bulk"] = dict(
             value=value, met=value <= 2.0, detail="%.2fx (%.2f s against %.2f s)" % (value, statement, plain)
         )
-        better = median(r["seconds"] for r in bulk.get("statement_proposed", []))
-        if better:
-            out["statement_bulk"]["detail"] += "; with the proposed changes (prototype): %.2fx" % (better / plain)
+        before = median(r["seconds"] for r in bulk.get("statement_first", []))
+        if before:
+            out["statement_bulk"]["detail"] += "; the first design: %.2fx" % (before / plain)
     chain_ratios = [
         (op, ratio(by_c.get("8", {}).get("chain"), by_c.get("8", {}).get("row"))) for op, by_c in tps.items()
     ]
@@ -796,9 +809,7 @@ def text_table(results):
         lines.append("1. Single-row writes: throughput relative to the seed trigger (higher is better)")
         header = "%-40s" % "" + "".join("%12s" % ("%s c%s" % (op.upper(), c)) for op, c in columns)
         lines.append(header)
-        variants = [
-            v for v in ("plain", "seed", "row", "chain", "proposed") if any(v in tps[op][c] for op, c in columns)
-        ]
+        variants = [v for v in ("plain", "seed", "row", "chain", "first") if any(v in tps[op][c] for op, c in columns)]
         for variant in variants:
             cells = [fmt_ratio(ratio(tps[op][c].get(variant), tps[op][c].get("seed"))) for op, c in columns]
             lines.append("%-40s" % VARIANT_LABELS[variant] + "".join("%12s" % x for x in cells))
@@ -818,7 +829,7 @@ def text_table(results):
         plain = median(r["seconds"] for r in bulk["plain"])
         lines.append("")
         lines.append("2. One UPDATE of every row: time relative to unaudited (lower is better)")
-        for variant in ("plain", "seed", "row", "proposed", "statement", "statement_proposed"):
+        for variant in ("plain", "seed", "row", "first", "statement", "statement_first", "to_jsonb"):
             if variant in bulk:
                 seconds = median(r["seconds"] for r in bulk[variant])
                 lines.append("%-40s%12s%10.2f s" % (VARIANT_LABELS[variant], fmt_ratio(ratio(seconds, plain)), seconds))
@@ -826,7 +837,7 @@ def text_table(results):
     if size:
         lines.append("")
         lines.append("3. Log bytes (table + indexes) per audited change, relative to the seed")
-        for variant in ("seed", "row", "chain", "proposed", "statement"):
+        for variant in ("seed", "row", "chain", "first", "statement"):
             if variant in size:
                 s = size[variant]
                 lines.append(
@@ -911,7 +922,7 @@ def markdown_sections(results):
     rows = []
     for op in OPS:
         for c in sorted(tps.get(op, {}), key=int):
-            for variant in ("plain", "seed", "row", "chain", "proposed"):
+            for variant in ("plain", "seed", "row", "chain", "first"):
                 if variant not in tps[op][c]:
                     continue
                 runs = writes[op][c][variant]
@@ -957,7 +968,7 @@ def markdown_sections(results):
                     " / ".join("%.2f" % r["seconds"] for r in bulk[v]),
                     fmt_ratio(ratio(median(r["seconds"] for r in bulk[v]), plain)),
                 ]
-                for v in ("plain", "seed", "row", "proposed", "statement", "statement_proposed")
+                for v in ("plain", "seed", "row", "first", "statement", "statement_first", "to_jsonb")
                 if v in bulk
             ],
         )
@@ -976,7 +987,7 @@ def markdown_sections(results):
                     "%.0f" % size[v]["total"],
                     fmt_ratio(ratio(size[v]["total"], size["seed"]["total"])),
                 ]
-                for v in ("seed", "row", "chain", "proposed", "statement")
+                for v in ("seed", "row", "chain", "first", "statement")
                 if v in size
             ],
         )
@@ -1123,16 +1134,17 @@ def render_chart(results, path):
     colors = {
         "row": "#1f77b4",
         "chain": "#9467bd",
-        "proposed": "#2ca02c",
+        "first": "#2ca02c",
         "plain": "#7f7f7f",
         "seed": "#ff7f0e",
         "statement": "#17becf",
-        "statement_proposed": "#98df8a",
+        "statement_first": "#98df8a",
+        "to_jsonb": "#c7c7c7",
     }
 
     ax = axes[0][0]
     columns = [(op, c) for op in OPS for c in sorted(tps.get(op, {}), key=int)]
-    variants = [v for v in ("row", "chain", "proposed") if any(v in tps[op][c] for op, c in columns)]
+    variants = [v for v in ("row", "chain", "first") if any(v in tps[op][c] for op, c in columns)]
     width = 0.8 / max(1, len(variants))
     top = 1.0
     for i, variant in enumerate(variants):
@@ -1153,7 +1165,7 @@ def render_chart(results, path):
     bulk = results.get("bulk", {})
     if bulk:
         plain = median(r["seconds"] for r in bulk["plain"])
-        names = [v for v in ("seed", "row", "proposed", "statement", "statement_proposed") if v in bulk]
+        names = [v for v in ("seed", "row", "first", "statement", "statement_first", "to_jsonb") if v in bulk]
         values = [median(r["seconds"] for r in bulk[v]) / plain for v in names]
         bars = ax.barh([CHART_LABELS[v] for v in names], values, color=[colors[v] for v in names])
         ax.bar_label(bars, fmt="%.2fx", fontsize=8)
@@ -1166,7 +1178,7 @@ def render_chart(results, path):
     ax = axes[1][0]
     size = results.get("bytes", {})
     if size:
-        names = [v for v in ("seed", "row", "chain", "proposed", "statement") if v in size]
+        names = [v for v in ("seed", "row", "chain", "first", "statement") if v in size]
         tables = [size[v]["table"] for v in names]
         indexes = [size[v]["indexes"] for v in names]
         labels = [CHART_LABELS[v] for v in names]

@@ -12,7 +12,7 @@ The seed's "Log integrity" table made real. Once locked down:
   which the audit_trail module grants: it owns that grant, because it re-creates the function)
   and nothing on the tables, so log rows arrive only through the definer functions;
 - reader roles hold USAGE and SELECT on the log (and its partitions, now and later, through
-  the owner's default privileges) and EXECUTE on verify_chain();
+  the owner's default privileges) and EXECUTE on verify_chain() and changed_fields();
 - on PostgreSQL 15+, no role but the superusers holds SET or ALTER SYSTEM on pgaudit.*.
 
 The module reads the catalog, plans with the pure functions below (unit-tested) and runs the
@@ -266,14 +266,15 @@ def plan_schema_grants(current, app_roles, readers, event_callers, owner):
 
 def plan_function_grants(functions, readers, owner):
     """[(verb, proname, arguments, grantee)]: nobody but the owner may EXECUTE, except readers
-    verify_chain(); log_event's callers are audit_trail's (only PUBLIC is revoked there)."""
+    verify_chain() and changed_fields(); log_event's callers are audit_trail's (only PUBLIC is
+    revoked there)."""
     steps = []
     for function in functions:
         have = set(g for g in function["grantees"] if g != owner)
         if function["proname"] == audit_trail.EVENT_FUNCTION:
             want, extra = set(), {PUBLIC} & have
         else:
-            want = set(readers) if function["proname"] == audit_trail.VERIFY_FUNCTION else set()
+            want = set(readers) if function["proname"] in audit_trail.READER_FUNCTIONS else set()
             extra = have - want
         for grantee in sorted(extra):
             steps.append(("revoke", function["proname"], function["arguments"], grantee))
@@ -557,7 +558,7 @@ def converge(session, params):
                 grantees=sorted(
                     [g for g in f["grantees"] if g != PUBLIC]
                     if f["proname"] == audit_trail.EVENT_FUNCTION
-                    else (readers if f["proname"] == audit_trail.VERIFY_FUNCTION else [])
+                    else (readers if f["proname"] in audit_trail.READER_FUNCTIONS else [])
                 ),
             )
             for f in before["functions"]

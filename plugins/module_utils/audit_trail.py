@@ -96,9 +96,8 @@ CREATE TABLE {log} (
     new_data jsonb,
     actor_id text,
     changed_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    kind text NOT NULL CHECK (kind IN ('row', 'truncate', 'event', 'ddl')),
+    kind text NOT NULL,
     schema_name text,
-    changed_fields text[],
     txid bigint NOT NULL DEFAULT pg_catalog.txid_current(),
     statement_at timestamptz NOT NULL DEFAULT pg_catalog.statement_timestamp(),
     wall_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
@@ -118,14 +117,14 @@ CREATE TABLE {log} (
 ){partitioning}
 """
 
-# BRIN on time: the log is append-only, so rows are physically in changed_at order and a BRIN
-# index answers time ranges at a tiny fraction of a btree's size and write cost. The btree on
-# (table_name, changed_at) serves the investigator's usual question, "what happened to this
-# table between t1 and t2" (and the seed's queries, which filter on table_name).
-LOG_INDEXES = (
-    "CREATE INDEX audit_log_changed_at_brin ON {log} USING brin (changed_at)",
-    "CREATE INDEX audit_log_table_name_changed_at ON {log} (table_name, changed_at)",
-)
+# Every index and constraint of the log is paid by each audited row (a row trigger starts one
+# INSERT per row, which opens every index and prepares every CHECK expression again), so the log
+# has the fewest: the key, and BRIN on time. The log is append-only, so rows are physically in
+# changed_at order and a BRIN index answers time ranges ("what happened to this table between t1
+# and t2" reads only the ranges of [t1, t2]) at a tiny fraction of a btree's size and write cost.
+# No CHECK on kind: only the trail's own functions write the log, with constant kinds.
+# (benchmarks/ measures each of these choices.)
+LOG_INDEXES = ("CREATE INDEX audit_log_changed_at_brin ON {log} USING brin (changed_at)",)
 
 LOG_COMMENTS = (
     "COMMENT ON TABLE {log} IS 'pgtrail.audit: row changes, TRUNCATE, application events and DDL on audited "
@@ -137,6 +136,8 @@ LOG_COMMENTS = (
     "COMMENT ON COLUMN {log}.login_role IS 'session_user: the role that logged in'",
     "COMMENT ON COLUMN {log}.effective_role IS 'the role set with SET ROLE, else the login role'",
     "COMMENT ON COLUMN {log}.kind IS 'row, truncate, event (log_event) or ddl (event trigger)'",
+    "COMMENT ON COLUMN {log}.new_data IS 'the row after an INSERT or UPDATE; changed_fields(old_data, new_data) "
+    "names the columns an UPDATE changed'",
 )
 
 REGISTRY_TABLE = """
@@ -186,27 +187,27 @@ LOG_ROW_CHANGE = """
 DECLARE
     -- TG_ARGV: the audited table's schema and name (a partition logs under its parent), then
     -- the excluded columns, which never reach the log.
-    excluded text[] := TG_ARGV[2:TG_NARGS - 1];
+    -- One INSERT per row and nothing else that runs a query: this runs once per audited row.
     old_row jsonb;
     new_row jsonb;
     actor text;
 BEGIN
     IF TG_OP <> 'INSERT' THEN
-        old_row := pg_catalog.to_jsonb(OLD) - excluded;
+        old_row := pg_catalog.to_jsonb(OLD);
     END IF;
     IF TG_OP <> 'DELETE' THEN
-        new_row := pg_catalog.to_jsonb(NEW) - excluded;
+        new_row := pg_catalog.to_jsonb(NEW);
+    END IF;
+    IF TG_NARGS > 2 THEN
+        old_row := old_row - TG_ARGV[2:TG_NARGS - 1];
+        new_row := new_row - TG_ARGV[2:TG_NARGS - 1];
     END IF;
     IF TG_OP = 'UPDATE' AND old_row = new_row THEN
         RETURN NULL; -- only excluded columns changed, or none did
     END IF;
     actor := {current_actor}();{required}
-    INSERT INTO {log} (kind, schema_name, table_name, action, old_data, new_data, changed_fields, actor_id)
-    VALUES ('row', TG_ARGV[0], TG_ARGV[1], TG_OP, old_row, new_row,
-            (SELECT pg_catalog.array_agg(n.key ORDER BY n.key)
-               FROM pg_catalog.jsonb_each(new_row) AS n
-              WHERE TG_OP = 'UPDATE' AND n.value IS DISTINCT FROM old_row -> n.key),
-            actor);
+    INSERT INTO {log} (kind, schema_name, table_name, action, old_data, new_data, actor_id)
+    VALUES ('row', TG_ARGV[0], TG_ARGV[1], TG_OP, old_row, new_row, actor);
     RETURN NULL;
 END
 """
@@ -217,6 +218,7 @@ DECLARE
     -- One trigger per event, with transition tables pgtrail_old and pgtrail_new; TG_ARGV as
     -- for log_row_change. One log row per changed row, written set-based.
     excluded text[] := TG_ARGV[2:TG_NARGS - 1];
+    key_column text;
     non_key text[];
     actor text;
 BEGIN
@@ -241,30 +243,46 @@ BEGIN
             RETURN NULL;
         END IF;
         actor := {current_actor}();{required}
-        -- Old and new rows are paired by primary key (the row minus its other columns). A row
-        -- whose key changed, or a table without a key, is logged as an old and a new half.
-        IF EXISTS (SELECT FROM pg_catalog.pg_index AS i WHERE i.indrelid = TG_RELID AND i.indisprimary) THEN
+        -- Old and new rows are paired by primary key, each row's JSON built once: the key's
+        -- value for a one-column key, else the row minus its other columns. A row whose key
+        -- changed, or any row of a table without a key (both NULL: no key matches), is logged
+        -- as an old and a new half.
+        SELECT a.attname::text INTO key_column
+          FROM pg_catalog.pg_index AS i
+          JOIN pg_catalog.pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+         WHERE i.indrelid = TG_RELID AND i.indisprimary AND i.indnkeyatts = 1;
+        IF key_column IS NULL
+           AND EXISTS (SELECT FROM pg_catalog.pg_index AS i WHERE i.indrelid = TG_RELID AND i.indisprimary) THEN
             SELECT coalesce(pg_catalog.array_agg(a.attname::text), '{{}}') INTO non_key
               FROM pg_catalog.pg_attribute AS a
              WHERE a.attrelid = TG_RELID AND a.attnum > 0 AND NOT a.attisdropped
                AND NOT EXISTS (SELECT FROM pg_catalog.pg_index AS i
                                 WHERE i.indrelid = TG_RELID AND i.indisprimary AND a.attnum = ANY (i.indkey));
         END IF;
-        INSERT INTO {log} (kind, schema_name, table_name, action, old_data, new_data, changed_fields, actor_id)
-        SELECT 'row', TG_ARGV[0], TG_ARGV[1], 'UPDATE', o.data, n.data,
-               (SELECT pg_catalog.array_agg(e.key ORDER BY e.key)
-                  FROM pg_catalog.jsonb_each(n.data) AS e
-                 WHERE o.data IS NOT NULL AND e.value IS DISTINCT FROM o.data -> e.key),
-               actor
-          FROM (SELECT r.j - non_key AS row_key, r.j - excluded AS data
-                  FROM (SELECT pg_catalog.to_jsonb(t) AS j FROM pgtrail_old AS t) AS r) AS o
-          FULL JOIN (SELECT r.j - non_key AS row_key, r.j - excluded AS data
-                       FROM (SELECT pg_catalog.to_jsonb(t) AS j FROM pgtrail_new AS t) AS r) AS n
-            ON n.row_key = o.row_key
+        INSERT INTO {log} (kind, schema_name, table_name, action, old_data, new_data, actor_id)
+        WITH o AS MATERIALIZED (SELECT CASE WHEN key_column IS NULL THEN r.j - non_key ELSE r.j -> key_column END
+                                       AS row_key, r.j - excluded AS data
+                                  FROM (SELECT pg_catalog.to_jsonb(t) AS j FROM pgtrail_old AS t) AS r),
+             n AS MATERIALIZED (SELECT CASE WHEN key_column IS NULL THEN r.j - non_key ELSE r.j -> key_column END
+                                       AS row_key, r.j - excluded AS data
+                                  FROM (SELECT pg_catalog.to_jsonb(t) AS j FROM pgtrail_new AS t) AS r)
+        SELECT 'row', TG_ARGV[0], TG_ARGV[1], 'UPDATE', o.data, n.data, actor
+          FROM o FULL JOIN n ON n.row_key = o.row_key
          WHERE o.data IS DISTINCT FROM n.data;
     END IF;
     RETURN NULL;
 END
+"""
+
+# The columns an UPDATE changed, computed when the log is read (a sub-select per audited row at
+# write time cost the row trigger a fifth of its time). Plain SQL, IMMUTABLE and not pinned, so
+# that it is inlined into the reader's query; every operator is qualified.
+CHANGED_FIELDS = """
+SELECT pg_catalog.array_agg(n.key ORDER BY n.key)
+  FROM pg_catalog.jsonb_each(new_data) AS n
+ WHERE old_data IS NOT NULL
+   AND (old_data OPERATOR(pg_catalog.->) n.key IS NULL
+        OR NOT n.value OPERATOR(pg_catalog.=) (old_data OPERATOR(pg_catalog.->) n.key))
 """
 
 LOG_TRUNCATE = """
@@ -436,6 +454,7 @@ END
 # the definer functions, under their search_path); the others are PL/pgSQL.
 FUNCTIONS = (
     ("current_actor", "", "text", False, None),
+    ("changed_fields", "old_data jsonb, new_data jsonb", "text[]", False, CHANGED_FIELDS),
     ("log_row_change", "", "trigger", True, LOG_ROW_CHANGE),
     ("log_statement_change", "", "trigger", True, LOG_STATEMENT_CHANGE),
     ("log_truncate", "", "trigger", True, LOG_TRUNCATE),
@@ -450,6 +469,15 @@ FUNCTIONS = (
     ),
 )
 EVENT_FUNCTION = "log_event"
+CHANGED_FIELDS_FUNCTION = "changed_fields"
+# What the readers of the log may EXECUTE (audit_lockdown grants it).
+READER_FUNCTIONS = (CHANGED_FIELDS_FUNCTION, "verify_chain")  # verify_chain: VERIFY_FUNCTION, below
+
+# Settings a function runs with besides the definer's pinned search_path. The statement trigger's
+# pairing query: the planner cannot estimate a join on jsonb and expects the square of the rows,
+# so without jit = off a bulk statement spends its time compiling JIT code; and the hash join of
+# a bulk statement's rows stays in memory.
+FUNCTION_SETTINGS = {"log_statement_change": (("jit", "off"), ("work_mem", "32MB"))}
 
 # ---------------------------------------------------------------------------------------------
 # The hash chain (migration 2, with hash_chain: true)
@@ -478,7 +506,7 @@ SEAL_BATCH = 10000
 # The canonical serialisation of a log row ({seq} is its position, the row is "l"): the text of
 # a record of its position and every column, timestamps as UTC text through to_char, as UTF-8.
 # No session setting (TimeZone, DateStyle, IntervalStyle, extra_float_digits, bytea_output,
-# search_path, lc_*) changes it: the other columns are bigint, integer, boolean, text, text[],
+# search_path, lc_*) changes it: the other columns are bigint, integer, boolean, text,
 # inet and jsonb, whose text output is fixed, and a record's text quotes its fields so that it
 # reads back as the same values (one text per row). A record rather than jsonb_build_array():
 # the same guarantees at half the cost (jsonb_build_array looks up each argument's type on each
@@ -486,7 +514,7 @@ SEAL_BATCH = 10000
 # a column must keep this text for the rows sealed before it.
 CANONICAL_COLUMNS = (
     "l.id", "l.table_name", "l.action", "l.old_data", "l.new_data", "l.actor_id", "{utc:changed_at}", "l.kind",
-    "l.schema_name", "l.changed_fields", "l.txid", "{utc:statement_at}", "{utc:wall_at}", "l.login_role",
+    "l.schema_name", "l.txid", "{utc:statement_at}", "{utc:wall_at}", "l.login_role",
     "l.effective_role", "l.application_name", "l.client_addr", "l.client_port", "l.resource", "l.success",
     "l.client_ip", "l.user_agent", "l.metadata",
 )  # fmt: skip
@@ -747,9 +775,10 @@ CREATE TABLE {head} (
 
 CHAIN_COLUMNS = "ALTER TABLE {log} ADD COLUMN chain_seq bigint, ADD COLUMN prev_hash bytea, ADD COLUMN row_hash bytea"
 # Unique on a plain log; on a partitioned one a unique index must hold the partition key, so
-# there the verifier is what catches a position used twice.
+# there the verifier is what catches a position used twice. Partial: a row is inserted unsealed
+# (chain_seq NULL), so the insert, which every audited write pays, adds no entry to it.
 CHAIN_INDEXES = (
-    "CREATE {unique}INDEX audit_log_chain_seq ON {log} (chain_seq)",
+    "CREATE {unique}INDEX audit_log_chain_seq ON {log} (chain_seq) WHERE chain_seq IS NOT NULL",
     "CREATE INDEX audit_log_unsealed ON {log} (id) WHERE chain_seq IS NULL",
 )
 CHAIN_COMMENTS = (
@@ -1302,11 +1331,17 @@ def describe_trigger(name, spec, enabled="A"):
 # ---------------------------------------------------------------------------------------------
 
 
+VOLATILITY = {"s": " STABLE", "i": " IMMUTABLE"}
+
+
 def language_of(name):
-    """current_actor is SQL, STABLE (so it is inlined); verify_chain PL/pgSQL, STABLE (so all its
-    statements read one snapshot, whatever commits meanwhile); the others PL/pgSQL, VOLATILE."""
+    """current_actor is SQL, STABLE (so it is inlined), changed_fields SQL, IMMUTABLE; verify_chain
+    PL/pgSQL, STABLE (so all its statements read one snapshot, whatever commits meanwhile); the
+    others PL/pgSQL, VOLATILE."""
     if name == "current_actor":
         return ("sql", "s")
+    if name == CHANGED_FIELDS_FUNCTION:
+        return ("sql", "i")
     return ("plpgsql", "s") if name == VERIFY_FUNCTION else ("plpgsql", "v")
 
 
@@ -1315,7 +1350,7 @@ def same_function(current, desired):
     return (
         current["prosrc"] == desired["source"]
         and bool(current["prosecdef"]) == desired["definer"]
-        and list(current["proconfig"] or []) == ([SEARCH_PATH] if desired["definer"] else [])
+        and list(current["proconfig"] or []) == function_config(desired)
         and (current["lanname"], current["provolatile"]) == language_of(desired["name"])
         and current["arguments"] == desired["arguments"]
         and current["result"] == desired["result"]
@@ -1341,15 +1376,22 @@ def plan_functions(current, desired):
     return steps
 
 
+def function_config(spec):
+    """proconfig of a desired function: the definer's search_path, then FUNCTION_SETTINGS."""
+    config = [SEARCH_PATH] if spec["definer"] else []
+    return config + ["%s=%s" % setting for setting in FUNCTION_SETTINGS.get(spec["name"], ())]
+
+
 def describe_function(schema, spec, language=None):
     language, volatility = language or language_of(spec["name"])
-    header = "%s(%s) RETURNS %s LANGUAGE %s%s%s" % (
+    header = "%s(%s) RETURNS %s LANGUAGE %s%s%s%s" % (
         display_name(schema, spec["name"]),
         spec["arguments"],
         spec["result"],
         language,
-        {"s": " STABLE", "i": " IMMUTABLE"}.get(volatility, ""),
-        " SECURITY DEFINER SET %s" % SEARCH_PATH if spec["definer"] else "",
+        VOLATILITY.get(volatility, ""),
+        " SECURITY DEFINER" if spec["definer"] else "",
+        "".join(" SET %s" % setting for setting in function_config(spec)),
     )
     return header + "\n" + spec["source"].strip("\n")
 
@@ -1364,7 +1406,7 @@ def describe_catalog_function(schema, row):
     )
     text = describe_function(schema, spec, (row["lanname"], row["provolatile"]))
     config = list(row["proconfig"] or [])
-    if config != ([SEARCH_PATH] if spec["definer"] else []):
+    if config != function_config(spec):
         text = text.replace("\n", " [settings: %s]\n" % ", ".join(config), 1)
     return text
 
@@ -1783,14 +1825,18 @@ def function_specs(schema, actor_setting, actor_expression, require_actor, conte
 
 def create_function(schema, spec):
     sql = postgres.sql
-    definer = " SECURITY DEFINER SET search_path = pg_catalog, pg_temp" if spec["definer"] else ""
+    definer = [sql.SQL(" SECURITY DEFINER SET search_path = pg_catalog, pg_temp")] if spec["definer"] else []
+    definer += [
+        sql.SQL(" SET {} = {}").format(sql.Identifier(name), sql.Literal(value))
+        for name, value in FUNCTION_SETTINGS.get(spec["name"], ())
+    ]
     language, volatility = language_of(spec["name"])
     return sql.SQL(CREATE_FUNCTION).format(
         function=sql.Identifier(schema, spec["name"]),
         arguments=sql.SQL(spec["arguments"]),
         result=sql.SQL(spec["result"]),
-        language=sql.SQL(language + (" STABLE" if volatility == "s" else "")),
-        definer=sql.SQL(definer),
+        language=sql.SQL(language + VOLATILITY.get(volatility, "")),
+        definer=sql.Composed(definer),
         body=sql.Literal(spec["source"]),
     )
 

@@ -219,5 +219,37 @@ def open_session(module, dbname=None, autocommit=False):
     return Session(module, connect(module, dbname=dbname, autocommit=autocommit))
 
 
+def converge_in_one_transaction(module, database, converge, refusal):
+    """Run ``converge(session, module.params)`` on ``database`` in one transaction, then exit the
+    module with its result. A ``refusal`` (an exception with ``problems``) or a PostgreSQL error
+    fails the module, and the transaction's rollback leaves the database as it was."""
+    session = open_session(module, dbname=database, autocommit=True)
+    try:
+        with session.conn.transaction():
+            result = converge(session, module.params)
+    except refusal as exc:
+        module.fail_json(
+            msg="Nothing was changed in database %s: %d problem(s): %s" % (database, len(exc.problems), exc),
+            problems=exc.problems,
+            changed=False,
+            executed_queries=[],
+        )
+    except psycopg.Error as exc:
+        ran = session.executed_queries
+        module.fail_json(
+            msg="PostgreSQL refused %s: %s; nothing was changed in database %s (the transaction was rolled back)"
+            % (ran[-1] if ran else "a query reading the catalog", str(exc).strip(), database),
+            changed=False,
+            executed_queries=ran,
+        )
+    finally:
+        session.close()
+    for warning in result.pop("warnings", []):
+        module.warn(warning)
+    if not module._diff:
+        result.pop("diff")
+    module.exit_json(**result)
+
+
 def server_version_num(session):
     return int(session.scalar("SELECT current_setting('server_version_num')::int AS v"))

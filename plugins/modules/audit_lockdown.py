@@ -207,33 +207,10 @@ def main():
         revoke_parameter_grants=dict(type="bool", default=True),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    database = module.params["database"]
-    session = postgres.open_session(module, dbname=database, autocommit=True)
-    try:
-        with session.conn.transaction():
-            result = audit_lockdown.converge(session, module.params)
-    except audit_lockdown.LockdownError as exc:
-        module.fail_json(
-            msg="Nothing was changed in database %s: %d problem(s): %s" % (database, len(exc.problems), exc),
-            problems=exc.problems,
-            changed=False,
-            executed_queries=[],
-        )
-    except postgres.psycopg.Error as exc:
-        ran = session.executed_queries
-        module.fail_json(
-            msg="PostgreSQL refused %s: %s; nothing was changed in database %s (the transaction was rolled back)"
-            % (ran[-1] if ran else "a query reading the catalog", str(exc).strip(), database),
-            changed=False,
-            executed_queries=ran,
-        )
-    finally:
-        session.close()
-    for warning in result.pop("warnings"):
-        module.warn(warning)
-    if not module._diff:
-        result.pop("diff")
-    module.exit_json(**result)
+    # One transaction: every change of the run, or none.
+    postgres.converge_in_one_transaction(
+        module, module.params["database"], audit_lockdown.converge, audit_lockdown.LockdownError
+    )
 
 
 if __name__ == "__main__":

@@ -17,12 +17,14 @@ description:
     functions, triggers on the audited tables and two DDL event triggers. Works without pgaudit.
   - C(audit_log) has the seed document's columns first (C(id), C(table_name), C(action), C(old_data),
     C(new_data), C(actor_id), C(changed_at)), so queries written for the seed keep working, then
-    C(kind) (C(row), C(truncate), C(event) or C(ddl)), C(schema_name), C(changed_fields) (for
-    C(UPDATE)), C(txid), C(statement_at), C(wall_at) (clock time), C(login_role) (C(session_user)),
+    C(kind) (C(row), C(truncate), C(event) or C(ddl)), C(schema_name), C(txid), C(statement_at),
+    C(wall_at) (clock time), C(login_role) (C(session_user)),
     C(effective_role) (the role set with C(SET ROLE), else the login), C(application_name),
     C(client_addr), C(client_port), and for application events C(resource), C(success), C(client_ip),
     C(user_agent) and C(metadata). C(actor_id) is C(text), so it holds any application id (a uuid
-    too). C(changed_at) is the transaction's start time, as in the seed.
+    too). C(changed_at) is the transaction's start time, as in the seed. The function
+    C(<schema>.changed_fields(old_data, new_data)) names the columns an C(UPDATE) changed (computed
+    on read, so the write path stays short).
   - Row changes are logged by C(AFTER) triggers, C(FOR EACH ROW) (mode C(row) in O(tables)) or per
     statement with transition tables (mode C(statement), for bulk-heavy tables), plus a
     C(TRUNCATE) trigger. All are C(ENABLE ALWAYS), so C(session_replication_role = replica) does not
@@ -362,32 +364,10 @@ def main():
         hash_chain=dict(type="bool", default=False),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    database = module.params["database"]
-    session = postgres.open_session(module, dbname=database, autocommit=True)
-    try:
-        # One transaction: every change of the run, or none.
-        with session.conn.transaction():
-            result = audit_trail.converge(session, module.params)
-    except audit_trail.TrailError as exc:
-        module.fail_json(
-            msg="Nothing was changed in database %s: %d problem(s): %s" % (database, len(exc.problems), exc),
-            problems=exc.problems,
-            changed=False,
-            executed_queries=[],
-        )
-    except postgres.psycopg.Error as exc:
-        ran = session.executed_queries
-        module.fail_json(
-            msg="PostgreSQL refused %s: %s; nothing was changed in database %s (the transaction was rolled back)"
-            % (ran[-1] if ran else "a query reading the catalog", str(exc).strip(), database),
-            changed=False,
-            executed_queries=ran,
-        )
-    finally:
-        session.close()
-    if not module._diff:
-        result.pop("diff")
-    module.exit_json(**result)
+    # One transaction: every change of the run, or none.
+    postgres.converge_in_one_transaction(
+        module, module.params["database"], audit_trail.converge, audit_trail.TrailError
+    )
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ import pytest
 from pgaudit_testlib import Objects, run_as, succeeded, unique
 
 ROW_COLUMNS = (
-    "kind, schema_name, table_name, action, old_data, new_data, changed_fields, actor_id, login_role, "
+    "kind, schema_name, table_name, action, old_data, new_data, "
+    "{schema}.changed_fields(old_data, new_data) AS changed_fields, actor_id, login_role, "
     "effective_role, application_name, host(client_addr) AS client_addr, metadata"
 )
 # Rows written by the module's own DDL (CREATE TRIGGER ...) carry its application_name.
@@ -38,7 +39,7 @@ def log(pg, db, where=NOT_THE_MODULE, columns=ROW_COLUMNS, schema='"audit"'):
     """The log rows matching where, oldest first, as dicts."""
     out = pg.psql(
         "SELECT coalesce(json_agg(t), '[]') FROM (SELECT %s FROM %s.audit_log WHERE %s ORDER BY id) AS t"
-        % (columns, schema, where),
+        % (columns.replace("{schema}", schema), schema, where),
         db=db,
     )
     return json.loads(out)
@@ -193,7 +194,9 @@ def test_excluded_columns_never_reach_the_log_and_an_update_of_only_them_writes_
         "DELETE FROM users WHERE id = 1",
         db=db,
     )
-    assert log(pg, db, columns="action, old_data, new_data, changed_fields") == [
+    assert log(
+        pg, db, columns="action, old_data, new_data, {schema}.changed_fields(old_data, new_data) AS changed_fields"
+    ) == [
         dict(
             action="UPDATE",
             old_data={"id": 1, "name": "ann"},
@@ -286,6 +289,29 @@ def test_a_partitioned_table_logs_under_its_parent_whichever_partition_is_writte
     assert succeeded(trail(pg, db, tables=["orders"]))["changed"] is False
 
 
+def test_statement_mode_pairs_rows_by_a_composite_primary_key_too(pg, db):
+    pg.psql("CREATE TABLE stock (site text, sku int, qty int, PRIMARY KEY (site, sku));", db=db)
+    succeeded(trail(pg, db, tables=[{"name": "stock", "mode": "statement"}]))
+    pg.psql(
+        "INSERT INTO stock SELECT s, g, 0 FROM unnest(ARRAY['a', 'b']) AS s, generate_series(1, 50) AS g;"
+        "UPDATE stock SET qty = sku WHERE sku <= 10;"
+        "UPDATE stock SET sku = 99 WHERE site = 'a' AND sku = 50;",
+        db=db,
+    )
+    pairs = log(pg, db, "action = 'UPDATE' AND old_data IS NOT NULL AND new_data IS NOT NULL", "old_data, new_data")
+    assert len(pairs) == 20
+    assert all(
+        p["old_data"]["site"] == p["new_data"]["site"] and p["old_data"]["sku"] == p["new_data"]["sku"] for p in pairs
+    )
+    assert {"old_data": {"site": "b", "sku": 7, "qty": 0}, "new_data": {"site": "b", "sku": 7, "qty": 7}} in pairs
+    # A changed key: an old and a new half.
+    halves = log(pg, db, "action = 'UPDATE' AND (old_data IS NULL OR new_data IS NULL)", "old_data, new_data")
+    assert sorted(halves, key=json.dumps) == [
+        dict(old_data=None, new_data={"site": "a", "sku": 99, "qty": 0}),
+        dict(old_data={"site": "a", "sku": 50, "qty": 0}, new_data=None),
+    ]
+
+
 def test_statement_mode_writes_one_row_per_changed_row_from_transition_tables(pg, db):
     pg.psql(
         "CREATE TABLE readings (id int PRIMARY KEY, value int, raw bytea);"
@@ -322,9 +348,12 @@ def test_statement_mode_writes_one_row_per_changed_row_from_transition_tables(pg
         # 500 paired updates, then the changed key as an old and a new half; raw is excluded
         dict(table_name="readings", action="UPDATE", n=502, txids=2),
     ]
-    assert log(pg, db, "action = 'UPDATE' AND old_data->>'id' = '7'", "old_data, new_data, changed_fields") == [
-        dict(old_data={"id": 7, "value": 7}, new_data={"id": 7, "value": 8}, changed_fields=["value"])
-    ]
+    assert log(
+        pg,
+        db,
+        "action = 'UPDATE' AND old_data->>'id' = '7'",
+        "old_data, new_data, {schema}.changed_fields(old_data, new_data) AS changed_fields",
+    ) == [dict(old_data={"id": 7, "value": 7}, new_data={"id": 7, "value": 8}, changed_fields=["value"])]
     assert log(
         pg, db, "action = 'UPDATE' AND (old_data->>'id' = '1000' OR new_data->>'id' = '2000')", "old_data, new_data"
     ) == [

@@ -92,6 +92,7 @@ def test_the_trail_belongs_to_a_nologin_owner_and_the_grants_in_place_are_return
     assert result["changed"] is True and result["owner"] == owner and result["owner_created"] is True
     assert result["grants"] == [{"table": "audit.audit_log", "role": reader, "privileges": ["SELECT"]}]
     assert sorted((g["function"].split("(")[0], g["role"]) for g in result["function_grants"]) == [
+        ("audit.changed_fields", reader),
         ("audit.log_event", app),
         ("audit.verify_chain", reader),
     ]
@@ -116,7 +117,7 @@ def test_the_trail_belongs_to_a_nologin_owner_and_the_grants_in_place_are_return
         pg,
         db,
         "SELECT string_agg(DISTINCT pg_get_userbyid(proowner) || ':' || prosecdef::text, ',') FROM pg_proc "
-        "WHERE pronamespace = 'audit'::regnamespace AND proname <> 'current_actor'",
+        "WHERE pronamespace = 'audit'::regnamespace AND proname NOT IN ('current_actor', 'changed_fields')",
     ) == ("%s:true" % owner)
     # Event triggers stay a superuser's, as PostgreSQL requires.
     assert (
@@ -390,6 +391,8 @@ def test_a_reader_can_read_and_verify_the_log_and_nothing_else(pg, estate):
     db, reader = estate["db"], estate["reader"]
     assert int(run_as(pg, reader, db, "SELECT count(*) FROM audit.audit_log")) == log_count(pg, db)
     assert run_as(pg, reader, db, "SELECT ok FROM audit.verify_chain()") == "t"
+    changed = """SELECT audit.changed_fields('{"a": 1, "b": 2}', '{"a": 1, "b": 3, "c": 4}')"""
+    assert run_as(pg, reader, db, changed) == "{b,c}"
     for statement in (
         "UPDATE audit.audit_log SET actor_id = 'x'",
         "DELETE FROM audit.audit_log",

@@ -320,7 +320,7 @@ def catalog_function(spec, **overrides):
         proname=spec["name"],
         prosrc=spec["source"],
         prosecdef=spec["definer"],
-        proconfig=[at.SEARCH_PATH] if spec["definer"] else None,
+        proconfig=at.function_config(spec) or None,
         lanname=at.language_of(spec["name"])[0],
         provolatile=at.language_of(spec["name"])[1],
         arguments=spec["arguments"],
@@ -333,7 +333,8 @@ def catalog_function(spec, **overrides):
 
 def test_every_trigger_function_is_security_definer_and_every_name_is_qualified():
     by_name = {spec["name"]: spec for spec in specs()}
-    assert [name for name, spec in by_name.items() if not spec["definer"]] == ["current_actor"]
+    # The two that are not: SQL helpers inlined into their callers' queries.
+    assert sorted(name for name, spec in by_name.items() if not spec["definer"]) == ["changed_fields", "current_actor"]
     assert '"audit"."audit_log"' in by_name["log_row_change"]["source"]
     assert '"audit"."current_actor"' in by_name["log_event"]["source"]
     create = render(at.create_function("audit", by_name["log_truncate"]))
@@ -341,6 +342,28 @@ def test_every_trigger_function_is_security_definer_and_every_name_is_qualified(
         'CREATE OR REPLACE FUNCTION "audit"."log_truncate"() RETURNS trigger LANGUAGE plpgsql '
         "SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS "
     )
+
+
+def test_the_statement_trigger_runs_without_jit_and_with_its_own_work_mem():
+    by_name = {spec["name"]: spec for spec in specs()}
+    create = render(at.create_function("audit", by_name["log_statement_change"]))
+    assert (
+        "SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET \"jit\" = 'off' SET \"work_mem\" = '32MB' AS "
+        in create
+    )
+    assert at.function_config(by_name["log_statement_change"]) == [at.SEARCH_PATH, "jit=off", "work_mem=32MB"]
+    current = catalog_function(by_name["log_statement_change"], proconfig=[at.SEARCH_PATH])
+    assert not at.same_function(current, by_name["log_statement_change"])
+
+
+def test_changed_fields_is_sql_immutable_and_qualifies_its_operators():
+    spec = {s["name"]: s for s in specs()}["changed_fields"]
+    create = render(at.create_function("audit", spec))
+    assert create.startswith(
+        'CREATE OR REPLACE FUNCTION "audit"."changed_fields"(old_data jsonb, new_data jsonb) RETURNS text[] '
+        "LANGUAGE sql IMMUTABLE AS "
+    )
+    assert "->" not in spec["source"].replace("OPERATOR(pg_catalog.->)", "")
 
 
 def test_the_actor_comes_from_the_expression_then_the_setting_and_can_be_required():
@@ -370,9 +393,10 @@ def test_functions_in_place_plan_nothing_and_a_changed_body_is_replaced():
     desired = specs()
     current = {spec["name"]: [catalog_function(spec)] for spec in desired}
     assert at.plan_functions(current, desired) == []
-    current["current_actor"] = [catalog_function(desired[0], prosrc="old body")]
-    current["log_truncate"] = [catalog_function(desired[3], provolatile="s")]
-    current["log_ddl"] = [catalog_function(desired[4], proconfig=None)]
+    by_name = {spec["name"]: spec for spec in desired}
+    current["current_actor"] = [catalog_function(by_name["current_actor"], prosrc="old body")]
+    current["log_truncate"] = [catalog_function(by_name["log_truncate"], provolatile="s")]
+    current["log_ddl"] = [catalog_function(by_name["log_ddl"], proconfig=None)]
     assert at.plan_functions(current, desired) == [
         ("replace", "current_actor"),
         ("replace", "log_truncate"),
@@ -383,7 +407,8 @@ def test_functions_in_place_plan_nothing_and_a_changed_body_is_replaced():
 def test_a_changed_signature_is_dropped_and_created_and_a_missing_function_created():
     desired = specs()
     current = {spec["name"]: [catalog_function(spec)] for spec in desired}
-    current["log_event"] = [catalog_function(desired[5], arguments="action text, resource text")]
+    event = {spec["name"]: spec for spec in desired}["log_event"]
+    current["log_event"] = [catalog_function(event, arguments="action text, resource text")]
     del current["log_truncate"]
     assert at.plan_functions(current, desired) == [("create", "log_truncate"), ("recreate", "log_event")]
 
