@@ -646,23 +646,6 @@ def fleet_tool(tool, count, smoke):
                 "%s, %d host(s), re-run: %.1f s, changed=%d"
                 % (tool, count, runs["noop"]["seconds"], runs["noop"]["changed"])
             )
-            if tool == "site":
-                # What a user can do today: every host at once, and no package step on a re-run.
-                runs["noop_parallel"] = run_playbook(inventory, playbook, names, {"pgtrail_serial": count})
-                runs["noop_parallel_nopkg"] = run_playbook(
-                    inventory,
-                    playbook,
-                    names,
-                    {
-                        "pgtrail_serial": count,
-                        "pgaudit_install_packages": False,
-                        "audit_triggers_install_packages": False,
-                    },
-                )
-                say(
-                    "site, %d host(s), re-run with pgtrail_serial=%d: %.1f s; and without the package step: %.1f s"
-                    % (count, count, runs["noop_parallel"]["seconds"], runs["noop_parallel_nopkg"]["seconds"])
-                )
             return runs
     finally:
         remove_containers(names)
@@ -874,24 +857,6 @@ def text_table(results):
                         "%d/%d" % (s["changed_per_host"], q["changed_per_host"]),
                     )
                 )
-            for key, label in (
-                ("noop_parallel", "no-op, serial=all"),
-                ("noop_parallel_nopkg", "no-op, serial=all, no pkg"),
-            ):
-                if key in tools["site"]:
-                    s, q = tools["site"][key], tools["peer"]["noop"]
-                    lines.append(
-                        "%-7s%-26s%11.1fs%11.1fs%10s%10s%14s"
-                        % (
-                            count,
-                            label,
-                            s["seconds"],
-                            q["seconds"],
-                            fmt_ratio(s["seconds"] / q["seconds"]),
-                            s["tasks"],
-                            s["changed_per_host"],
-                        )
-                    )
     targets = evaluate(results)
     lines.append("")
     lines.append("Targets")
@@ -1031,13 +996,11 @@ def markdown_sections(results):
                 for key, run_label in (
                     ("first", "first converge"),
                     ("noop", "re-run"),
-                    ("noop_parallel", "re-run, -e pgtrail_serial=%s" % count),
-                    ("noop_parallel_nopkg", "re-run, serial=%s, no package step" % count),
                 ):
                     r = tools[tool].get(key)
                     if not r:
                         continue
-                    peer = tools["peer"][key if key in ("first", "noop") else "noop"]["seconds"]
+                    peer = tools["peer"][key]["seconds"]
                     rows.append(
                         [
                             count,
@@ -1200,8 +1163,6 @@ def render_chart(results, path):
         counts = sorted(fleet, key=int)
         series = [
             ("noop", "re-run", "#1f77b4"),
-            ("noop_parallel", "re-run, serial=all", "#2ca02c"),
-            ("noop_parallel_nopkg", "re-run, serial=all, no packages", "#98df8a"),
             ("first", "first converge", "#7f7f7f"),
         ]
         series = [x for x in series if any(x[0] in fleet[c]["site"] for c in counts)]
