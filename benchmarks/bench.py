@@ -285,6 +285,8 @@ class Bench:
         self.clients = clients
         self.chain = chain
         self.templates = {}
+        # Untimed transactions on each fresh copy before a timed run (see warm_up).
+        self.warm_up_transactions = min(2000, max(50, rows // 50))
 
     # -- setup ------------------------------------------------------------------------------
 
@@ -360,6 +362,15 @@ class Bench:
         cpu = (after - before) / count if before is not None and after is not None and count else None
         return dict(tps=float(tps.group(1)), transactions=count, cpu_us=cpu)
 
+    def warm_up(self, op, clients, database):
+        """A short untimed run first, so that every variant is measured in its steady state.
+
+        A session plans its statements when it first runs them and keeps the plans; the first
+        session on a copy meets an empty log, and plans made for an empty log (sequential scans)
+        stay until the next ANALYZE of the log (autovacuum's, within a minute). That made the
+        chain's sealing look several times slower for the first seconds of a fresh copy."""
+        self.pgbench(op, clients, database, max(1, self.warm_up_transactions // clients))
+
     def deleted_past_end(self, database):
         """Whether a timed DELETE run ran out of rows (its later DELETEs then removed nothing)."""
         return int(self.db.scalar("SELECT last_value FROM public.bench_delete", database)) > self.rows
@@ -373,6 +384,7 @@ class Bench:
                     shift = repeat % len(variants)
                     for variant in variants[shift:] + variants[:shift]:
                         database = self.fresh(variant)
+                        self.warm_up(op, clients, database)
                         outcome = self.pgbench(op, clients, database)
                         if op == "delete" and self.deleted_past_end(database):
                             outcome["ran_out"] = True
@@ -455,6 +467,7 @@ class Bench:
                 else:
                     sql = "\n".join((HERE / "sql" / "first" / name).read_text() for name in change)
                     database = self.fresh("row", sql or None)
+                self.warm_up("update", clients, database)
                 outcome = self.pgbench("update", clients, database, max(1, transactions // clients))
                 results.setdefault(key, []).append(outcome)
                 say(
