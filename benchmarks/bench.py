@@ -505,6 +505,15 @@ def machine_facts(container):
     )
 
 
+def database_sections(args):
+    """The database sections a run asked for (the profile only without --skip-profile)."""
+    return [
+        section
+        for section in ("writes", "bulk", "bytes", "profile")
+        if section in args.sections and not (section == "profile" and args.skip_profile)
+    ]
+
+
 def database_benchmarks(args, chain):
     name = PREFIX + "db"
     say("starting %s (PostgreSQL %d on %s)" % (name, MAJOR, SUITE))
@@ -513,9 +522,12 @@ def database_benchmarks(args, chain):
     try:
         bench = Bench(container, args.rows, args.seconds, args.repeats, args.clients, chain)
         writes = ["plain", "seed", "row"] + (["chain"] if chain else []) + ["first"]
+        results = dict(machine=machine_facts(container))
+        if not database_sections(args):
+            # --sections fleet: the container only tells what the database is.
+            return results
         say("installing the variants: %s" % ", ".join(writes + ["statement", "statement_first"]))
         bench.prepare(writes + ["statement", "statement_first"])
-        results = dict(machine=machine_facts(container))
         if "writes" in args.sections:
             results["writes"] = bench.writes(writes)
         if "bulk" in args.sections:
@@ -692,15 +704,19 @@ def ratio(a, b):
 
 
 def write_medians(results):
-    """{op: {clients: {variant: median tps}}}"""
+    """{op: {clients: {variant: median tps}}}, in OPS and client order (a results file read
+    back has its keys sorted, and a rendering must read like the run's)."""
+    writes = results.get("writes", {})
     return dict(
         (
             op,
             dict(
-                (c, dict((v, median(r["tps"] for r in runs)) for v, runs in by_v.items())) for c, by_v in by_c.items()
+                (c, dict((v, median(r["tps"] for r in runs)) for v, runs in writes[op][c].items()))
+                for c in sorted(writes[op], key=int)
             ),
         )
-        for op, by_c in results.get("writes", {}).items()
+        for op in OPS
+        if op in writes
     )
 
 

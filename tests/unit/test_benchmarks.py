@@ -93,3 +93,9 @@ def test_the_json_callback_gives_tasks_module_runs_and_the_slowest_tasks_per_hos
 def test_markdown_tables_have_a_header_an_alignment_row_and_one_line_per_row():
     table = bench.md_table(["a", "b"], [[1, "x"], [2, "y"]])
     assert table.splitlines() == ["| a | b |", "| --- | ---: |", "| 1 | x |", "| 2 | y |"]
+
+
+def test_a_fleet_only_run_installs_no_database_variant():
+    assert bench.database_sections(bench.parse_args(["--sections", "fleet"])) == []
+    assert bench.database_sections(bench.parse_args(["--skip-profile"])) == ["writes", "bulk", "bytes"]
+    assert bench.database_sections(bench.parse_args([])) == ["writes", "bulk", "bytes", "profile"]
