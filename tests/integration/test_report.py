@@ -152,6 +152,8 @@ def test_site_check_diff_shows_the_same_drift_as_the_change_it_would_make(runs):
     run = runs["site_check"]
     assert run.rc == 0, run.output
     pg15, pg17 = runs["hosts"]
+    # A converged host under --check --diff reports nothing to change, at any step.
+    assert run.changed_tasks(pg15.name) == []
     # The only difference between the two hosts is the hand-made change, and it is one task.
     assert SCOPES_TASK not in run.changed_tasks(pg15.name)
     assert [t for t in run.changed_tasks(pg17.name) if t not in run.changed_tasks(pg15.name)] == [SCOPES_TASK]
