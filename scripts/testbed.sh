@@ -57,10 +57,11 @@ base_packages() {
   echo "systemd,systemd-sysv,dbus,python3,python3-apt,ca-certificates,locales,procps,postgresql-$major,postgresql-client-$major"
 }
 
-# Packages the roles install, downloaded once into <cache>/repo/<suite> and indexed.
+# Packages the roles install, downloaded once into <cache>/repo/<suite> and indexed; sudo and
+# acl are there for tests that connect as a non-root user with sudo (with and without acl).
 repo_packages() {
   local major=$1
-  echo "postgresql-$major-pgaudit python3-psycopg"
+  echo "postgresql-$major-pgaudit python3-psycopg sudo acl"
 }
 
 # debootstrap mounts /proc and /sys in the rootfs and may leave them mounted when it fails:

@@ -17,10 +17,18 @@ ROOT = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("PGTRAIL_CACHE", Path.home() / ".cache" / "pgtrail"))
 # major -> Debian suite of its test-bed image (scripts/testbed.sh builds pgtrail-testbed:<suite>-pg<major>)
 IMAGES = {15: "bookworm", 17: "trixie"}
+# With PostgreSQL 18 (forky: Debian testing, built when it can be; tests skip without it).
+ALL_IMAGES = dict(IMAGES, **{18: "forky"})
 
 
 def docker(*args, check=True, input=None):
     return subprocess.run(["docker", *args], check=check, capture_output=True, text=True, input=input)
+
+
+def image_exists(major):
+    """Whether scripts/testbed.sh built the image of this major."""
+    tag = "pgtrail-testbed:%s-pg%d" % (ALL_IMAGES[major], major)
+    return docker("image", "inspect", tag, check=False).returncode == 0
 
 
 def run_ansible(cmd):
@@ -108,7 +116,7 @@ class Host:
 
 def start_host(major, name=None, repo=None, docker_args=""):
     """Start a test-bed container through scripts/testbed.sh (the one place that knows how)."""
-    suite = IMAGES[major]
+    suite = ALL_IMAGES[major]
     name = name or "pgtrail-it-pg%d-%s" % (major, uuid.uuid4().hex[:6])
     cmd = [str(ROOT / "scripts" / "testbed.sh"), "run", name, suite, str(major)]
     if repo:
