@@ -40,12 +40,12 @@ def sudo_host():
     docker("rm", "-f", host.name, check=False)
 
 
-def run_as_sudo_user(playbook, host, monkeypatch, pipelining, group_vars=SCOPE, extra_vars=None):
+def run_as_sudo_user(playbook, host, monkeypatch, pipelining, group_vars=None, extra_vars=None):
     monkeypatch.setenv("ANSIBLE_PIPELINING", str(pipelining))
     return run_playbook(
         playbook,
         [host],
-        group_vars=group_vars,
+        group_vars=group_vars or SCOPE,
         host_vars={host.name: {"ansible_user": USER, "ansible_become_method": "sudo"}},
         extra_vars=extra_vars,
     )
