@@ -2233,7 +2233,7 @@ def converge(session, params):
         session.change(statement)
 
     after_tables = [
-        dict(name=render(t["schema"], t["name"]), mode=t["mode"], exclude_columns=list(t["exclude"]))
+        dict(name=render(t["schema"], t["name"]), mode=t["mode"], exclude_columns=[render(c) for c in t["exclude"]])
         for t in sorted(tables.values(), key=lambda t: (t["schema"], t["name"]))
     ]
     result = dict(
@@ -2292,7 +2292,7 @@ def _describe_desired(schema, state, tables, desired, specs, app_roles, present,
         schema_version=state["version"],
         hash_chain=False,
         tables=dict(
-            (render(t["schema"], t["name"]), dict(mode=t["mode"], exclude_columns=list(t["exclude"])))
+            (render(t["schema"], t["name"]), dict(mode=t["mode"], exclude_columns=[render(c) for c in t["exclude"]]))
             for t in tables.values()
         ),
         triggers=sorted(describe_trigger(k[1], s) for k, s in desired.items()),

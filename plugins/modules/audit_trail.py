@@ -286,13 +286,15 @@ tables:
   elements: dict
   contains:
     name:
-      description: The table as C(schema.table), double-quoting a part that needs it.
+      description:
+        - The table as C(schema.table), double-quoting a part that would not read back as itself
+          (C(public."Äpfel")), so it can be given back to O(tables).
       type: str
     mode:
       description: C(row) or C(statement).
       type: str
     exclude_columns:
-      description: The excluded columns, sorted.
+      description: The excluded columns, sorted, double-quoted like RV(tables[].name).
       type: list
       elements: str
   sample:
