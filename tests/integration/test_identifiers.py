@@ -87,7 +87,7 @@ def test_every_spelling_reaches_the_table_and_column_sql_would(pg, db):
     insert_everywhere(pg, db)
     rows = logged(pg, db)
     every = ["Note", "id", "note", "Ärger", "ärger"]
-    for given, column, (schema, table, excluded) in CASES:
+    for given, _column, (schema, table, excluded) in CASES:
         assert rows.get((schema, table)) == [c for c in every if c != excluded], given
     # Results name each table one way, which reads back as the same table: a second run is a no-op.
     shown = sorted(t["name"] for t in result["tables"])
