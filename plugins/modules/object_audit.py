@@ -53,7 +53,8 @@ options:
       table:
         description:
           - The table, view or materialized view as C(schema.table); C(public) when no schema is
-            given, read as in SQL: unquoted names fold ASCII letters only (C(Äpfel) stays C(Äpfel));
+            given.
+          - Read as in SQL. Unquoted names fold ASCII letters only (C(Äpfel) stays C(Äpfel));
             double-quote a name that keeps its case or holds a dot, a space or a quote. A name
             longer than 63 bytes is refused.
         type: str
