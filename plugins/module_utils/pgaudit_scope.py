@@ -38,9 +38,10 @@ def _object_audit(object_audit, errors):
         return {}
     where = "pgaudit_object_audit"
     role = object_audit.get("role") or "audit_objects"
-    problem = identifiers.name_problem(role) if isinstance(role, str) else "role %r is not a string" % (role,)
-    if problem:
-        errors.append("%s.role: %s" % (where, problem))
+    try:
+        identifiers.check(role, "role")
+    except ValueError as exc:
+        errors.append("%s.%s" % (where, exc))
     grants = []
     for index, grant in enumerate(object_audit.get("grants") or []):
         here = "%s.grants[%d]" % (where, index)

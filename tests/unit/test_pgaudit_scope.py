@@ -93,5 +93,5 @@ def test_object_audit_names_are_read_as_sql_before_any_host_changes(grant, messa
 
 
 def test_an_object_audit_role_postgresql_would_cut_is_refused():
-    with pytest.raises(ValueError, match="pgaudit_object_audit.role: name x+ is 64 bytes"):
+    with pytest.raises(ValueError, match="pgaudit_object_audit.role 'x+': name x+ is 64 bytes"):
         compose_scope(object_audit={"role": "x" * 64, "grants": []})
