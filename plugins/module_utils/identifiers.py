@@ -27,6 +27,9 @@ A name longer than NAMEDATALEN - 1 = 63 bytes (UTF-8) is refused: PostgreSQL wou
 (``truncate_identifier``, on a character boundary) with only a NOTICE and use another name than
 the one given. The error shows the name PostgreSQL would store (:func:`truncate`).
 
+Databases are taken to be UTF8, as the server's default and the test bed are; in a single-byte
+encoding (LATIN1...) PostgreSQL would also fold non-ASCII letters, by the locale.
+
 Names reach SQL through ``psycopg.sql.Identifier`` only; :func:`render` is the one way a name is
 shown to people (messages, results): quoted where it would not read back as itself.
 """
