@@ -443,9 +443,13 @@ def describe_attributes(st):
 def _check_keepable(path, st):
     groups = set(os.getgroups()) | {os.getegid()}
     if not keeps_attributes(st, os.geteuid(), groups):
+        try:
+            user = pwd.getpwuid(os.geteuid()).pw_name
+        except KeyError:
+            user = "uid %d" % os.geteuid()
         raise PermissionError(
-            "%s is %s: this user (uid %d) cannot replace or back it up keeping its owner, group and mode;"
-            " run the step as root" % (path, describe_attributes(st), os.geteuid())
+            "%s is %s: %s cannot replace or back it up keeping its owner, group and mode;"
+            " run the step as root" % (path, describe_attributes(st), user)
         )
 
 
