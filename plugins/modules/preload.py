@@ -26,7 +26,7 @@ description:
     judged from its file, never loaded into the running server.
   - Keeps the owner, group and mode of every file it writes or backs up, and refuses, changing
     nothing, a file it could not write that way as the user it runs as (a file owned by another
-    user, or by a group the user is not in: run the module as root for those).
+    user, or by a group the user is not in; run the module as root for those).
   - Works while the server is down, editing the files, when O(config_file), O(data_directory)
     and O(pkglibdir) are given.
 extends_documentation_fragment:
