@@ -33,10 +33,11 @@ def paths(host):
 
 
 def files_state(host):
-    """Every configuration file with its owner, group, mode and bytes (conf.d and auto.conf too)."""
+    """Every configuration file with its owner, group, mode and bytes (conf.d and auto.conf too),
+    but not the backups the preload step leaves beside them."""
     p = paths(host)
     return host.sh(
-        "for f in $(find %s -type f | sort) %s; do stat -c '%%n %%U:%%G %%a' $f; md5sum < $f; done"
+        "for f in $(find %s -type f ! -name '*.pgtrail-*' | sort) %s; do stat -c '%%n %%U:%%G %%a' $f; md5sum < $f; done"
         % (p["conf_dir"], p["auto"])
     ).stdout
 
