@@ -37,8 +37,8 @@ def files_state(host):
     but not the backups the preload step leaves beside them."""
     p = paths(host)
     return host.sh(
-        "for f in $(find %s -type f ! -name '*.pgtrail-*' | sort) %s; do stat -c '%%n %%U:%%G %%a' $f; md5sum < $f; done"
-        % (p["conf_dir"], p["auto"])
+        "for f in $(find %s -type f ! -name '*.pgtrail-*' | sort) %s;"
+        " do stat -c '%%n %%U:%%G %%a' $f; md5sum < $f; done" % (p["conf_dir"], p["auto"])
     ).stdout
 
 
