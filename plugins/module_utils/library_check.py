@@ -145,8 +145,13 @@ def magic_major(data, end="<"):
     position = data.find(ABI_EXTRA)
     while position >= 0:
         if position >= 20:
-            version = struct.unpack_from(end + "i", data, position - 20)[0]
-            if version % 100 == 0 and 900 <= version <= 9900:
+            version, funcmaxargs, indexmaxkeys, namedatalen, byval = struct.unpack_from(end + "5i", data, position - 20)
+            if (
+                version % 100 == 0
+                and 900 <= version <= 9900
+                and min(funcmaxargs, indexmaxkeys, namedatalen) > 0
+                and byval in (0, 1)
+            ):
                 return version // 100
         position = data.find(ABI_EXTRA, position + 1)
     return None
