@@ -328,8 +328,8 @@ class Preload:
             self.fail("cannot read library %r at %s: %s" % (entry, path, exc), library=entry)
         try:
             library_check.inspect_library(data, major=self.major(), machine=self.machine())
-            package = audit_facts.package_of(path, self.module.run_command)
-            problem = package and library_check.package_problem(package, path, self.module.run_command)
+            package = audit_facts.package_of(path, self.run)
+            problem = package and library_check.package_problem(package, path, self.run)
             if problem:
                 raise library_check.LibraryProblem(problem)
         except library_check.LibraryProblem as exc:
@@ -338,6 +338,13 @@ class Preload:
                 library=entry,
                 path=path,
             )
+
+    def run(self, args):
+        # A package manager the host does not have (rpm on Debian) is no error: raise as the
+        # callers expect, where run_command would fail the module.
+        if not self.module.get_bin_path(args[0]):
+            raise OSError("%s not found" % args[0])
+        return self.module.run_command(args)
 
     def major(self):
         # The major of the data directory, which is the server's, up or down.

@@ -130,8 +130,11 @@ def test_a_broken_library_is_refused_from_its_file_and_the_running_server_is_not
     assert started_at(host) == start
     assert host.psql(survivors) == "1"
     assert host.sh("grep -c 'terminated by signal' %s" % p["log"], check=False).stdout.strip() == "0"
-    # The library, intact again, is accepted.
+    # The library, intact again, is accepted; so is a sound library that no package owns.
     assert not host.module("preload", {"libraries": ["pgaudit"]}, check_mode=True)["failed"]
+    host.sh("cp %s %s/unpackaged.so" % (p["pgaudit"], p["lib"]))
+    unpackaged = host.module("preload", {"libraries": ["unpackaged"]}, check_mode=True)
+    assert not unpackaged["failed"], unpackaged["msg"]
 
 
 # Section 3: files keep owner, group and mode ----------------------------------------------
