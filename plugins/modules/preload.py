@@ -328,8 +328,8 @@ class Preload:
             self.fail("cannot read library %r at %s: %s" % (entry, path, exc), library=entry)
         try:
             library_check.inspect_library(data, major=self.major(), machine=self.machine())
-            package = audit_facts.package_of(path, self.run)
-            problem = package and library_check.package_problem(package, path, self.run)
+            package = audit_facts.package_of(path, self.run_tool)
+            problem = package and library_check.package_problem(package, path, self.run_tool)
             if problem:
                 raise library_check.LibraryProblem(problem)
         except library_check.LibraryProblem as exc:
@@ -339,7 +339,7 @@ class Preload:
                 path=path,
             )
 
-    def run(self, args):
+    def run_tool(self, args):
         # A package manager the host does not have (rpm on Debian) is no error: raise as the
         # callers expect, where run_command would fail the module.
         if not self.module.get_bin_path(args[0]):
