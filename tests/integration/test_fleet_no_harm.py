@@ -60,7 +60,7 @@ def watch(host, condition, action, every=0.05):
 
 
 def wait_for(host, query, expected, db="postgres"):
-    for _ in range(100):
+    for _attempt in range(100):
         if host.psql(query, db=db) == expected:
             return
         host.sh("sleep 0.1")
