@@ -117,7 +117,10 @@ def test_a_broken_library_is_refused_from_its_file_and_the_running_server_is_not
     outcomes = {}
     for case, library, breaks, _problem in LIBRARIES:
         host.sh(breaks.format(**p))
-        outcomes[case] = [host.module("preload", {"libraries": [library]}, check_mode=check) for check in (True, False)]
+        # Check mode too where the issue saw the crash (the packaged library); the rest, for
+        # CI time, in the real mode only (the check is the same code).
+        modes = (True, False) if library == "pgaudit" else (False,)
+        outcomes[case] = [host.module("preload", {"libraries": [library]}, check_mode=check) for check in modes]
         host.sh("cp /root/pgaudit.so.orig %s && rm -f %s/broken.so" % (p["pgaudit"], p["lib"]))
 
     for case, library, _breaks, problem in LIBRARIES:
