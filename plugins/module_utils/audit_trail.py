@@ -215,8 +215,7 @@ BEGIN
         SELECT a.attname::text FROM pg_catalog.pg_attribute AS a
          WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = 'v');
     IF pg_catalog.cardinality(hidden) > 0 THEN
-        r := pg_catalog.jsonb_populate_record(r, pg_catalog.jsonb_object(
-                 hidden, pg_catalog.array_fill(NULL::text, ARRAY[pg_catalog.cardinality(hidden)])));
+        r := pg_catalog.jsonb_populate_record(r, {hidden_nulls});
     END IF;
     IF pg_catalog.pg_column_size(r) <= {inline} THEN
         RETURN pg_catalog.to_jsonb(r) - hidden;
@@ -246,8 +245,7 @@ BEGIN
                           FROM ROWS FROM (pg_catalog.unnest(names), pg_catalog.unnest(lens)) AS u(name, len)) AS e) AS v
          WHERE v.size > 0 AND v.total - v.through + v.size > budget;
         BEGIN
-            whole := pg_catalog.to_jsonb(pg_catalog.jsonb_populate_record(r, pg_catalog.jsonb_object(
-                         marked, pg_catalog.array_fill(NULL::text, ARRAY[pg_catalog.cardinality(marked)])))) - hidden;
+            whole := pg_catalog.to_jsonb(pg_catalog.jsonb_populate_record(r, {marked_nulls})) - hidden;
             EXIT WHEN pg_catalog.pg_column_size(whole) <= {limit};
         EXCEPTION WHEN program_limit_exceeded THEN
             NULL;
@@ -258,8 +256,8 @@ BEGIN
         IF names[i] = ANY (marked) THEN
             whole := whole OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(names[i],
                 pg_catalog.jsonb_build_object({too_large}, pg_catalog.jsonb_build_object(
-                    'type', types[i], 'length', lens[i],
-                    'sha256', pg_catalog.encode(pg_catalog.sha256(pg_catalog.substring(wire, starts[i], lens[i])), 'hex'))));
+                    'type', types[i], 'length', lens[i], 'sha256',
+                    pg_catalog.encode(pg_catalog.sha256(pg_catalog.substring(wire, starts[i], lens[i])), 'hex'))));
         END IF;
     END LOOP;
     RETURN whole;
@@ -304,6 +302,9 @@ END
 # The JSON of each row of a transition table ({rows}), as data: masked and measured as in
 # log_row_change, set-based. Every name is qualified or a variable (use_variable): a column of
 # the audited table cannot capture it.
+# {"<name>": null, ...} for the columns named in {names}: the mask jsonb_populate_record() applies.
+NULLS = "pg_catalog.jsonb_object({names}, pg_catalog.array_fill(NULL::text, ARRAY[pg_catalog.cardinality({names})]))"
+
 STATEMENT_ROWS = """(SELECT CASE WHEN pg_catalog.pg_column_size(m.r) <= {inline} THEN pg_catalog.to_jsonb(m.r) - hidden
                      ELSE {row_data}(m.r, TG_RELID, hidden) END AS data
                 FROM (SELECT CASE WHEN mask IS NULL THEN t.* ELSE pg_catalog.jsonb_populate_record(t.*, mask) END AS r
@@ -333,7 +334,7 @@ BEGIN
         SELECT a.attname::text FROM pg_catalog.pg_attribute AS a
          WHERE a.attrelid = TG_RELID AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = 'v');
     IF pg_catalog.cardinality(hidden) > 0 THEN
-        mask := pg_catalog.jsonb_object(hidden, pg_catalog.array_fill(NULL::text, ARRAY[pg_catalog.cardinality(hidden)]));
+        mask := {hidden_nulls};
     END IF;
     actor := {current_actor}();{required}
     IF TG_OP = 'INSERT' THEN
@@ -1916,6 +1917,8 @@ def function_specs(
         too_large=sql.Literal(TOO_LARGE),
         virtual=sql.Literal(virtual_columns),
     )
+    for names in ("hidden", "marked"):
+        parts[names + "_nulls"] = sql.SQL(NULLS).format(names=sql.SQL(names))
     for rows in ("old", "new"):
         parts[rows + "_rows"] = sql.SQL(STATEMENT_ROWS).format(rows=sql.Identifier("pgtrail_" + rows), **parts)
     specs = []
