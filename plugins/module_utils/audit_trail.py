@@ -204,6 +204,7 @@ DECLARE
     wire bytea;
     names text[];
     types text[];
+    factors integer[];
     lens integer[] := '{{}}';
     starts integer[] := '{{}}';
     pos integer := 4;
@@ -223,10 +224,14 @@ BEGIN
     -- A large row: each value's length from the row in binary (record_send: a column count, then
     -- for each column its type, its length, -1 for NULL, and its bytes).
     wire := pg_catalog.record_send(r);
+    -- A value's JSON is taken as about its binary length for strings, json and xml, twice that
+    -- for others (exact for bytea: two hex digits a byte).
     SELECT pg_catalog.array_agg(a.attname::text ORDER BY a.attnum),
-           pg_catalog.array_agg(pg_catalog.format_type(a.atttypid, a.atttypmod) ORDER BY a.attnum)
-      INTO names, types
-      FROM pg_catalog.pg_attribute AS a
+           pg_catalog.array_agg(pg_catalog.format_type(a.atttypid, a.atttypmod) ORDER BY a.attnum),
+           pg_catalog.array_agg(CASE WHEN t.typcategory = 'S' OR t.typname IN ('json', 'jsonb', 'xml') THEN 1 ELSE 2 END
+                                ORDER BY a.attnum)
+      INTO names, types, factors
+      FROM pg_catalog.pg_attribute AS a JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
      WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped;
     FOR i IN 1 .. pg_catalog.cardinality(names) LOOP
         lens := lens OPERATOR(pg_catalog.||)
@@ -234,15 +239,15 @@ BEGIN
         starts := starts OPERATOR(pg_catalog.||) (pos + 9);
         pos := pos + 8 + GREATEST(lens[i], 0);
     END LOOP;
-    -- The largest values are marked while the others would take more than the budget as JSON
-    -- (taken as twice their binary length: exact for bytea); should the JSON still not fit, again
-    -- with an eighth of the budget.
+    -- The largest values are marked while the others would take more than the budget as JSON;
+    -- should the JSON still not fit, again with half the budget.
     LOOP
         SELECT coalesce(pg_catalog.array_agg(v.name), '{{}}') INTO marked
           FROM (SELECT e.name, e.size, pg_catalog.sum(e.size) OVER () AS total,
                        pg_catalog.sum(e.size) OVER (ORDER BY e.size DESC, e.name ROWS UNBOUNDED PRECEDING) AS through
-                  FROM (SELECT u.name, CASE WHEN u.len < 0 THEN 0 ELSE 2 * u.len::bigint + 8 END AS size
-                          FROM ROWS FROM (pg_catalog.unnest(names), pg_catalog.unnest(lens)) AS u(name, len)) AS e) AS v
+                  FROM (SELECT u.name, CASE WHEN u.len < 0 THEN 0 ELSE u.factor * u.len::bigint + 8 END AS size
+                          FROM ROWS FROM (pg_catalog.unnest(names), pg_catalog.unnest(lens), pg_catalog.unnest(factors))
+                               AS u(name, len, factor)) AS e) AS v
          WHERE v.size > 0 AND v.total - v.through + v.size > budget;
         BEGIN
             whole := pg_catalog.to_jsonb(pg_catalog.jsonb_populate_record(r, {marked_nulls})) - hidden;
@@ -250,7 +255,7 @@ BEGIN
         EXCEPTION WHEN program_limit_exceeded THEN
             NULL;
         END;
-        budget := budget / 8;
+        budget := budget / 2;
     END LOOP;
     FOR i IN 1 .. pg_catalog.cardinality(names) LOOP
         IF names[i] = ANY (marked) THEN
