@@ -212,9 +212,11 @@ DECLARE
     marked text[];
     i integer;
 BEGIN
-    hidden := hidden OPERATOR(pg_catalog.||) ARRAY(
-        SELECT a.attname::text FROM pg_catalog.pg_attribute AS a
-         WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = 'v');
+    IF {virtual} THEN
+        hidden := hidden OPERATOR(pg_catalog.||) ARRAY(
+            SELECT a.attname::text FROM pg_catalog.pg_attribute AS a
+             WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = 'v');
+    END IF;
     IF pg_catalog.cardinality(hidden) > 0 THEN
         r := pg_catalog.jsonb_populate_record(r, {hidden_nulls});
     END IF;
@@ -275,21 +277,28 @@ DECLARE
     -- TG_ARGV: the audited table's schema and name (a partition logs under its parent), then
     -- the excluded columns, which never reach the log.
     -- One INSERT per row and nothing else that runs a query: this runs once per audited row
-    -- (row_data(), which may, only for the rows the common to_jsonb() cannot take).
+    -- (row_data(), which may, only for the rows to_jsonb() cannot take as they are; excluded
+    -- columns are set to NULL before the row is serialised).
     old_row jsonb;
     new_row jsonb;
     actor text;
 BEGIN
     IF TG_OP <> 'INSERT' THEN
-        IF TG_NARGS > 2 OR pg_catalog.pg_column_size(OLD) > {inline} OR ({virtual} AND NOT (OLD IS NOT NULL)) THEN
+        IF pg_catalog.pg_column_size(OLD) > {inline} OR ({virtual} AND NOT (OLD IS NOT NULL)) THEN
             old_row := {row_data}(OLD, TG_RELID, TG_ARGV[2:TG_NARGS - 1]);
+        ELSIF TG_NARGS > 2 THEN
+            old_row := pg_catalog.to_jsonb(pg_catalog.jsonb_populate_record(OLD, {excluded_nulls}))
+                       - TG_ARGV[2:TG_NARGS - 1];
         ELSE
             old_row := pg_catalog.to_jsonb(OLD);
         END IF;
     END IF;
     IF TG_OP <> 'DELETE' THEN
-        IF TG_NARGS > 2 OR pg_catalog.pg_column_size(NEW) > {inline} OR ({virtual} AND NOT (NEW IS NOT NULL)) THEN
+        IF pg_catalog.pg_column_size(NEW) > {inline} OR ({virtual} AND NOT (NEW IS NOT NULL)) THEN
             new_row := {row_data}(NEW, TG_RELID, TG_ARGV[2:TG_NARGS - 1]);
+        ELSIF TG_NARGS > 2 THEN
+            new_row := pg_catalog.to_jsonb(pg_catalog.jsonb_populate_record(NEW, {excluded_nulls}))
+                       - TG_ARGV[2:TG_NARGS - 1];
         ELSE
             new_row := pg_catalog.to_jsonb(NEW);
         END IF;
@@ -1922,8 +1931,8 @@ def function_specs(
         too_large=sql.Literal(TOO_LARGE),
         virtual=sql.Literal(virtual_columns),
     )
-    for names in ("hidden", "marked"):
-        parts[names + "_nulls"] = sql.SQL(NULLS).format(names=sql.SQL(names))
+    for names, array in (("hidden", "hidden"), ("marked", "marked"), ("excluded", "TG_ARGV[2:TG_NARGS - 1]")):
+        parts[names + "_nulls"] = sql.SQL(NULLS).format(names=sql.SQL(array))
     for rows in ("old", "new"):
         parts[rows + "_rows"] = sql.SQL(STATEMENT_ROWS).format(rows=sql.Identifier("pgtrail_" + rows), **parts)
     specs = []
