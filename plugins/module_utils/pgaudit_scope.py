@@ -26,7 +26,9 @@ def _log_off_allowed(allowed, errors):
     """The set of scope names the inventory allows auditing to be off at."""
     if allowed is None:
         return set()
-    if isinstance(allowed, str) or not isinstance(allowed, (list, tuple)):
+    if isinstance(allowed, str):  # as -e gives it: 'system,role:etl_loader'
+        allowed = [entry.strip() for entry in allowed.split(",") if entry.strip()]
+    if not isinstance(allowed, (list, tuple)):
         errors.append("%s: expected a list of scopes (%s), got %r" % (LOG_OFF_VARIABLE, LOG_OFF_FORMS, allowed))
         return set()
     names = set()

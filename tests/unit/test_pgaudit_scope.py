@@ -148,7 +148,9 @@ def test_every_off_scope_is_listed():
     assert [entry["scope"] for entry in result["log_off"]] == ["system", "database:scratch", "role:quiet"]
 
 
-@pytest.mark.parametrize("allowed", ["system", ["everything"], ["database:"], ["role"], [3]], ids=repr)
+@pytest.mark.parametrize(
+    "allowed", ["everything", ["everything"], ["database:"], ["role"], [3], {"system": True}], ids=repr
+)
 def test_a_malformed_opt_in_is_refused(allowed):
     with pytest.raises(ValueError, match="pgaudit_log_off_allowed"):
         compose_scope(log_off_allowed=allowed)
@@ -158,3 +160,8 @@ def test_a_malformed_opt_in_is_refused(allowed):
 def test_an_empty_element_is_refused_as_pgaudit_refuses_it(value):
     with pytest.raises(ValueError, match="pgaudit_log.*not a list pgaudit accepts"):
         compose_scope(log=value)
+
+
+def test_the_opt_in_given_with_e_as_a_comma_string():
+    result = compose_scope(log="", roles={"quiet": {"log": "none"}}, log_off_allowed="system, role:quiet")
+    assert [entry["scope"] for entry in result["log_off"]] == ["system", "role:quiet"]
