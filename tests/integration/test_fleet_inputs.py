@@ -6,18 +6,21 @@
 - A clean converge prints no warning; the warnings a run does print are about the user's hosts.
 - Role settings on a NOLOGIN group role reach no session: the run warns and the report says so.
 - Databases no session can open are named by the run and the report, not skipped silently.
+- scripts/testbed.sh clean removes only the containers of its own run.
 
 The validation cases share one run (they stop before any host is contacted, beside a real
 shared host that must not change); the rest share one fresh PostgreSQL 17 host, converged once.
 """
 
 import json
+import os
+import subprocess
 import tempfile
 import uuid
 from pathlib import Path
 
 import pytest
-from testbed import Host, docker, image_exists, run_playbook, start_host
+from testbed import ROOT, Host, docker, image_exists, run_playbook, start_host
 
 # Every boolean and integer variable of both roles and of site.yml, as `-e name=value` gives them.
 AS_STRINGS = {
@@ -203,3 +206,41 @@ def test_false_given_as_a_string_is_false(host, converged):
     assert host.psql("SELECT pg_postmaster_start_time()") == start
     assert host.psql("SHOW log_connections") == "off"
     assert any("restart is pending" in m for m in messages_of(run, host.name)), run.output
+
+
+# --- scripts/testbed.sh clean -------------------------------------------------------------------
+
+
+def test_clean_removes_only_the_containers_of_its_own_run():
+    if not image_exists(15):
+        pytest.skip("no PostgreSQL 15 image")
+    ours, theirs = "it-clean-%s" % uuid.uuid4().hex[:6], "it-other-%s" % uuid.uuid4().hex[:6]
+    # Created, never started: clean sees them as it sees any test-bed container.
+    made = {}
+    for run in (ours, ours, theirs, "demo"):
+        name = "pgtrail-%s-%s" % (run, uuid.uuid4().hex[:6])
+        labels = ["--label", "pgtrail.testbed=integration", "--label", "pgtrail.run=%s" % run]
+        docker("create", "--name", name, *labels, "pgtrail-testbed:bookworm-pg15")
+        made[name] = run
+    clean = [str(ROOT / "scripts" / "testbed.sh"), "clean"]
+    try:
+        # Without a run to clean, clean refuses and removes nothing.
+        unnamed = subprocess.run(clean, capture_output=True, text=True, env=without("PGTRAIL_RUN"), check=False)
+        assert unnamed.returncode == 2 and "which run?" in unnamed.stderr
+        assert all(docker("inspect", name, check=False).returncode == 0 for name in made)
+
+        done = subprocess.run(
+            clean, capture_output=True, text=True, env=dict(os.environ, PGTRAIL_RUN=ours), check=False
+        )
+        assert done.returncode == 0, done.stderr
+        for name, run in made.items():
+            assert (docker("inspect", name, check=False).returncode == 0) == (run != ours), name
+    finally:
+        for name in made:
+            docker("rm", "-f", name, check=False)
+
+
+def without(name):
+    env = dict(os.environ)
+    env.pop(name, None)
+    return env
