@@ -41,11 +41,21 @@ def _log_off_allowed(allowed, errors):
     return names
 
 
+def _given_log(values):
+    """The pgaudit.log value as the inventory gave it ('log' or 'pgaudit.log'), for messages."""
+    for key, value in (values or {}).items() if isinstance(values, dict) else ():
+        if isinstance(key, str) and key.strip().lower() in ("log", "pgaudit.log"):
+            return value
+    return None
+
+
 def _off_scopes(system, system_variable, databases, roles):
-    """[(scope name, where, description, value)] of every scope whose pgaudit.log logs nothing."""
+    """[(scope name, variable, where, canonical value)] of every scope whose pgaudit.log logs nothing."""
     found = []
     if "pgaudit.log" in system and settings_lib.logs_nothing(system["pgaudit.log"]):
-        found.append(("system", system_variable, "system-wide (every session without its own value)", system))
+        found.append(
+            ("system", system_variable, "every session without a database or role value (system-wide)", system)
+        )
     for name, values in sorted(databases.items()):
         if "pgaudit.log" in values and settings_lib.logs_nothing(values["pgaudit.log"]):
             found.append(("database:%s" % name, "pgaudit_databases.%s" % name, "database %s" % name, values))
@@ -135,6 +145,9 @@ def compose_scope(
             scope["database"] = database
         role_scopes[name] = scope
 
+    given = {"pgaudit_log": log, "pgaudit_settings.log": _given_log(settings)}
+    given.update(("pgaudit_databases.%s" % name, _given_log(v)) for name, v in (databases or {}).items())
+    given.update(("pgaudit_roles.%s" % name, _given_log(v)) for name, v in (roles or {}).items())
     log_off = []
     for scope, variable, where, value in _off_scopes(
         system, "pgaudit_log" if log is not None else "pgaudit_settings.log", db_scopes, role_scopes
@@ -143,8 +156,8 @@ def compose_scope(
             log_off.append(dict(scope=scope, where=where, value=value))
         else:
             errors.append(
-                "%s: pgaudit.log %r logs nothing, so auditing is off for %s; if that is intended, add '%s' to %s"
-                % (variable, value, where, scope, LOG_OFF_VARIABLE)
+                "%s: pgaudit.log %r logs nothing, so auditing is off for %s; "
+                "if that is intended, add '%s' to %s" % (variable, given.get(variable), where, scope, LOG_OFF_VARIABLE)
             )
 
     if errors:
