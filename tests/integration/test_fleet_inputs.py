@@ -93,13 +93,17 @@ BAD_TYPES = {
     "bad-integer": ({"pgaudit_restart_timeout": "soon"}, ["pgaudit_restart_timeout"]),
     "bad-boolean": ({"pgaudit_restart": "maybe"}, ["pgaudit_restart"]),
     "bad-list": ({"pgaudit_log_off_allowed": {"system": True}}, ["pgaudit_log_off_allowed"]),
-    # The playbook's own variables, which play keywords read (checked before the scope too).
+}
+# The playbook's own variables, which play keywords read: checked first of all.
+BAD_PLAYBOOK_VARIABLES = {
     "bad-serial": ({"pgtrail_serial": "two"}, ["pgtrail_serial", "got two"]),
     "bad-fail-percentage": ({"pgtrail_max_fail_percentage": "150"}, ["pgtrail_max_fail_percentage", "got 150"]),
 }
 
 
-@pytest.mark.parametrize("table", [REFUSED, BAD_TYPES], ids=["scope-values", "types"])
+@pytest.mark.parametrize(
+    "table", [REFUSED, BAD_TYPES, BAD_PLAYBOOK_VARIABLES], ids=["scope-values", "types", "playbook-variables"]
+)
 @pytest.mark.parametrize("pg", [17], indirect=True, ids=["pg17"])
 def test_values_that_turn_auditing_off_or_that_pgaudit_refuses_stop_the_run_before_any_change(pg, table):
     # One inventory host per case: the validation play never connects, so they need no container.
