@@ -165,3 +165,23 @@ def test_an_empty_element_is_refused_as_pgaudit_refuses_it(value):
 def test_the_opt_in_given_with_e_as_a_comma_string():
     result = compose_scope(log="", roles={"quiet": {"log": "none"}}, log_off_allowed="system, role:quiet")
     assert [entry["scope"] for entry in result["log_off"]] == ["system", "role:quiet"]
+
+
+@pytest.mark.parametrize(
+    "grant, message",
+    [
+        ({"table": "a..b"}, "empty identifier in 'a..b'"),
+        ({"table": 'public."Äpfel'}, "unterminated quoted identifier"),
+        ({"table": "public.t", "columns": ["x.y"]}, "column 'x.y' must be a single name"),
+        ({"table": "public." + "ü" * 32}, 'it would store "%s"' % ("ü" * 31)),
+    ],
+)
+def test_object_audit_names_are_read_as_sql_before_any_host_changes(grant, message):
+    with pytest.raises(ValueError) as err:
+        compose_scope(object_audit={"grants": [dict(grant, database="finance")]})
+    assert "pgaudit_object_audit.grants[0]: " in str(err.value) and message in str(err.value)
+
+
+def test_an_object_audit_role_postgresql_would_cut_is_refused():
+    with pytest.raises(ValueError, match="pgaudit_object_audit.role 'x+': name x+ is 64 bytes"):
+        compose_scope(object_audit={"role": "x" * 64, "grants": []})
