@@ -499,6 +499,12 @@ BEGIN
                                     WHERE g.object_type = 'table' AND g.schema_name = d.address_names[1]
                                       AND g.object_name = d.address_names[2])
                 UNION ALL
+                -- an index dropped by name in a schema of audited tables, under its own name (the
+                -- catalog no longer links it to its table by now)
+                SELECT d.schema_name, d.object_name
+                 WHERE d.object_type = 'index' AND d.original
+                   AND EXISTS (SELECT FROM {registry} AS a WHERE a.schema_name = d.schema_name)
+                UNION ALL
                 -- the trail's own tables and functions
                 SELECT d.schema_name, coalesce(d.object_name, d.object_identity)
                  WHERE d.schema_name = {schema_name} AND d.object_type IN ('table', 'function')) AS w;
