@@ -188,25 +188,33 @@ ACTOR_REQUIRED = """
     END IF;"""
 
 # The name a trigger logs under: its audited table's current name. TG_ARGV[0] and TG_ARGV[1]
-# hold the name the table had when the module made the trigger: while the table that fires
-# still has it, nothing is queried. After a rename or SET SCHEMA, and on partitions, the
-# nearest audited table at or above it in the registry (which log_ddl keeps current), else the
-# table that fires: a trail trigger on a table the trail does not audit names that table.
+# hold the name the table had when the module made the trigger. No query while the table that
+# fires still has that name, nor on a partition whose root still has it (two function calls).
+# After a rename or SET SCHEMA (until the next run gives the trigger the new name), or under an
+# audited table that is itself a partition: the nearest audited table at or above it in the
+# registry, which log_ddl keeps current; else the table that fires (a trail trigger on a table
+# the trail does not audit names that table).
 AUDITED_NAME = """
     audited_schema := TG_TABLE_SCHEMA;
     audited_table := TG_TABLE_NAME;
     IF audited_table <> TG_ARGV[1] OR audited_schema <> TG_ARGV[0] THEN
-        SELECT a.schema_name, a.table_name INTO audited_schema, audited_table
-          FROM (SELECT TG_RELID AS relid, 0::bigint AS level
-                UNION ALL
-                SELECT x.relid::pg_catalog.oid, x.level
-                  FROM pg_catalog.pg_partition_ancestors(TG_RELID) WITH ORDINALITY AS x(relid, level)) AS u
-          JOIN {registry} AS a ON a.relid::pg_catalog.oid = u.relid
-         ORDER BY u.level
-         LIMIT 1;
-        IF NOT FOUND THEN
-            audited_schema := TG_TABLE_SCHEMA;
-            audited_table := TG_TABLE_NAME;
+        IF pg_catalog.pg_partition_root(TG_RELID)::pg_catalog.text
+           = pg_catalog.format('%I.%I', TG_ARGV[0], TG_ARGV[1]) THEN
+            audited_schema := TG_ARGV[0];
+            audited_table := TG_ARGV[1];
+        ELSE
+            SELECT a.schema_name, a.table_name INTO audited_schema, audited_table
+              FROM (SELECT TG_RELID AS relid, 0::bigint AS level
+                    UNION ALL
+                    SELECT x.relid::pg_catalog.oid, x.level
+                      FROM pg_catalog.pg_partition_ancestors(TG_RELID) WITH ORDINALITY AS x(relid, level)) AS u
+              JOIN {registry} AS a ON a.relid::pg_catalog.oid = u.relid
+             ORDER BY u.level
+             LIMIT 1;
+            IF NOT FOUND THEN
+                audited_schema := TG_TABLE_SCHEMA;
+                audited_table := TG_TABLE_NAME;
+            END IF;
         END IF;
     END IF;"""
 
@@ -216,7 +224,7 @@ DECLARE
     -- TG_ARGV: the audited table's schema and name (a partition logs under its parent), then
     -- the excluded columns, which never reach the log.
     -- One INSERT per row and nothing else that runs a query: this runs once per audited row
-    -- (a partition, or a table renamed since the last run, also looks up its current name).
+    -- (a table renamed since the last run also looks up its current name: AUDITED_NAME).
     old_row jsonb;
     new_row jsonb;
     actor text;
