@@ -197,7 +197,7 @@ notes:
     itself), are added by the next run, which reports the table as updated.
   - After C(ALTER TABLE ... RENAME), C(SET SCHEMA) or C(ALTER SCHEMA ... RENAME), the event trigger
     updates the registry, and the DDL and every later write are logged under the table's current
-    name. List the table under its new name: the next run gives its triggers that name (until
+    name. List the table under its new name; the next run gives its triggers that name (until
     then, each audited row of the renamed table costs one lookup in the registry).
   - The owner of an audited table may run its own DDL on it in any schema, one the trail's owner
     cannot use included - partitions, renames, columns, indexes (C(CONCURRENTLY) too), C(DROP TABLE),
