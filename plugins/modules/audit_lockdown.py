@@ -24,7 +24,7 @@ description:
     log rows arrive only through the trail's definer functions (the row, statement and
     C(TRUNCATE) triggers, the DDL event triggers and C(log_event()), whose C(EXECUTE) grant
     M(pgtrail.audit.audit_trail) owns through its own C(app_roles)).
-  - C(PUBLIC) keeps C(EXECUTE) on the row trigger function C(log_row_change()): PostgreSQL clones
+  - C(PUBLIC) keeps C(EXECUTE) on the row trigger function C(log_row_change()), since PostgreSQL clones
     row triggers onto a new or attached partition as the table's owner, checking that role's
     C(EXECUTE). A trigger function runs only as a trigger, and logs under the name of the table it
     fires on unless the registry says that table is audited.
