@@ -152,6 +152,14 @@ CASES = [
     ("drop-schema-cascade", "DROP SCHEMA s CASCADE", ("DROP SCHEMA", "s", "t"), None, 15),
     ("drop-owned", 'DROP OWNED BY "{app}"', ("DROP OWNED", "s", "t"), None, 15),
     (
+        "temp-tables-only",
+        "CREATE TEMP TABLE tmp (id int PRIMARY KEY); ALTER TABLE tmp RENAME TO tmp2; CREATE INDEX ON tmp2 (id);"
+        "DROP TABLE tmp2",
+        None,
+        None,
+        15,
+    ),
+    (
         "temp-and-audited-table-in-one-statement",
         "CREATE TEMP TABLE scratch (id int); DROP TABLE scratch, s.t",
         ("DROP TABLE", "s", "t"),
