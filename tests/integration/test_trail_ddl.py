@@ -51,6 +51,14 @@ CASES = [
         ("INSERT INTO s.loose VALUES (1, '2027-03-01')", "s", "sales"),
         15,
     ),
+    (
+        "attach-an-audited-table-under-one-not-audited",
+        "CREATE TABLE s.parent (id int NOT NULL, n int) PARTITION BY RANGE (id);"
+        "ALTER TABLE s.parent ATTACH PARTITION s.t FOR VALUES FROM (0) TO (1000)",
+        ("ALTER TABLE", "s", "t"),
+        ("INSERT INTO s.parent VALUES (1, 1)", "s", "t"),
+        15,
+    ),
     ("detach-partition", "ALTER TABLE s.sales DETACH PARTITION s.sales_2025", ("ALTER TABLE", "s", "sales"), None, 15),
     (
         "detach-partition-concurrently",
