@@ -60,6 +60,11 @@ EVENT_TRIGGERS = (("pgtrail_audit_ddl", "ddl_command_end"), ("pgtrail_audit_drop
 # The trigger functions of audited tables (the DDL event trigger refuses to let others rename
 # a trigger that runs one of them).
 TABLE_TRIGGER_FUNCTIONS = ("log_row_change", "log_statement_change", "log_truncate")
+# Functions of row triggers, which PostgreSQL clones onto every new partition as the role that
+# creates or attaches it (the table's owner), checking that role's EXECUTE: PUBLIC keeps it. A
+# trigger function can only run as a trigger, and logs under the name of the table it fires on
+# unless the registry says that table is audited (AUDITED_NAME): EXECUTE forges nothing.
+CLONED_TRIGGER_FUNCTIONS = ("log_row_change",)
 
 SEARCH_PATH = "search_path=pg_catalog, pg_temp"
 MODES = ("row", "statement")
@@ -270,6 +275,37 @@ BEGIN
 END
 """
 
+# The name a trigger logs under: its audited table's current name. TG_ARGV[0] and TG_ARGV[1]
+# hold the name the table had when the module made the trigger. No query while the table that
+# fires still has that name, nor on a partition whose root still has it (two function calls).
+# After a rename or SET SCHEMA (until the next run gives the trigger the new name), or under an
+# audited table that is itself a partition: the nearest audited table at or above it in the
+# registry, which log_ddl keeps current; else the table that fires (a trail trigger on a table
+# the trail does not audit names that table).
+AUDITED_NAME = """
+    audited_schema := TG_TABLE_SCHEMA;
+    audited_table := TG_TABLE_NAME;
+    IF audited_table <> TG_ARGV[1] OR audited_schema <> TG_ARGV[0] THEN
+        IF pg_catalog.pg_partition_root(TG_RELID)::pg_catalog.text
+           = pg_catalog.format('%I.%I', TG_ARGV[0], TG_ARGV[1]) THEN
+            audited_schema := TG_ARGV[0];
+            audited_table := TG_ARGV[1];
+        ELSE
+            SELECT a.schema_name, a.table_name INTO audited_schema, audited_table
+              FROM (SELECT TG_RELID AS relid, 0::bigint AS level
+                    UNION ALL
+                    SELECT x.relid::pg_catalog.oid, x.level
+                      FROM pg_catalog.pg_partition_ancestors(TG_RELID) WITH ORDINALITY AS x(relid, level)) AS u
+              JOIN {registry} AS a ON a.relid::pg_catalog.oid = u.relid
+             ORDER BY u.level
+             LIMIT 1;
+            IF NOT FOUND THEN
+                audited_schema := TG_TABLE_SCHEMA;
+                audited_table := TG_TABLE_NAME;
+            END IF;
+        END IF;
+    END IF;"""
+
 LOG_ROW_CHANGE = """
 #variable_conflict use_variable
 DECLARE
@@ -277,10 +313,13 @@ DECLARE
     -- the excluded columns, which never reach the log.
     -- One INSERT per row and nothing else that runs a query: this runs once per audited row
     -- (row_data(), which may, only for the rows to_jsonb() cannot take as they are; excluded
-    -- columns are set to NULL before the row is serialised).
+    -- columns are set to NULL before the row is serialised; a table renamed since the last
+    -- run also looks up its current name: AUDITED_NAME).
     old_row jsonb;
     new_row jsonb;
     actor text;
+    audited_schema text;
+    audited_table text;
 BEGIN
     IF TG_OP <> 'INSERT' THEN
         IF pg_catalog.pg_column_size(OLD) > {inline} OR ({virtual} AND NOT (OLD IS NOT NULL)) THEN
@@ -305,9 +344,9 @@ BEGIN
     IF TG_OP = 'UPDATE' AND old_row = new_row THEN
         RETURN NULL; -- only excluded columns changed, or none did
     END IF;
-    actor := {current_actor}();{required}
+    actor := {current_actor}();{required}{audited_name}
     INSERT INTO {log} (kind, schema_name, table_name, action, old_data, new_data, actor_id)
-    VALUES ('row', TG_ARGV[0], TG_ARGV[1], TG_OP, old_row, new_row, actor);
+    VALUES ('row', audited_schema, audited_table, TG_OP, old_row, new_row, actor);
     RETURN NULL;
 END
 """
@@ -333,7 +372,9 @@ DECLARE
     key_column text;
     non_key text[];
     actor text;
-BEGIN
+    audited_schema text;
+    audited_table text;
+BEGIN{audited_name}
     IF TG_OP = 'INSERT' THEN
         IF NOT EXISTS (SELECT FROM pgtrail_new) THEN
             RETURN NULL;
@@ -352,10 +393,10 @@ BEGIN
     actor := {current_actor}();{required}
     IF TG_OP = 'INSERT' THEN
         INSERT INTO {log} (kind, schema_name, table_name, action, new_data, actor_id)
-        SELECT 'row', TG_ARGV[0], TG_ARGV[1], 'INSERT', n.data, actor FROM {new_rows} AS n;
+        SELECT 'row', audited_schema, audited_table, 'INSERT', n.data, actor FROM {new_rows} AS n;
     ELSIF TG_OP = 'DELETE' THEN
         INSERT INTO {log} (kind, schema_name, table_name, action, old_data, actor_id)
-        SELECT 'row', TG_ARGV[0], TG_ARGV[1], 'DELETE', o.data, actor FROM {old_rows} AS o;
+        SELECT 'row', audited_schema, audited_table, 'DELETE', o.data, actor FROM {old_rows} AS o;
     ELSIF TG_OP = 'UPDATE' THEN
         -- Old and new rows are paired by primary key, each row's JSON built once: the key's
         -- value for a one-column key, else the row minus its other columns. A row whose key
@@ -380,7 +421,7 @@ BEGIN
              n AS MATERIALIZED (SELECT CASE WHEN key_column IS NULL THEN d.data - non_key ELSE d.data -> key_column END
                                        AS row_key, d.data
                                   FROM {new_rows} AS d)
-        SELECT 'row', TG_ARGV[0], TG_ARGV[1], 'UPDATE', o.data, n.data, actor
+        SELECT 'row', audited_schema, audited_table, 'UPDATE', o.data, n.data, actor
           FROM o FULL JOIN n ON n.row_key = o.row_key
          WHERE o.data IS DISTINCT FROM n.data;
     END IF;
@@ -403,12 +444,14 @@ LOG_TRUNCATE = """
 #variable_conflict use_variable
 DECLARE
     actor text := {current_actor}();
+    audited_schema text;
+    audited_table text;
 BEGIN
     -- TRUNCATE of a partitioned table fires for it and for each partition: one row each, all
-    -- under the audited table's name, the truncated relation in metadata when it differs.{required}
+    -- under the audited table's name, the truncated relation in metadata when it differs.{required}{audited_name}
     INSERT INTO {log} (kind, schema_name, table_name, action, actor_id, metadata)
-    VALUES ('truncate', TG_ARGV[0], TG_ARGV[1], 'TRUNCATE', actor,
-            CASE WHEN TG_TABLE_SCHEMA = TG_ARGV[0] AND TG_TABLE_NAME = TG_ARGV[1] THEN NULL
+    VALUES ('truncate', audited_schema, audited_table, 'TRUNCATE', actor,
+            CASE WHEN TG_TABLE_SCHEMA = audited_schema AND TG_TABLE_NAME = audited_table THEN NULL
                  ELSE pg_catalog.jsonb_build_object('relation',
                           pg_catalog.format('%I.%I', TG_TABLE_SCHEMA, TG_TABLE_NAME)) END);
     RETURN NULL;
@@ -432,6 +475,14 @@ BEGIN
 END
 """
 
+# For a dropped trigger (d, a row of pg_event_trigger_dropped_objects()): the OID of its table
+# when that table stays, found by name in the catalog.
+TRIGGER_TABLE = """SELECT k.oid AS relid
+                  FROM pg_catalog.pg_class AS k
+                  JOIN pg_catalog.pg_namespace AS n ON n.oid = k.relnamespace
+                 WHERE d.object_type = 'trigger' AND n.nspname = d.address_names[1]
+                   AND k.relname = d.address_names[2]"""
+
 # DDL on audited tables (on the table itself, a partition, an index or a trigger of it) and on
 # the trail's own objects. Runs for every DDL command of the database, so it only reads the
 # small registry and the catalog.
@@ -441,6 +492,11 @@ END
 # (DISABLE, ENABLE, ENABLE REPLICA, CREATE OR REPLACE), renamed, or dropped while its table
 # stays. A table's owner may still drop the table itself (recorded). Superusers are recorded,
 # not refused: like pgaudit, the trail does not protect against them.
+#
+# It runs as the trail's owner, who may have no USAGE on the audited tables' schemas: it finds
+# relations by OID in the catalog (never to_regclass or a regclass cast of a name, which check
+# USAGE), and it keeps the registry's names current after a rename or SET SCHEMA, so that the
+# triggers log later writes under the table's current name.
 LOG_DDL = """
 #variable_conflict use_variable
 DECLARE
@@ -451,6 +507,16 @@ DECLARE
     weakened text;
 BEGIN
     IF TG_EVENT = 'ddl_command_end' THEN
+        -- An audited table renamed, moved to another schema, or in a schema renamed.
+        UPDATE {registry} AS a
+           SET schema_name = n.nspname, table_name = k.relname, updated_at = pg_catalog.now()
+          FROM pg_catalog.pg_class AS k
+          JOIN pg_catalog.pg_namespace AS n ON n.oid = k.relnamespace
+         WHERE k.oid = a.relid::pg_catalog.oid
+           AND (a.schema_name, a.table_name) IS DISTINCT FROM (n.nspname::text, k.relname::text)
+           AND EXISTS (SELECT FROM pg_catalog.pg_event_trigger_ddl_commands() AS c
+                        WHERE (c.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND c.objid = k.oid)
+                           OR (c.classid = 'pg_catalog.pg_namespace'::pg_catalog.regclass AND c.objid = n.oid));
         INSERT INTO {log} (kind, schema_name, table_name, action, actor_id, metadata)
         SELECT DISTINCT 'ddl', w.schema_name, w.table_name, c.command_tag, actor,
                pg_catalog.jsonb_build_object('object_type', c.object_type, 'object_identity', c.object_identity,
@@ -465,10 +531,19 @@ BEGIN
                            (SELECT t.tgrelid FROM pg_catalog.pg_trigger AS t WHERE t.oid = c.objid)
                        END AS relid) AS r
          CROSS JOIN LATERAL (
+                -- the audited table itself, one above it (a partition) or one below it (ATTACH)
                 SELECT a.schema_name, a.table_name
                   FROM {registry} AS a
                  WHERE a.relid::pg_catalog.oid IN (SELECT r.relid UNION ALL
-                                                   SELECT x.relid FROM pg_catalog.pg_partition_ancestors(r.relid) AS x)
+                                                   SELECT x.relid FROM pg_catalog.pg_partition_ancestors(r.relid) AS x
+                                                   UNION ALL
+                                                   SELECT x.relid FROM pg_catalog.pg_partition_tree(r.relid) AS x)
+                UNION ALL
+                -- audited tables in a schema renamed
+                SELECT a.schema_name, a.table_name
+                  FROM {registry} AS a
+                  JOIN pg_catalog.pg_class AS k ON k.oid = a.relid::pg_catalog.oid
+                 WHERE c.classid = 'pg_catalog.pg_namespace'::pg_catalog.regclass AND k.relnamespace = c.objid
                 UNION ALL
                 SELECT c.schema_name,
                        coalesce((SELECT k.relname::text FROM pg_catalog.pg_class AS k WHERE k.oid = r.relid),
@@ -510,9 +585,8 @@ BEGIN
         IF NOT privileged THEN
             SELECT d.object_identity INTO weakened
               FROM pg_catalog.pg_event_trigger_dropped_objects() AS d
-             WHERE d.object_type = 'trigger' AND d.address_names[3] LIKE 'pgtrail\\_audit\\_%'
-               AND pg_catalog.to_regclass(pg_catalog.quote_ident(d.address_names[1]) || '.' ||
-                                          pg_catalog.quote_ident(d.address_names[2])) IS NOT NULL
+             CROSS JOIN LATERAL ({trigger_table}) AS s
+             WHERE d.address_names[3] LIKE 'pgtrail\\_audit\\_%'
              LIMIT 1;
             IF weakened IS NOT NULL THEN
                 RAISE EXCEPTION 'pgtrail.audit: % drops the audit trigger % of a table that stays; only a superuser '
@@ -525,6 +599,7 @@ BEGIN
                pg_catalog.jsonb_build_object('object_type', d.object_type, 'object_identity', d.object_identity,
                                              'statement', pg_catalog.current_query())
           FROM pg_catalog.pg_event_trigger_dropped_objects() AS d
+          LEFT JOIN LATERAL ({trigger_table}) AS s ON true
          CROSS JOIN LATERAL (
                 -- an audited table
                 SELECT a.schema_name, a.table_name
@@ -534,25 +609,24 @@ BEGIN
                 -- a trail trigger on an audited table, or on one of its partitions, still there
                 SELECT a.schema_name, a.table_name
                   FROM {registry} AS a
-                 WHERE d.object_type = 'trigger' AND d.address_names[3] LIKE 'pgtrail\\_audit\\_%'
-                   AND a.relid::pg_catalog.oid IN (
-                         SELECT x.relid
-                           FROM pg_catalog.pg_partition_ancestors(pg_catalog.to_regclass(
-                                  pg_catalog.quote_ident(d.address_names[1]) || '.' ||
-                                  pg_catalog.quote_ident(d.address_names[2]))) AS x
-                         UNION ALL
-                         SELECT pg_catalog.to_regclass(pg_catalog.quote_ident(d.address_names[1]) || '.' ||
-                                                       pg_catalog.quote_ident(d.address_names[2]))::pg_catalog.oid)
+                 WHERE d.address_names[3] LIKE 'pgtrail\\_audit\\_%'
+                   AND a.relid::pg_catalog.oid IN (SELECT s.relid UNION ALL
+                                                   SELECT x.relid FROM pg_catalog.pg_partition_ancestors(s.relid) AS x)
                 UNION ALL
                 -- a relation gone with its trail triggers, not an audited table: a partition
                 SELECT d.address_names[1], d.address_names[2]
                  WHERE d.object_type = 'trigger' AND d.address_names[3] LIKE 'pgtrail\\_audit\\_%'
-                   AND pg_catalog.to_regclass(pg_catalog.quote_ident(d.address_names[1]) || '.' ||
-                                              pg_catalog.quote_ident(d.address_names[2])) IS NULL
+                   AND s.relid IS NULL
                    AND NOT EXISTS (SELECT FROM pg_catalog.pg_event_trigger_dropped_objects() AS g
                                      JOIN {registry} AS a ON a.relid::pg_catalog.oid = g.objid
                                     WHERE g.object_type = 'table' AND g.schema_name = d.address_names[1]
                                       AND g.object_name = d.address_names[2])
+                UNION ALL
+                -- an index dropped by name in a schema of audited tables, under its own name (the
+                -- catalog no longer links it to its table by now)
+                SELECT d.schema_name, d.object_name
+                 WHERE d.object_type = 'index' AND d.original
+                   AND EXISTS (SELECT FROM {registry} AS a WHERE a.schema_name = d.schema_name)
                 UNION ALL
                 -- the trail's own tables and functions
                 SELECT d.schema_name, coalesce(d.object_name, d.object_identity)
@@ -1876,6 +1950,8 @@ def function_specs(
         schema_name=sql.Literal(schema),
         required=required,
         table_functions=sql.SQL(", ").join(sql.Literal(n) for n in TABLE_TRIGGER_FUNCTIONS),
+        trigger_table=sql.SQL(TRIGGER_TABLE),
+        audited_name=sql.SQL(AUDITED_NAME).format(registry=names["registry"]),
         head=names["head"],
         seal=sql.Identifier(schema, SEAL_FUNCTION),
         lock_key=sql.Literal(CHAIN_LOCK_KEY),
@@ -2327,7 +2403,10 @@ def converge(session, params):
                     )
         for spec in specs:
             rows = state["functions"].get(spec["name"]) or [{}]
-            if spec["name"] in fresh or rows[0].get("public_execute"):
+            if spec["name"] in CLONED_TRIGGER_FUNCTIONS:
+                if spec["name"] not in fresh and not rows[0].get("public_execute"):
+                    run.append(function_acl(schema, spec, "grant", None))
+            elif spec["name"] in fresh or rows[0].get("public_execute"):
                 run.append(function_acl(schema, spec, "revoke", None))
         granted = state["functions"].get(EVENT_FUNCTION) or [{}]
         granted = [] if EVENT_FUNCTION in fresh else list(granted[0].get("grantees") or [])
