@@ -9,7 +9,12 @@
 #                                    start a systemd container NAME from the SUITE/MAJOR image
 #                                    (no network, the suite's package repository or REPO mounted
 #                                    at /srv/pgtrail-repo) and wait until PostgreSQL answers
-#   scripts/testbed.sh clean         remove containers left by an earlier run
+#   scripts/testbed.sh clean [RUN ...]
+#                                    remove the containers of this run (PGTRAIL_RUN, which
+#                                    scripts/test sets) or of the runs named; never another's
+#
+# Every container carries the label pgtrail.testbed=<kind> (PGTRAIL_LABEL: integration,
+# molecule, bench, demo) and, when PGTRAIL_RUN is set, pgtrail.run=<run>: what clean removes.
 #
 # Images are tagged pgtrail-testbed:<suite>-pg<major> and rebuilt only when this recipe changes.
 set -euo pipefail
@@ -155,14 +160,24 @@ build_images() {
   done
 }
 
+# Only the containers of the runs named (default: this run, PGTRAIL_RUN): a concurrent run's
+# containers and a demo fleet carry other run labels and stay.
 clean_containers() {
-  local ids
-  ids=$(docker ps -aq --filter label=pgtrail.testbed)
-  if [ -n "$ids" ]; then
-    step "removing $(echo "$ids" | wc -l) container(s) left by an earlier run"
-    # shellcheck disable=SC2086
-    docker rm -f $ids >/dev/null
+  local runs=("$@") run ids
+  [ ${#runs[@]} -gt 0 ] || runs=(${PGTRAIL_RUN:+"$PGTRAIL_RUN"})
+  if [ ${#runs[@]} -eq 0 ]; then
+    echo "which run? set PGTRAIL_RUN or name the runs; test-bed runs with containers here:" >&2
+    docker ps -a --filter label=pgtrail.run --format '{{.Label "pgtrail.run"}}' | sort | uniq -c >&2
+    exit 2
   fi
+  for run in "${runs[@]}"; do
+    ids=$(docker ps -aq --filter "label=pgtrail.run=$run")
+    if [ -n "$ids" ]; then
+      step "removing $(echo "$ids" | wc -l) container(s) of run $run"
+      # shellcheck disable=SC2086
+      docker rm -f $ids >/dev/null
+    fi
+  done
 }
 
 # The one place that knows how a test-bed container is started (tests, molecule and the demo
@@ -183,7 +198,9 @@ run_container() {
   else
     cgroup=(-v /sys/fs/cgroup:/sys/fs/cgroup:rw)
   fi
-  docker run -d --name "$name" --hostname "$name" --label pgtrail.testbed="${PGTRAIL_LABEL:-run}" \
+  local run_label=()
+  [ -z "${PGTRAIL_RUN:-}" ] || run_label=(--label "pgtrail.run=$PGTRAIL_RUN")
+  docker run -d --name "$name" --hostname "$name" --label pgtrail.testbed="${PGTRAIL_LABEL:-run}" "${run_label[@]}" \
     --network none --cap-add SYS_ADMIN --security-opt seccomp=unconfined --cgroupns=host \
     "${cgroup[@]}" --tmpfs /run --tmpfs /run/lock "${extra[@]}" \
     -v "$repo:/srv/pgtrail-repo:ro" "$tag" "${init[@]}" >/dev/null
@@ -216,6 +233,6 @@ case "${1:-}" in
   engine) ensure_engine ;;
   images) shift; ensure_engine; build_images "$@" ;;
   run) shift; [ $# -ge 3 ] || die "usage: $0 run NAME SUITE MAJOR [REPO]"; run_container "$@" ;;
-  clean) ensure_engine; clean_containers; clean_cgroups ;;
-  *) echo "usage: $0 engine | images [suite:major ...] | run NAME SUITE MAJOR [REPO] | clean" >&2; exit 2 ;;
+  clean) shift; ensure_engine; clean_containers "$@"; clean_cgroups ;;
+  *) echo "usage: $0 engine | images [suite:major ...] | run NAME SUITE MAJOR [REPO] | clean [RUN ...]" >&2; exit 2 ;;
 esac

@@ -17,8 +17,10 @@ description:
 options:
   _input:
     description:
-      - A dict with the keys C(profile), C(log), C(settings), C(databases), C(roles) and C(object_audit),
-        holding the role variables of the same names (C(pgaudit_profile), ...).
+      - A dict with the keys C(profile), C(log), C(settings), C(databases), C(roles), C(object_audit)
+        and C(log_off_allowed), holding the role variables of the same names (C(pgaudit_profile), ...).
+      - A C(pgaudit.log) that logs nothing (C(none), an empty string or list, C(-misc)) at a scope is
+        refused unless C(log_off_allowed) names that scope (C(system), C(database:NAME), C(role:NAME)).
     type: dict
     required: true
 author:
@@ -37,7 +39,8 @@ RETURN = r"""
 _value:
   description:
     - C(system) (full setting names to canonical values, profile first, then the inventory),
-      C(databases), C(roles) (with an optional C(database) key for role-in-database) and C(object_audit).
+      C(databases), C(roles) (with an optional C(database) key for role-in-database), C(object_audit),
+      and C(log_off), the scopes where auditing is off ([{scope, where, value}]).
   type: dict
 """
 
@@ -45,7 +48,7 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.pgtrail.audit.plugins.module_utils.pgaudit_scope import compose_scope
 
-KEYS = ("profile", "log", "settings", "databases", "roles", "object_audit")
+KEYS = ("profile", "log", "settings", "databases", "roles", "object_audit", "log_off_allowed")
 
 
 def pgaudit_scope(variables):

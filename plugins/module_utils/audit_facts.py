@@ -66,6 +66,30 @@ DATABASES = """
 SELECT datname FROM pg_catalog.pg_database WHERE datallowconn ORDER BY datname
 """
 
+# Databases no session of the current user can open: never read, and said so. template0 never
+# accepts connections by design and is left out.
+CLOSED_DATABASES = """
+SELECT datname, datallowconn, pg_catalog.has_database_privilege(oid, 'CONNECT') AS can_connect
+  FROM pg_catalog.pg_database
+ WHERE datname <> 'template0' AND NOT (datallowconn AND pg_catalog.has_database_privilege(oid, 'CONNECT'))
+ ORDER BY datname
+"""
+
+# Whether each named role can log in, and its login members, direct or through other roles:
+# pgaudit's role settings reach only sessions of the role itself (they are not inherited).
+ROLE_LOGINS = """
+WITH RECURSIVE member_of (granted, member) AS (
+    SELECT m.roleid, m.member FROM pg_catalog.pg_auth_members AS m
+    UNION
+    SELECT g.granted, m.member FROM member_of AS g JOIN pg_catalog.pg_auth_members AS m ON m.roleid = g.member
+)
+SELECT r.rolname, r.rolcanlogin,
+       ARRAY(SELECT l.rolname::text FROM member_of AS g JOIN pg_catalog.pg_roles AS l ON l.oid = g.member
+              WHERE g.granted = r.oid AND l.rolcanlogin ORDER BY 1) AS login_members
+  FROM pg_catalog.pg_roles AS r
+ WHERE r.rolname = ANY (%(roles)s)
+"""
+
 # The staged configuration: what the files say now (pg_file_settings re-reads them).
 FILE_SETTINGS = """
 SELECT name, setting, sourcefile, sourceline, error FROM pg_catalog.pg_file_settings ORDER BY seqno
@@ -301,6 +325,66 @@ def weakening(entries, system_value):
     return found
 
 
+def closed_databases(rows):
+    """{database: why} of CLOSED_DATABASES rows: databases no session of this user can open."""
+    closed = {}
+    for row in rows:
+        if not row["datallowconn"]:
+            closed[row["datname"]] = "does not allow connections (datallowconn is false)"
+        else:
+            closed[row["datname"]] = "does not grant CONNECT to the connecting role"
+    return closed
+
+
+def unreached_roles(entries, role_rows):
+    """The role settings no session gets: [{scope, target, role, database, settings, login_members}].
+
+    ``entries``: settings_by_scope entries (or any dicts with scope, target, role, database, name,
+    value); ``role_rows``: ROLE_LOGINS rows. A role that cannot log in gets no session of its own,
+    and pgaudit does not inherit role settings through membership, so its pgaudit.* values set
+    for the role (or the role in a database) cover none of its login members.
+    """
+    logins = dict((row["rolname"], row) for row in role_rows)
+    found = {}
+    for entry in entries:
+        if entry["scope"] not in ("role", "role_in_database"):
+            continue
+        row = logins.get(entry["role"])
+        if row is None or row["rolcanlogin"]:
+            continue
+        item = found.setdefault(
+            (entry["scope"], entry["target"]),
+            dict(
+                scope=entry["scope"],
+                target=entry["target"],
+                role=entry["role"],
+                database=entry.get("database"),
+                settings={},
+                login_members=list(row["login_members"] or []),
+            ),
+        )
+        item["settings"][entry["name"]] = entry["value"]
+    return [found[key] for key in sorted(found)]
+
+
+def unreached_message(item):
+    """One sentence for a warning: which role's settings reach no session, and whom they miss."""
+    where = "role %s" % item["role"] + (" in database %s" % item["database"] if item.get("database") else "")
+    members = item["login_members"]
+    return (
+        "the pgaudit settings of %s (%s) reach no session: %s cannot log in, and pgaudit does not inherit role "
+        "settings through membership or SET ROLE, so %s; set them on the login roles themselves"
+        % (
+            where,
+            ", ".join("%s=%s" % (name, value) for name, value in sorted(item["settings"].items())),
+            item["role"],
+            ("its login members %s are not covered by them" % ", ".join(members))
+            if members
+            else "it has no login member",
+        )
+    )
+
+
 def library_listed(entries, library, pkglibdir):
     """Whether ``library`` is in a list of shared_preload_libraries entries, under any spelling."""
     if entries is None:
@@ -477,6 +561,9 @@ def gather_server(session, base):
         for e in scope_entries(scope_rows, prefix="log_")
     ]
 
+    roles = sorted({e["role"] for e in entries if e["scope"] in ("role", "role_in_database")})
+    unreached = unreached_roles(entries, session.query(ROLE_LOGINS, dict(roles=roles))) if roles else []
+
     superusers = [r["rolname"] for r in session.query(SUPERUSERS)]
     if base["server_version_num"] >= PARAMETER_ACL_SINCE:
         grants = parameter_grants(session.query(PARAMETER_ACL))
@@ -488,6 +575,8 @@ def gather_server(session, base):
         settings_by_scope=entries,
         system_log=system_value,
         weakening=weakening(entries, system_value),
+        unreached_role_settings=unreached,
+        closed_databases=closed_databases(session.query(CLOSED_DATABASES)),
         logging=logging,
         superusers=superusers,
         parameter_grants=grants,

@@ -264,17 +264,24 @@ def plan_schema_grants(current, app_roles, readers, event_callers, owner):
     return steps
 
 
+def wanted_executors(proname, readers):
+    """Who besides the owner should EXECUTE a trail function: readers verify_chain() and
+    changed_fields(); PUBLIC the row trigger function that partitions clone; nobody else."""
+    if proname in audit_trail.CLONED_TRIGGER_FUNCTIONS:
+        return {PUBLIC}
+    return set(readers) if proname in audit_trail.READER_FUNCTIONS else set()
+
+
 def plan_function_grants(functions, readers, owner):
-    """[(verb, proname, arguments, grantee)]: nobody but the owner may EXECUTE, except readers
-    verify_chain() and changed_fields(); log_event's callers are audit_trail's (only PUBLIC is
-    revoked there)."""
+    """[(verb, proname, arguments, grantee)]: nobody but the owner may EXECUTE, except as
+    wanted_executors() says; log_event's callers are audit_trail's (only PUBLIC is revoked there)."""
     steps = []
     for function in functions:
         have = set(g for g in function["grantees"] if g != owner)
         if function["proname"] == audit_trail.EVENT_FUNCTION:
             want, extra = set(), {PUBLIC} & have
         else:
-            want = set(readers) if function["proname"] in audit_trail.READER_FUNCTIONS else set()
+            want = wanted_executors(function["proname"], readers)
             extra = have - want
         for grantee in sorted(extra):
             steps.append(("revoke", function["proname"], function["arguments"], grantee))
@@ -558,7 +565,7 @@ def converge(session, params):
                 grantees=sorted(
                     [g for g in f["grantees"] if g != PUBLIC]
                     if f["proname"] == audit_trail.EVENT_FUNCTION
-                    else (readers if f["proname"] in audit_trail.READER_FUNCTIONS else [])
+                    else wanted_executors(f["proname"], readers)
                 ),
             )
             for f in before["functions"]

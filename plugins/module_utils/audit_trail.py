@@ -60,6 +60,11 @@ EVENT_TRIGGERS = (("pgtrail_audit_ddl", "ddl_command_end"), ("pgtrail_audit_drop
 # The trigger functions of audited tables (the DDL event trigger refuses to let others rename
 # a trigger that runs one of them).
 TABLE_TRIGGER_FUNCTIONS = ("log_row_change", "log_statement_change", "log_truncate")
+# Functions of row triggers, which PostgreSQL clones onto every new partition as the role that
+# creates or attaches it (the table's owner), checking that role's EXECUTE: PUBLIC keeps it. A
+# trigger function can only run as a trigger, and logs under the name of the table it fires on
+# unless the registry says that table is audited (AUDITED_NAME): EXECUTE forges nothing.
+CLONED_TRIGGER_FUNCTIONS = ("log_row_change",)
 
 SEARCH_PATH = "search_path=pg_catalog, pg_temp"
 MODES = ("row", "statement")
@@ -181,67 +186,218 @@ ACTOR_REQUIRED = """
                                            'transaction before writing.', {setting});
     END IF;"""
 
+# How a row becomes JSON (old_data, new_data). The common case is one to_jsonb() of the row.
+# row_data() takes the rows that cannot take it: a table with excluded columns (they are set to
+# NULL in the row before it is serialised, then removed, so a secret or a huge excluded value is
+# never turned into JSON), virtual generated columns (PostgreSQL 18: triggers see them as NULL,
+# so they are left out), and rows larger than INLINE_ROW_BYTES as stored (compressed, TOAST
+# included): below that no row can come near ROW_DATA_LIMIT as JSON. Values that do not fit are
+# logged as {"pgtrail_too_large": {"type", "length", "sha256"}}, the largest first until the row
+# fits; length and sha256 are those of the value's binary form (record_send, as COPY BINARY
+# sends it: a bytea's bytes, a text's characters).
+INLINE_ROW_BYTES = 8192
+ROW_DATA_LIMIT = 64 * 1024 * 1024
+TOO_LARGE = "pgtrail_too_large"
+
+ROW_DATA = """
+#variable_conflict use_variable
+DECLARE
+    -- r: a row of the audited table rel (a transition table's row has no named type: nothing
+    -- here reads a column by name); hidden: its excluded columns.
+    whole jsonb;
+    wire bytea;
+    names text[];
+    types text[];
+    factors integer[];
+    lens integer[] := '{{}}';
+    starts integer[] := '{{}}';
+    pos integer := 4;
+    budget bigint := {limit};
+    marked text[];
+    i integer;
+BEGIN
+    IF {virtual} THEN
+        hidden := hidden OPERATOR(pg_catalog.||) ARRAY(
+            SELECT a.attname::text FROM pg_catalog.pg_attribute AS a
+             WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = 'v');
+    END IF;
+    IF pg_catalog.cardinality(hidden) > 0 THEN
+        r := pg_catalog.jsonb_populate_record(r, {hidden_nulls});
+    END IF;
+    IF pg_catalog.pg_column_size(r) <= {inline} THEN
+        RETURN pg_catalog.to_jsonb(r) - hidden;
+    END IF;
+    -- A large row: each value's length from the row in binary (record_send: a column count, then
+    -- for each column its type, its length, -1 for NULL, and its bytes).
+    wire := pg_catalog.record_send(r);
+    -- A value's JSON is taken as about its binary length for strings, json and xml, twice that
+    -- for others (exact for bytea: two hex digits a byte).
+    SELECT pg_catalog.array_agg(a.attname::text ORDER BY a.attnum),
+           pg_catalog.array_agg(pg_catalog.format_type(a.atttypid, a.atttypmod) ORDER BY a.attnum),
+           pg_catalog.array_agg(CASE WHEN t.typcategory = 'S' OR t.typname IN ('json', 'jsonb', 'xml') THEN 1 ELSE 2 END
+                                ORDER BY a.attnum)
+      INTO names, types, factors
+      FROM pg_catalog.pg_attribute AS a JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
+     WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped;
+    FOR i IN 1 .. pg_catalog.cardinality(names) LOOP
+        lens := lens OPERATOR(pg_catalog.||)
+                ('x' || pg_catalog.encode(pg_catalog.substring(wire, pos + 5, 4), 'hex'))::pg_catalog.bit(32)::integer;
+        starts := starts OPERATOR(pg_catalog.||) (pos + 9);
+        pos := pos + 8 + GREATEST(lens[i], 0);
+    END LOOP;
+    -- The largest values are marked while the others would take more than the budget as JSON;
+    -- should the JSON still not fit, again with half the budget.
+    LOOP
+        SELECT coalesce(pg_catalog.array_agg(v.name), '{{}}') INTO marked
+          FROM (SELECT e.name, e.size, pg_catalog.sum(e.size) OVER () AS total,
+                       pg_catalog.sum(e.size) OVER (ORDER BY e.size DESC, e.name ROWS UNBOUNDED PRECEDING) AS through
+                  FROM (SELECT u.name, CASE WHEN u.len < 0 THEN 0 ELSE u.factor * u.len::bigint + 8 END AS size
+                          FROM ROWS FROM (pg_catalog.unnest(names), pg_catalog.unnest(lens), pg_catalog.unnest(factors))
+                               AS u(name, len, factor)) AS e) AS v
+         WHERE v.size > 0 AND v.total - v.through + v.size > budget;
+        BEGIN
+            whole := pg_catalog.to_jsonb(pg_catalog.jsonb_populate_record(r, {marked_nulls})) - hidden;
+            EXIT WHEN pg_catalog.pg_column_size(whole) <= {limit};
+        EXCEPTION WHEN program_limit_exceeded THEN
+            NULL;
+        END;
+        budget := budget / 2;
+    END LOOP;
+    FOR i IN 1 .. pg_catalog.cardinality(names) LOOP
+        IF names[i] = ANY (marked) THEN
+            whole := whole OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(names[i],
+                pg_catalog.jsonb_build_object({too_large}, pg_catalog.jsonb_build_object(
+                    'type', types[i], 'length', lens[i], 'sha256',
+                    pg_catalog.encode(pg_catalog.sha256(pg_catalog.substring(wire, starts[i], lens[i])), 'hex'))));
+        END IF;
+    END LOOP;
+    RETURN whole;
+END
+"""
+
+# The name a trigger logs under: its audited table's current name. TG_ARGV[0] and TG_ARGV[1]
+# hold the name the table had when the module made the trigger. No query while the table that
+# fires still has that name, nor on a partition whose root still has it (two function calls).
+# After a rename or SET SCHEMA (until the next run gives the trigger the new name), or under an
+# audited table that is itself a partition: the nearest audited table at or above it in the
+# registry, which log_ddl keeps current; else the table that fires (a trail trigger on a table
+# the trail does not audit names that table).
+AUDITED_NAME = """
+    audited_schema := TG_TABLE_SCHEMA;
+    audited_table := TG_TABLE_NAME;
+    IF audited_table <> TG_ARGV[1] OR audited_schema <> TG_ARGV[0] THEN
+        IF pg_catalog.pg_partition_root(TG_RELID)::pg_catalog.text
+           = pg_catalog.format('%I.%I', TG_ARGV[0], TG_ARGV[1]) THEN
+            audited_schema := TG_ARGV[0];
+            audited_table := TG_ARGV[1];
+        ELSE
+            SELECT a.schema_name, a.table_name INTO audited_schema, audited_table
+              FROM (SELECT TG_RELID AS relid, 0::bigint AS level
+                    UNION ALL
+                    SELECT x.relid::pg_catalog.oid, x.level
+                      FROM pg_catalog.pg_partition_ancestors(TG_RELID) WITH ORDINALITY AS x(relid, level)) AS u
+              JOIN {registry} AS a ON a.relid::pg_catalog.oid = u.relid
+             ORDER BY u.level
+             LIMIT 1;
+            IF NOT FOUND THEN
+                audited_schema := TG_TABLE_SCHEMA;
+                audited_table := TG_TABLE_NAME;
+            END IF;
+        END IF;
+    END IF;"""
+
 LOG_ROW_CHANGE = """
 #variable_conflict use_variable
 DECLARE
     -- TG_ARGV: the audited table's schema and name (a partition logs under its parent), then
     -- the excluded columns, which never reach the log.
-    -- One INSERT per row and nothing else that runs a query: this runs once per audited row.
+    -- One INSERT per row and nothing else that runs a query: this runs once per audited row
+    -- (row_data(), which may, only for the rows to_jsonb() cannot take as they are; excluded
+    -- columns are set to NULL before the row is serialised; a table renamed since the last
+    -- run also looks up its current name: AUDITED_NAME).
     old_row jsonb;
     new_row jsonb;
     actor text;
+    audited_schema text;
+    audited_table text;
 BEGIN
     IF TG_OP <> 'INSERT' THEN
-        old_row := pg_catalog.to_jsonb(OLD);
+        IF pg_catalog.pg_column_size(OLD) > {inline} OR ({virtual} AND NOT (OLD IS NOT NULL)) THEN
+            old_row := {row_data}(OLD, TG_RELID, TG_ARGV[2:TG_NARGS - 1]);
+        ELSIF TG_NARGS > 2 THEN
+            old_row := pg_catalog.to_jsonb(pg_catalog.jsonb_populate_record(OLD, {excluded_nulls}))
+                       - TG_ARGV[2:TG_NARGS - 1];
+        ELSE
+            old_row := pg_catalog.to_jsonb(OLD);
+        END IF;
     END IF;
     IF TG_OP <> 'DELETE' THEN
-        new_row := pg_catalog.to_jsonb(NEW);
-    END IF;
-    IF TG_NARGS > 2 THEN
-        old_row := old_row - TG_ARGV[2:TG_NARGS - 1];
-        new_row := new_row - TG_ARGV[2:TG_NARGS - 1];
+        IF pg_catalog.pg_column_size(NEW) > {inline} OR ({virtual} AND NOT (NEW IS NOT NULL)) THEN
+            new_row := {row_data}(NEW, TG_RELID, TG_ARGV[2:TG_NARGS - 1]);
+        ELSIF TG_NARGS > 2 THEN
+            new_row := pg_catalog.to_jsonb(pg_catalog.jsonb_populate_record(NEW, {excluded_nulls}))
+                       - TG_ARGV[2:TG_NARGS - 1];
+        ELSE
+            new_row := pg_catalog.to_jsonb(NEW);
+        END IF;
     END IF;
     IF TG_OP = 'UPDATE' AND old_row = new_row THEN
         RETURN NULL; -- only excluded columns changed, or none did
     END IF;
-    actor := {current_actor}();{required}
+    actor := {current_actor}();{required}{audited_name}
     INSERT INTO {log} (kind, schema_name, table_name, action, old_data, new_data, actor_id)
-    VALUES ('row', TG_ARGV[0], TG_ARGV[1], TG_OP, old_row, new_row, actor);
+    VALUES ('row', audited_schema, audited_table, TG_OP, old_row, new_row, actor);
     RETURN NULL;
 END
 """
+
+# The JSON of each row of a transition table ({rows}), as data: masked and measured as in
+# log_row_change, set-based. Every name is qualified or a variable (use_variable): a column of
+# the audited table cannot capture it.
+# {"<name>": null, ...} for the columns named in {names}: the mask jsonb_populate_record() applies.
+NULLS = "pg_catalog.jsonb_object({names}, pg_catalog.array_fill(NULL::text, ARRAY[pg_catalog.cardinality({names})]))"
+
+STATEMENT_ROWS = """(SELECT CASE WHEN pg_catalog.pg_column_size(m.r) <= {inline} THEN pg_catalog.to_jsonb(m.r) - hidden
+                     ELSE {row_data}(m.r, TG_RELID, hidden) END AS data
+                FROM (SELECT CASE WHEN mask IS NULL THEN t.* ELSE pg_catalog.jsonb_populate_record(t.*, mask) END AS r
+                        FROM {rows} AS t) AS m)"""
 
 LOG_STATEMENT_CHANGE = """
 #variable_conflict use_variable
 DECLARE
     -- One trigger per event, with transition tables pgtrail_old and pgtrail_new; TG_ARGV as
     -- for log_row_change. One log row per changed row, written set-based.
-    excluded text[] := TG_ARGV[2:TG_NARGS - 1];
+    hidden text[] := TG_ARGV[2:TG_NARGS - 1];
+    mask jsonb;
     key_column text;
     non_key text[];
     actor text;
-BEGIN
+    audited_schema text;
+    audited_table text;
+BEGIN{audited_name}
     IF TG_OP = 'INSERT' THEN
         IF NOT EXISTS (SELECT FROM pgtrail_new) THEN
             RETURN NULL;
         END IF;
-        actor := {current_actor}();{required}
+    ELSIF NOT EXISTS (SELECT FROM pgtrail_old) THEN
+        RETURN NULL;
+    END IF;
+    -- Excluded and virtual generated columns (NULL in a trigger) are set to NULL before a row
+    -- is serialised, then removed.
+    hidden := hidden OPERATOR(pg_catalog.||) ARRAY(
+        SELECT a.attname::text FROM pg_catalog.pg_attribute AS a
+         WHERE a.attrelid = TG_RELID AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = 'v');
+    IF pg_catalog.cardinality(hidden) > 0 THEN
+        mask := {hidden_nulls};
+    END IF;
+    actor := {current_actor}();{required}
+    IF TG_OP = 'INSERT' THEN
         INSERT INTO {log} (kind, schema_name, table_name, action, new_data, actor_id)
-        SELECT 'row', TG_ARGV[0], TG_ARGV[1], 'INSERT', pg_catalog.to_jsonb(n) - excluded, actor
-          FROM pgtrail_new AS n;
+        SELECT 'row', audited_schema, audited_table, 'INSERT', n.data, actor FROM {new_rows} AS n;
     ELSIF TG_OP = 'DELETE' THEN
-        IF NOT EXISTS (SELECT FROM pgtrail_old) THEN
-            RETURN NULL;
-        END IF;
-        actor := {current_actor}();{required}
         INSERT INTO {log} (kind, schema_name, table_name, action, old_data, actor_id)
-        SELECT 'row', TG_ARGV[0], TG_ARGV[1], 'DELETE', pg_catalog.to_jsonb(o) - excluded, actor
-          FROM pgtrail_old AS o;
+        SELECT 'row', audited_schema, audited_table, 'DELETE', o.data, actor FROM {old_rows} AS o;
     ELSIF TG_OP = 'UPDATE' THEN
-        IF NOT EXISTS (SELECT FROM pgtrail_old) THEN
-            RETURN NULL;
-        END IF;
-        actor := {current_actor}();{required}
         -- Old and new rows are paired by primary key, each row's JSON built once: the key's
         -- value for a one-column key, else the row minus its other columns. A row whose key
         -- changed, or any row of a table without a key (both NULL: no key matches), is logged
@@ -259,13 +415,13 @@ BEGIN
                                 WHERE i.indrelid = TG_RELID AND i.indisprimary AND a.attnum = ANY (i.indkey));
         END IF;
         INSERT INTO {log} (kind, schema_name, table_name, action, old_data, new_data, actor_id)
-        WITH o AS MATERIALIZED (SELECT CASE WHEN key_column IS NULL THEN r.j - non_key ELSE r.j -> key_column END
-                                       AS row_key, r.j - excluded AS data
-                                  FROM (SELECT pg_catalog.to_jsonb(t) AS j FROM pgtrail_old AS t) AS r),
-             n AS MATERIALIZED (SELECT CASE WHEN key_column IS NULL THEN r.j - non_key ELSE r.j -> key_column END
-                                       AS row_key, r.j - excluded AS data
-                                  FROM (SELECT pg_catalog.to_jsonb(t) AS j FROM pgtrail_new AS t) AS r)
-        SELECT 'row', TG_ARGV[0], TG_ARGV[1], 'UPDATE', o.data, n.data, actor
+        WITH o AS MATERIALIZED (SELECT CASE WHEN key_column IS NULL THEN d.data - non_key ELSE d.data -> key_column END
+                                       AS row_key, d.data
+                                  FROM {old_rows} AS d),
+             n AS MATERIALIZED (SELECT CASE WHEN key_column IS NULL THEN d.data - non_key ELSE d.data -> key_column END
+                                       AS row_key, d.data
+                                  FROM {new_rows} AS d)
+        SELECT 'row', audited_schema, audited_table, 'UPDATE', o.data, n.data, actor
           FROM o FULL JOIN n ON n.row_key = o.row_key
          WHERE o.data IS DISTINCT FROM n.data;
     END IF;
@@ -285,14 +441,17 @@ SELECT pg_catalog.array_agg(n.key ORDER BY n.key)
 """
 
 LOG_TRUNCATE = """
+#variable_conflict use_variable
 DECLARE
     actor text := {current_actor}();
+    audited_schema text;
+    audited_table text;
 BEGIN
     -- TRUNCATE of a partitioned table fires for it and for each partition: one row each, all
-    -- under the audited table's name, the truncated relation in metadata when it differs.{required}
+    -- under the audited table's name, the truncated relation in metadata when it differs.{required}{audited_name}
     INSERT INTO {log} (kind, schema_name, table_name, action, actor_id, metadata)
-    VALUES ('truncate', TG_ARGV[0], TG_ARGV[1], 'TRUNCATE', actor,
-            CASE WHEN TG_TABLE_SCHEMA = TG_ARGV[0] AND TG_TABLE_NAME = TG_ARGV[1] THEN NULL
+    VALUES ('truncate', audited_schema, audited_table, 'TRUNCATE', actor,
+            CASE WHEN TG_TABLE_SCHEMA = audited_schema AND TG_TABLE_NAME = audited_table THEN NULL
                  ELSE pg_catalog.jsonb_build_object('relation',
                           pg_catalog.format('%I.%I', TG_TABLE_SCHEMA, TG_TABLE_NAME)) END);
     RETURN NULL;
@@ -316,6 +475,14 @@ BEGIN
 END
 """
 
+# For a dropped trigger (d, a row of pg_event_trigger_dropped_objects()): the OID of its table
+# when that table stays, found by name in the catalog.
+TRIGGER_TABLE = """SELECT k.oid AS relid
+                  FROM pg_catalog.pg_class AS k
+                  JOIN pg_catalog.pg_namespace AS n ON n.oid = k.relnamespace
+                 WHERE d.object_type = 'trigger' AND n.nspname = d.address_names[1]
+                   AND k.relname = d.address_names[2]"""
+
 # DDL on audited tables (on the table itself, a partition, an index or a trigger of it) and on
 # the trail's own objects. Runs for every DDL command of the database, so it only reads the
 # small registry and the catalog.
@@ -325,6 +492,11 @@ END
 # (DISABLE, ENABLE, ENABLE REPLICA, CREATE OR REPLACE), renamed, or dropped while its table
 # stays. A table's owner may still drop the table itself (recorded). Superusers are recorded,
 # not refused: like pgaudit, the trail does not protect against them.
+#
+# It runs as the trail's owner, who may have no USAGE on the audited tables' schemas: it finds
+# relations by OID in the catalog (never to_regclass or a regclass cast of a name, which check
+# USAGE), and it keeps the registry's names current after a rename or SET SCHEMA, so that the
+# triggers log later writes under the table's current name.
 LOG_DDL = """
 #variable_conflict use_variable
 DECLARE
@@ -335,6 +507,16 @@ DECLARE
     weakened text;
 BEGIN
     IF TG_EVENT = 'ddl_command_end' THEN
+        -- An audited table renamed, moved to another schema, or in a schema renamed.
+        UPDATE {registry} AS a
+           SET schema_name = n.nspname, table_name = k.relname, updated_at = pg_catalog.now()
+          FROM pg_catalog.pg_class AS k
+          JOIN pg_catalog.pg_namespace AS n ON n.oid = k.relnamespace
+         WHERE k.oid = a.relid::pg_catalog.oid
+           AND (a.schema_name, a.table_name) IS DISTINCT FROM (n.nspname::text, k.relname::text)
+           AND EXISTS (SELECT FROM pg_catalog.pg_event_trigger_ddl_commands() AS c
+                        WHERE (c.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND c.objid = k.oid)
+                           OR (c.classid = 'pg_catalog.pg_namespace'::pg_catalog.regclass AND c.objid = n.oid));
         INSERT INTO {log} (kind, schema_name, table_name, action, actor_id, metadata)
         SELECT DISTINCT 'ddl', w.schema_name, w.table_name, c.command_tag, actor,
                pg_catalog.jsonb_build_object('object_type', c.object_type, 'object_identity', c.object_identity,
@@ -349,10 +531,19 @@ BEGIN
                            (SELECT t.tgrelid FROM pg_catalog.pg_trigger AS t WHERE t.oid = c.objid)
                        END AS relid) AS r
          CROSS JOIN LATERAL (
+                -- the audited table itself, one above it (a partition) or one below it (ATTACH)
                 SELECT a.schema_name, a.table_name
                   FROM {registry} AS a
                  WHERE a.relid::pg_catalog.oid IN (SELECT r.relid UNION ALL
-                                                   SELECT x.relid FROM pg_catalog.pg_partition_ancestors(r.relid) AS x)
+                                                   SELECT x.relid FROM pg_catalog.pg_partition_ancestors(r.relid) AS x
+                                                   UNION ALL
+                                                   SELECT x.relid FROM pg_catalog.pg_partition_tree(r.relid) AS x)
+                UNION ALL
+                -- audited tables in a schema renamed
+                SELECT a.schema_name, a.table_name
+                  FROM {registry} AS a
+                  JOIN pg_catalog.pg_class AS k ON k.oid = a.relid::pg_catalog.oid
+                 WHERE c.classid = 'pg_catalog.pg_namespace'::pg_catalog.regclass AND k.relnamespace = c.objid
                 UNION ALL
                 SELECT c.schema_name,
                        coalesce((SELECT k.relname::text FROM pg_catalog.pg_class AS k WHERE k.oid = r.relid),
@@ -394,9 +585,8 @@ BEGIN
         IF NOT privileged THEN
             SELECT d.object_identity INTO weakened
               FROM pg_catalog.pg_event_trigger_dropped_objects() AS d
-             WHERE d.object_type = 'trigger' AND d.address_names[3] LIKE 'pgtrail\\_audit\\_%'
-               AND pg_catalog.to_regclass(pg_catalog.quote_ident(d.address_names[1]) || '.' ||
-                                          pg_catalog.quote_ident(d.address_names[2])) IS NOT NULL
+             CROSS JOIN LATERAL ({trigger_table}) AS s
+             WHERE d.address_names[3] LIKE 'pgtrail\\_audit\\_%'
              LIMIT 1;
             IF weakened IS NOT NULL THEN
                 RAISE EXCEPTION 'pgtrail.audit: % drops the audit trigger % of a table that stays; only a superuser '
@@ -409,6 +599,7 @@ BEGIN
                pg_catalog.jsonb_build_object('object_type', d.object_type, 'object_identity', d.object_identity,
                                              'statement', pg_catalog.current_query())
           FROM pg_catalog.pg_event_trigger_dropped_objects() AS d
+          LEFT JOIN LATERAL ({trigger_table}) AS s ON true
          CROSS JOIN LATERAL (
                 -- an audited table
                 SELECT a.schema_name, a.table_name
@@ -418,25 +609,24 @@ BEGIN
                 -- a trail trigger on an audited table, or on one of its partitions, still there
                 SELECT a.schema_name, a.table_name
                   FROM {registry} AS a
-                 WHERE d.object_type = 'trigger' AND d.address_names[3] LIKE 'pgtrail\\_audit\\_%'
-                   AND a.relid::pg_catalog.oid IN (
-                         SELECT x.relid
-                           FROM pg_catalog.pg_partition_ancestors(pg_catalog.to_regclass(
-                                  pg_catalog.quote_ident(d.address_names[1]) || '.' ||
-                                  pg_catalog.quote_ident(d.address_names[2]))) AS x
-                         UNION ALL
-                         SELECT pg_catalog.to_regclass(pg_catalog.quote_ident(d.address_names[1]) || '.' ||
-                                                       pg_catalog.quote_ident(d.address_names[2]))::pg_catalog.oid)
+                 WHERE d.address_names[3] LIKE 'pgtrail\\_audit\\_%'
+                   AND a.relid::pg_catalog.oid IN (SELECT s.relid UNION ALL
+                                                   SELECT x.relid FROM pg_catalog.pg_partition_ancestors(s.relid) AS x)
                 UNION ALL
                 -- a relation gone with its trail triggers, not an audited table: a partition
                 SELECT d.address_names[1], d.address_names[2]
                  WHERE d.object_type = 'trigger' AND d.address_names[3] LIKE 'pgtrail\\_audit\\_%'
-                   AND pg_catalog.to_regclass(pg_catalog.quote_ident(d.address_names[1]) || '.' ||
-                                              pg_catalog.quote_ident(d.address_names[2])) IS NULL
+                   AND s.relid IS NULL
                    AND NOT EXISTS (SELECT FROM pg_catalog.pg_event_trigger_dropped_objects() AS g
                                      JOIN {registry} AS a ON a.relid::pg_catalog.oid = g.objid
                                     WHERE g.object_type = 'table' AND g.schema_name = d.address_names[1]
                                       AND g.object_name = d.address_names[2])
+                UNION ALL
+                -- an index dropped by name in a schema of audited tables, under its own name (the
+                -- catalog no longer links it to its table by now)
+                SELECT d.schema_name, d.object_name
+                 WHERE d.object_type = 'index' AND d.original
+                   AND EXISTS (SELECT FROM {registry} AS a WHERE a.schema_name = d.schema_name)
                 UNION ALL
                 -- the trail's own tables and functions
                 SELECT d.schema_name, coalesce(d.object_name, d.object_identity)
@@ -454,6 +644,7 @@ END
 FUNCTIONS = (
     ("current_actor", "", "text", False, None),
     ("changed_fields", "old_data jsonb, new_data jsonb", "text[]", False, CHANGED_FIELDS),
+    ("row_data", "r anyelement, rel oid, hidden text[]", "jsonb", False, ROW_DATA),
     ("log_row_change", "", "trigger", True, LOG_ROW_CHANGE),
     ("log_statement_change", "", "trigger", True, LOG_STATEMENT_CHANGE),
     ("log_truncate", "", "trigger", True, LOG_TRUNCATE),
@@ -1738,9 +1929,12 @@ def partitions_of(session, roots):
 # ---------------------------------------------------------------------------------------------
 
 
-def function_specs(schema, actor_setting, actor_expression, require_actor, context, hash_chain=False):
+def function_specs(
+    schema, actor_setting, actor_expression, require_actor, context, hash_chain=False, virtual_columns=False
+):
     """The desired functions, in definition order, with their source rendered for ``context``
-    (the chain's functions too with ``hash_chain``)."""
+    (the chain's functions too with ``hash_chain``; ``virtual_columns``: the server has virtual
+    generated columns, PostgreSQL 18 and later)."""
     sql = postgres.sql
     names = _names(schema)
     setting = sql.Literal(actor_setting)
@@ -1756,12 +1950,23 @@ def function_specs(schema, actor_setting, actor_expression, require_actor, conte
         schema_name=sql.Literal(schema),
         required=required,
         table_functions=sql.SQL(", ").join(sql.Literal(n) for n in TABLE_TRIGGER_FUNCTIONS),
+        trigger_table=sql.SQL(TRIGGER_TABLE),
+        audited_name=sql.SQL(AUDITED_NAME).format(registry=names["registry"]),
         head=names["head"],
         seal=sql.Identifier(schema, SEAL_FUNCTION),
         lock_key=sql.Literal(CHAIN_LOCK_KEY),
         batch=sql.Literal(SEAL_BATCH),
         genesis=sql.SQL(GENESIS),
+        row_data=sql.Identifier(schema, "row_data"),
+        inline=sql.Literal(INLINE_ROW_BYTES),
+        limit=sql.Literal(ROW_DATA_LIMIT),
+        too_large=sql.Literal(TOO_LARGE),
+        virtual=sql.Literal(virtual_columns),
     )
+    for names, array in (("hidden", "hidden"), ("marked", "marked"), ("excluded", "TG_ARGV[2:TG_NARGS - 1]")):
+        parts[names + "_nulls"] = sql.SQL(NULLS).format(names=sql.SQL(array))
+    for rows in ("old", "new"):
+        parts[rows + "_rows"] = sql.SQL(STATEMENT_ROWS).format(rows=sql.Identifier("pgtrail_" + rows), **parts)
     specs = []
     for name, arguments, result, definer, body in FUNCTIONS + (CHAIN_FUNCTIONS if hash_chain else ()):
         if name in CANONICAL_SEQ:
@@ -2078,6 +2283,7 @@ def converge(session, params):
             params["require_actor"],
             session.conn,
             hash_chain,
+            session.conn.info.server_version >= 180000,
         )
         if present
         else []
@@ -2197,7 +2403,10 @@ def converge(session, params):
                     )
         for spec in specs:
             rows = state["functions"].get(spec["name"]) or [{}]
-            if spec["name"] in fresh or rows[0].get("public_execute"):
+            if spec["name"] in CLONED_TRIGGER_FUNCTIONS:
+                if spec["name"] not in fresh and not rows[0].get("public_execute"):
+                    run.append(function_acl(schema, spec, "grant", None))
+            elif spec["name"] in fresh or rows[0].get("public_execute"):
                 run.append(function_acl(schema, spec, "revoke", None))
         granted = state["functions"].get(EVENT_FUNCTION) or [{}]
         granted = [] if EVENT_FUNCTION in fresh else list(granted[0].get("grantees") or [])

@@ -18,6 +18,55 @@ from ansible_collections.pgtrail.audit.plugins.module_utils import pgaudit_setti
 
 OBJECT_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE")
 NO_PROFILE = "none"
+# The opt-in for scopes where pgaudit.log may log nothing, and the forms of its entries.
+LOG_OFF_VARIABLE = "pgaudit_log_off_allowed"
+LOG_OFF_FORMS = "'system', 'database:NAME' or 'role:NAME'"
+
+
+def _log_off_allowed(allowed, errors):
+    """The set of scope names the inventory allows auditing to be off at."""
+    if allowed is None:
+        return set()
+    if isinstance(allowed, str):  # as -e gives it: 'system,role:etl_loader'
+        allowed = [entry.strip() for entry in allowed.split(",") if entry.strip()]
+    if not isinstance(allowed, (list, tuple)):
+        errors.append("%s: expected a list of scopes (%s), got %r" % (LOG_OFF_VARIABLE, LOG_OFF_FORMS, allowed))
+        return set()
+    names = set()
+    for entry in allowed:
+        kind, _sep, target = entry.partition(":") if isinstance(entry, str) else ("", "", "")
+        if entry == "system" or (kind in ("database", "role") and target):
+            names.add(entry)
+        else:
+            errors.append("%s: %r is not a scope; write %s" % (LOG_OFF_VARIABLE, entry, LOG_OFF_FORMS))
+    return names
+
+
+def _given_log(values):
+    """The pgaudit.log value as the inventory gave it ('log' or 'pgaudit.log'), for messages."""
+    for key, value in (values or {}).items() if isinstance(values, dict) else ():
+        if isinstance(key, str) and key.strip().lower() in ("log", "pgaudit.log"):
+            return value
+    return None
+
+
+def _off_scopes(system, system_variable, databases, roles):
+    """[(scope name, variable, where, canonical value)] of every scope whose pgaudit.log logs nothing."""
+    found = []
+    if "pgaudit.log" in system and settings_lib.logs_nothing(system["pgaudit.log"]):
+        found.append(
+            ("system", system_variable, "every session without a database or role value (system-wide)", system)
+        )
+    for name, values in sorted(databases.items()):
+        if "pgaudit.log" in values and settings_lib.logs_nothing(values["pgaudit.log"]):
+            found.append(("database:%s" % name, "pgaudit_databases.%s" % name, "database %s" % name, values))
+    for name, values in sorted(roles.items()):
+        if "pgaudit.log" in values and settings_lib.logs_nothing(values["pgaudit.log"]):
+            where = (
+                "role %s in database %s" % (name, values["database"]) if values.get("database") else "role %s" % name
+            )
+            found.append(("role:%s" % name, "pgaudit_roles.%s" % name, where, values))
+    return [(scope, variable, where, values["pgaudit.log"]) for scope, variable, where, values in found]
 
 
 def _settings(where, values, errors):
@@ -70,10 +119,18 @@ def _object_audit(object_audit, errors):
     return dict(role=role, grants=grants)
 
 
-def compose_scope(profile="seed", log=None, settings=None, databases=None, roles=None, object_audit=None):
-    """Return {system, databases, roles, object_audit} ready for the modules, or raise ValueError
-    listing every problem."""
+def compose_scope(
+    profile="seed", log=None, settings=None, databases=None, roles=None, object_audit=None, log_off_allowed=None
+):
+    """Return {system, databases, roles, object_audit, log_off} ready for the modules, or raise
+    ValueError listing every problem.
+
+    A pgaudit.log that logs nothing ('none', '', [], '-misc') turns auditing off at its scope:
+    it is refused unless ``log_off_allowed`` names that scope ('system', 'database:NAME',
+    'role:NAME'); ``log_off`` lists every scope where auditing is off, for the run to say so.
+    """
     errors = []
+    allowed = _log_off_allowed(log_off_allowed, errors)
     system = {}
     if profile and profile != NO_PROFILE:
         try:
@@ -100,6 +157,21 @@ def compose_scope(profile="seed", log=None, settings=None, databases=None, roles
             scope["database"] = database
         role_scopes[name] = scope
 
+    given = {"pgaudit_log": log, "pgaudit_settings.log": _given_log(settings)}
+    given.update(("pgaudit_databases.%s" % name, _given_log(v)) for name, v in (databases or {}).items())
+    given.update(("pgaudit_roles.%s" % name, _given_log(v)) for name, v in (roles or {}).items())
+    log_off = []
+    for scope, variable, where, value in _off_scopes(
+        system, "pgaudit_log" if log is not None else "pgaudit_settings.log", db_scopes, role_scopes
+    ):
+        if scope in allowed:
+            log_off.append(dict(scope=scope, where=where, value=value))
+        else:
+            errors.append(
+                "%s: pgaudit.log %r logs nothing, so auditing is off for %s; "
+                "if that is intended, add '%s' to %s" % (variable, given.get(variable), where, scope, LOG_OFF_VARIABLE)
+            )
+
     if errors:
         raise ValueError("%d problem(s) in the pgaudit inventory: %s" % (len(errors), "; ".join(errors)))
-    return dict(system=system, databases=db_scopes, roles=role_scopes, object_audit=audit_objects)
+    return dict(system=system, databases=db_scopes, roles=role_scopes, object_audit=audit_objects, log_off=log_off)

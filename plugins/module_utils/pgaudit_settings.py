@@ -9,14 +9,15 @@ anything, then asks :func:`plan_scope` which ``SET``/``RESET`` actions a scope n
 value that only differs in spelling (``'WRITE,ddl'`` against ``'write, ddl'``, ``'true'``
 against ``'on'``) never reports a change.
 
-Choices made for ``pgaudit.log`` (pgaudit itself accepts more, see ``check_pgaudit_log``):
+``pgaudit.log`` accepts exactly what pgaudit's ``check_pgaudit_log`` accepts (PostgreSQL's
+``SplitIdentifierString``, then each class matched case-insensitively):
 
-* pgaudit applies the classes left to right and ``none`` adds no class. A desired value
-  that combines ``none`` with other classes, puts a class after a subtraction, or holds only
-  subtractions is rejected with a message saying why: each is legal but almost always a
-  mistake (``'none, read'`` logs read; ``'-misc'`` set on a role logs nothing, it does not
-  subtract from the system value). :func:`effective_classes` still reads any value pgaudit
-  accepts, so values found in the catalog compare by what they log.
+* pgaudit applies the classes left to right and ``none`` adds no class, so ``'none, read'``
+  logs read and ``'-misc'`` logs nothing (set on a role it does not subtract from the system
+  value). :func:`logs_nothing` tells the values that turn auditing off; the role's inventory
+  validator (``pgaudit_scope``) refuses those unless the inventory allows it for that scope.
+* an empty element (``'read,,write'``, ``'read,'``, ``['read', '']``) is refused, as pgaudit
+  refuses it; an empty value (``''``, ``[]``) is valid and means ``none``.
 * ``misc`` also sets ``misc_set`` (pgaudit does ``LOG_MISC | LOG_MISC_SET``), so
   ``'misc'`` equals ``'misc, misc_set'`` and ``'misc, -misc_set'`` logs misc only.
 """
@@ -132,27 +133,89 @@ def is_pgaudit_name(name):
 # --- pgaudit.log -------------------------------------------------------------------------------
 
 
+# PostgreSQL's scanner_isspace: the only characters SplitIdentifierString skips.
+_SCANNER_SPACE = " \t\n\r\f"
+
+
+def split_identifier_string(text):
+    """PostgreSQL's SplitIdentifierString(text, ','), which pgaudit's check_pgaudit_log calls.
+
+    Returns the list of names, or None where PostgreSQL returns false: an empty element
+    ('read,,write', 'read,', ',read'), a space inside a name ('read write'), a stray quote.
+    An empty or blank string is an empty list. Unquoted names are folded to lower case (ASCII
+    only, as pgaudit's pg_strcasecmp compares); quoted names keep their text.
+    """
+    names = []
+    pos, end = 0, len(text)
+    while pos < end and text[pos] in _SCANNER_SPACE:
+        pos += 1
+    if pos == end:
+        return names
+    while True:
+        if text[pos : pos + 1] == '"':
+            name = []
+            pos += 1
+            while True:
+                close = text.find('"', pos)
+                if close < 0:
+                    return None  # mismatched quotes
+                name.append(text[pos:close])
+                if text[close + 1 : close + 2] != '"':
+                    pos = close + 1
+                    break
+                name.append('"')  # a doubled quote stands for one
+                pos = close + 2
+            names.append("".join(name))
+        else:
+            start = pos
+            while pos < end and text[pos] != "," and text[pos] not in _SCANNER_SPACE:
+                pos += 1
+            if pos == start:
+                return None  # empty unquoted name
+            names.append(_ascii_lower(text[start:pos]))
+        while pos < end and text[pos] in _SCANNER_SPACE:
+            pos += 1
+        if pos == end:
+            return names
+        if text[pos] != ",":
+            return None
+        pos += 1
+        while pos < end and text[pos] in _SCANNER_SPACE:
+            pos += 1
+
+
+def _ascii_lower(text):
+    return "".join(chr(ord(c) + 32) if "A" <= c <= "Z" else c for c in text)
+
+
 def _log_tokens(value):
-    """Split a list or comma string into (subtract, class) pairs; every unknown token is an error."""
+    """Split a list or comma string into (subtract, class) pairs exactly as pgaudit does.
+
+    A list is the comma string of its items (an item may itself hold "read, write"), so an
+    empty item is an empty element. Raises ValueError for what pgaudit refuses: an empty
+    element, a malformed list, an unknown class (all named at once).
+    """
     if isinstance(value, str):
-        items = [value]
+        text = value
     elif isinstance(value, (list, tuple)):
-        items = list(value)
+        for item in value:
+            if not isinstance(item, str):
+                raise ValueError("pgaudit.log: class %r is not a string" % (item,))
+        text = ",".join(value)
     else:
         raise ValueError("pgaudit.log must be a list or a comma-separated string, got %r" % (value,))
-    raw = []
-    for item in items:
-        if not isinstance(item, str):
-            raise ValueError("pgaudit.log: class %r is not a string" % (item,))
-        # A YAML list item may itself hold "read, write".
-        raw.extend(token.strip() for token in item.split(","))
+    raw = split_identifier_string(text)
+    if raw is None:
+        raise ValueError(
+            "pgaudit.log: %r is not a list pgaudit accepts (an empty element, as in 'read,,write' or a trailing "
+            "comma, a space inside a class name, or a stray quote); write the classes separated by commas, e.g. "
+            "'write, ddl'" % (value,)
+        )
     pairs = []
     unknown = []
     for token in raw:
-        if not token:
-            continue  # stray comma: dropped, the canonical value is written without it
         subtract = token.startswith("-")
-        name = (token[1:] if subtract else token).lower()
+        name = _ascii_lower(token[1:] if subtract else token)
         if name not in _CLASS_MEMBERS:
             unknown.append(token)
         else:
@@ -169,7 +232,7 @@ def effective_classes(value):
     """Return the frozenset of concrete classes a pgaudit.log value logs, the way pgaudit reads it.
 
     Tokens apply left to right, 'all' expands to every class, 'misc' includes 'misc_set' and
-    'none' adds nothing. Raises ValueError only for an unknown class or a wrong type.
+    'none' adds nothing. Raises ValueError for any value pgaudit refuses.
     """
     logged = frozenset()
     for subtract, name in _log_tokens(value):
@@ -180,39 +243,42 @@ def effective_classes(value):
     return logged
 
 
+def logs_nothing(value):
+    """True when a valid pgaudit.log value turns auditing off: 'none', '', [], '-misc', 'read, -read'."""
+    return not effective_classes(value)
+
+
+def _classes_text(logged):
+    """A canonical string of a set of concrete classes ('none' when empty)."""
+    if logged == _CLASS_MEMBERS["all"]:
+        return "all"
+    if not logged:
+        return "none"
+    tokens = [name for name in CONCRETE_CLASSES if name in logged and name != "misc_set"]
+    if "misc_set" in logged and "misc" not in logged:
+        tokens.append("misc_set")
+    if "misc" in logged and "misc_set" not in logged:
+        tokens.append("-misc_set")
+    return ", ".join(tokens)
+
+
 def normalize_log_classes(value):
-    """Return the canonical pgaudit.log string of a list or comma string.
+    """Return the canonical pgaudit.log string of any value pgaudit accepts.
 
     Lower-case, duplicates removed, classes in the order of LOG_CLASSES followed by the
-    subtractions ('all, -misc'); empty gives 'none'. Raises ValueError for an unknown class and
-    for the confusing forms described in the module docstring.
+    subtractions ('all, -misc'); a value that logs nothing gives 'none'. A value whose meaning
+    depends on its order ('none, read', 'all, -ddl, ddl') is written as the classes it logs.
+    Raises ValueError for what pgaudit refuses (see _log_tokens).
     """
     pairs = _log_tokens(value)
-    if not pairs:
+    logged = effective_classes(value)
+    if not logged:
         return "none"
-    if any(name == "none" for _subtract, name in pairs):
-        if all(pair == (False, "none") for pair in pairs):
-            return "none"
-        raise ValueError(
-            "pgaudit.log: 'none' must stand alone, got %r; combined with other classes pgaudit ignores it "
-            "(so 'none, read' logs read); list the classes to log, or 'none' alone" % (value,)
-        )
-    seen_subtraction = False
-    for subtract, name in pairs:
-        if subtract:
-            seen_subtraction = True
-        elif seen_subtraction:
-            raise ValueError(
-                "pgaudit.log: class %r follows a subtraction in %r; pgaudit applies classes left to right, "
-                "so list the classes first and the subtractions last, e.g. 'all, -misc'" % (name, value)
-            )
-    if not any(not subtract for subtract, _name in pairs):
-        raise ValueError(
-            "pgaudit.log: %r only subtracts, so it logs nothing; a value set for a role or database replaces "
-            "the value of the wider scope instead of subtracting from it; write e.g. 'all, -misc'" % (value,)
-        )
-    added = {name for subtract, name in pairs if not subtract}
-    removed = {name for subtract, name in pairs if subtract}
+    added = [name for subtract, name in pairs if not subtract]
+    removed = [name for subtract, name in pairs if subtract]
+    in_order = pairs == [(False, name) for name in added] + [(True, name) for name in removed]
+    if "none" in added or "none" in removed or not in_order:
+        return _classes_text(logged)
     tokens = [name for name in LOG_CLASSES if name in added]
     tokens.extend("-" + name for name in LOG_CLASSES if name in removed)
     return ", ".join(tokens)

@@ -109,6 +109,8 @@ def _host(name, evidence):
         drift_error=evidence.get("drift_error"),
         coverage=_coverage(name, facts) if facts else [],
         unreachable_databases=facts.get("unreachable_databases") or {},
+        closed_databases=facts.get("closed_databases") or {},
+        unreached_role_settings=facts.get("unreached_role_settings") or [],
         settings_by_scope=pgaudit.get("settings_by_scope") or [],
         weakening=facts.get("weakening") or [],
         preload=facts.get("preload") or {},
@@ -119,7 +121,8 @@ def _host(name, evidence):
 
 
 def fleet_model(evidence_by_host, profiles=None, generated_at=None):
-    """The report's data: {generated_at, profiles, summary, checks, matrix, hosts, coverage}.
+    """The report's data: {generated_at, profiles, summary, checks, matrix, hosts, coverage,
+    unreached_roles, closed_databases}.
 
     ``evidence_by_host`` maps a host name to ``{facts, checks, drift}`` (``checks`` from
     compliance.evaluate, ``drift`` from drift.drift) or ``{error}``; a host mapped to nothing
@@ -161,4 +164,12 @@ def fleet_model(evidence_by_host, profiles=None, generated_at=None):
         matrix=matrix,
         hosts=hosts,
         coverage=[row for host in hosts for row in host["coverage"]],
+        # Role settings no session gets (NOLOGIN roles: pgaudit does not inherit them).
+        unreached_roles=[dict(item, host=host["name"]) for host in hosts for item in host["unreached_role_settings"]],
+        # Databases never read because no session can open them.
+        closed_databases=[
+            dict(host=host["name"], database=name, reason=why)
+            for host in hosts
+            for name, why in sorted(host["closed_databases"].items())
+        ],
     )

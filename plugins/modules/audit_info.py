@@ -239,6 +239,18 @@ weakening:
   sample:
     - {scope: role_in_database, target: etl_loader@warehouse, setting: pgaudit.log, value: none,
        system_value: "write, ddl", classes_dropped: [ddl, write]}
+unreached_role_settings:
+  description:
+    - pgaudit settings of a role that cannot log in (a NOLOGIN group role), at role or
+      role-in-database scope. They reach no session, since pgaudit does not inherit role settings
+      through membership or C(SET ROLE); C(login_members) lists the login roles (direct or
+      indirect members) they do not cover.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {scope: role, target: dba_team, role: dba_team, database: null, settings: {pgaudit.log: all},
+       login_members: [alice, bob]}
 logging:
   description:
     - The running values of the server's logging parameters (C(log_connections),
@@ -272,6 +284,13 @@ unreachable_databases:
   returned: always
   type: dict
   sample: {old_app: "FATAL: database \"old_app\" does not exist"}
+closed_databases:
+  description:
+    - Databases no session of the connecting role can open (C(datallowconn) false, or C(CONNECT)
+      not granted), with the reason; they are never read. C(template0) is left out.
+  returned: always
+  type: dict
+  sample: {archive: "does not allow connections (datallowconn is false)"}
 trail:
   description:
     - The trigger-based audit trail of each database read, under C(databases).
@@ -428,6 +447,7 @@ def evidence(module, session, facts, current):
     )
     facts.update(
         weakening=server["weakening"],
+        unreached_role_settings=server["unreached_role_settings"],
         logging=server["logging"],
         set_user=dict(
             available_version=server["set_user_available"],
@@ -436,6 +456,7 @@ def evidence(module, session, facts, current):
         ),
         databases=sorted(per_db),
         unreachable_databases=unreachable,
+        closed_databases=server["closed_databases"],
         trail=dict(schema=params["trail_schema"], databases=dict((db, per_db[db]["trail"]) for db in sorted(per_db))),
         lockdown=dict(
             superusers=server["superusers"],

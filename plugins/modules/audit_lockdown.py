@@ -24,6 +24,10 @@ description:
     log rows arrive only through the trail's definer functions (the row, statement and
     C(TRUNCATE) triggers, the DDL event triggers and C(log_event()), whose C(EXECUTE) grant
     M(pgtrail.audit.audit_trail) owns through its own C(app_roles)).
+  - C(PUBLIC) keeps C(EXECUTE) on the row trigger function C(log_row_change()), since PostgreSQL clones
+    row triggers onto a new or attached partition as the table's owner, checking that role's
+    C(EXECUTE). A trigger function runs only as a trigger, and logs under the name of the table it
+    fires on unless the registry says that table is audited.
   - Sets the owner's default privileges in the schema so that partitions created later (as the
     owner, which M(pgtrail.audit.audit_trail) does once the trail is locked down) get the same
     C(SELECT) for the readers and nothing for anyone else.
@@ -141,6 +145,7 @@ function_grants:
         user_agent text, actor_id text)
       role: clerk
       privileges: [EXECUTE]
+    - {function: "audit.log_row_change()", role: PUBLIC, privileges: [EXECUTE]}
     - {function: "audit.verify_chain(expected_seq bigint, expected_hash text)", role: auditor, privileges: [EXECUTE]}
 schema_grants:
   description: The privileges on the schema held by roles other than the owner, after the run.

@@ -200,8 +200,14 @@ notes:
   - Row triggers cover partitions created later at once (PostgreSQL clones them). Their C(TRUNCATE)
     trigger, and in statement mode their statement triggers (for statements naming the partition
     itself), are added by the next run, which reports the table as updated.
-  - A renamed audited table keeps its triggers and goes on logging under its old name until the
-    inventory names it again; the next run then updates it in place.
+  - After C(ALTER TABLE ... RENAME), C(SET SCHEMA) or C(ALTER SCHEMA ... RENAME), the event trigger
+    updates the registry, and the DDL and every later write are logged under the table's current
+    name. List the table under its new name; the next run gives its triggers that name (until
+    then, each audited row of the renamed table costs one lookup in the registry).
+  - The owner of an audited table may run its own DDL on it in any schema, one the trail's owner
+    cannot use included - partitions, renames, columns, indexes (C(CONCURRENTLY) too), C(DROP TABLE),
+    C(DROP SCHEMA ... CASCADE), C(DROP OWNED) - and it is recorded. C(PUBLIC) keeps C(EXECUTE) on
+    C(log_row_change()), which PostgreSQL checks when it clones the row trigger onto a new partition.
   - One trail per database. To move it to another O(schema), run O(state=absent) with the old one
     first.
   - The log is owned by the role running the module and no other role has privileges on it, until

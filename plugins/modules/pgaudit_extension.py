@@ -33,8 +33,10 @@ options:
   databases:
     description:
       - The databases to act on. C(all) means every database that accepts connections
-        (C(datallowconn)), C(template1) included, so databases created later have the
-        extension too; C(template0) never accepts connections and is left alone.
+        (C(datallowconn)) and that the connecting role may C(CONNECT) to, C(template1) included,
+        so databases created later have the extension too; C(template0) never accepts connections
+        and is left alone. Any other database C(all) passes over is listed in RV(skipped) and
+        named in a warning.
       - Other names may be given with C(all); an unknown or non-connectable database is an error.
     type: list
     elements: str
@@ -90,6 +92,15 @@ databases:
   returned: always
   type: dict
   sample: {postgres: {before: null, after: "1.7"}, template1: {before: "1.7", after: "1.7"}}
+skipped:
+  description:
+    - Databases that O(databases=all) passed over because no session can open them
+      (C(datallowconn) false, or C(CONNECT) not granted to the connecting role), with the
+      reason; they have no extension until they can be opened and the module runs again.
+      C(template0) is not listed.
+  returned: always
+  type: dict
+  sample: {archive: "does not allow connections (datallowconn is false)"}
 recreated:
   description: Databases where an extension of another version was dropped and created again.
   returned: always
@@ -111,14 +122,17 @@ executed_queries:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.pgtrail.audit.plugins.module_utils import pgconf, postgres
+from ansible_collections.pgtrail.audit.plugins.module_utils import audit_facts, pgconf, postgres
 
 FACTS = """
 SELECT current_setting('shared_preload_libraries') AS shared_preload_libraries,
        (SELECT default_version FROM pg_catalog.pg_available_extensions WHERE name = 'pgaudit') AS available_version
 """
 
-DATABASES = "SELECT datname, datallowconn FROM pg_catalog.pg_database ORDER BY datname"
+DATABASES = """
+SELECT datname, datallowconn, pg_catalog.has_database_privilege(oid, 'CONNECT') AS can_connect
+  FROM pg_catalog.pg_database ORDER BY datname
+"""
 
 INSTALLED = "SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'pgaudit'"
 
@@ -127,22 +141,28 @@ DEFAULT = "default"
 
 
 def targets(module, rows):
-    """The databases to act on, or fail naming every unknown or non-connectable one."""
-    allow = {row["datname"]: row["datallowconn"] for row in rows}
+    """(the databases to act on, {database: why} of those 'all' passed over), or fail naming every
+    unknown or non-connectable database named."""
+    allow = {row["datname"]: row["datallowconn"] and row["can_connect"] for row in rows}
+    closed = audit_facts.closed_databases(r for r in rows if r["datname"] != "template0" and not allow[r["datname"]])
     chosen = []
+    skipped = {}
     errors = []
     for name in module.params["databases"]:
         if name == "all":
             chosen.extend(db for db in sorted(allow) if allow[db])
+            skipped.update(closed)
         elif name not in allow:
             errors.append("database %r does not exist" % name)
         elif not allow[name]:
-            errors.append("database %r does not allow connections" % name)
+            errors.append("database %r %s" % (name, closed.get(name, "does not allow connections")))
         else:
             chosen.append(name)
     if errors:
         module.fail_json(msg="Nothing was changed: %s" % "; ".join(errors), changed=False, executed_queries=[])
-    return sorted(set(chosen))
+    for name, why in sorted(skipped.items()):
+        module.warn("database %s was skipped: it %s, so it has no pgaudit extension" % (name, why))
+    return sorted(set(chosen)), skipped
 
 
 def check_loaded(module, facts):
@@ -208,10 +228,10 @@ def main():
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     main_session = postgres.open_session(module, autocommit=True)
     executed = []
-    result = dict(databases={}, recreated=[])
+    result = dict(databases={}, recreated=[], skipped={})
     try:
         facts = main_session.query(FACTS)[0]
-        chosen = targets(module, main_session.query(DATABASES))
+        chosen, result["skipped"] = targets(module, main_session.query(DATABASES))
         check_loaded(module, facts)
         for database in chosen:
             own = database == module.params["login_db"]

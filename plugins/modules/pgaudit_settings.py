@@ -170,6 +170,17 @@ pgaudit_version:
   returned: always
   type: str
   sample: "1.7"
+unreached_roles:
+  description:
+    - The listed roles that cannot log in (NOLOGIN group roles), with the settings given for them
+      and their login members. pgaudit does not inherit role settings through membership or
+      C(SET ROLE), so these settings reach no session; each is also reported as a warning.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {scope: role, target: dba_team, role: dba_team, database: null, settings: {pgaudit.log: all},
+       login_members: [alice, bob]}
 executed_queries:
   description: The statements run (in check mode, that would run), in order.
   returned: always
@@ -183,8 +194,8 @@ executed_queries:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.pgtrail.audit.plugins.module_utils import audit_facts, postgres, server_settings
 from ansible_collections.pgtrail.audit.plugins.module_utils import pgaudit_settings as ps
-from ansible_collections.pgtrail.audit.plugins.module_utils import postgres, server_settings
 
 FACTS = """
 SELECT current_setting('server_version_num')::int AS version_num,
@@ -426,6 +437,23 @@ def warn_weakening(module, scopes, staged_log):
                 )
 
 
+def warn_unreached(module, session, scopes):
+    """Warn about, and return, the listed role scopes whose role cannot log in."""
+    entries = [
+        dict(scope=scope.kind, target=scope.target, role=scope.role, database=scope.database, name=name, value=value)
+        for scope in scopes
+        if scope.role
+        for name, value in scope.desired.items()
+    ]
+    roles = sorted({entry["role"] for entry in entries})
+    if not roles:
+        return []
+    unreached = audit_facts.unreached_roles(entries, session.query(audit_facts.ROLE_LOGINS, dict(roles=roles)))
+    for item in unreached:
+        module.warn(audit_facts.unreached_message(item))
+    return unreached
+
+
 def describe(scopes, server_actions, server):
     """The changes list and the before/after of every listed scope."""
     changes = []
@@ -526,6 +554,7 @@ def main():
         scopes, server = validate(module, session, facts)
         server_actions = plan(module, session, facts, scopes, server)
         warn_weakening(module, scopes, facts["staged_log"])
+        unreached = warn_unreached(module, session, scopes)
         changes, diff = describe(scopes, server_actions, server)
         apply(module, session, facts, scopes, server_actions)
     except postgres.psycopg.Error as exc:
@@ -543,6 +572,7 @@ def main():
         restart_required=bool(pending),
         pending_restart=pending,
         pgaudit_version=facts["pgaudit_version"],
+        unreached_roles=unreached,
         executed_queries=session.executed_queries,
     )
     if module._diff:

@@ -17,6 +17,7 @@ SCOPE = {
     "pgaudit_log": ["write", "ddl"],
     "pgaudit_databases": {"ledger": {"log": ["read", "write"]}},
     "pgaudit_roles": {"teller": {"log": "none", "database": "ledger"}},
+    "pgaudit_log_off_allowed": ["role:teller"],
 }
 
 

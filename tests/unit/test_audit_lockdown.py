@@ -140,13 +140,15 @@ def test_only_readers_may_run_the_verifier_and_log_event_callers_are_left_to_aud
     functions = [
         dict(proname="log_event", arguments="action text", owner="postgres", grantees=["PUBLIC", "app", "other"]),
         dict(proname="log_row_change", arguments="", owner="postgres", grantees=["PUBLIC", "app"]),
+        dict(proname="log_truncate", arguments="", owner="postgres", grantees=["PUBLIC"]),
         dict(proname="verify_chain", arguments="expected_seq bigint", owner="postgres", grantees=["app"]),
     ]
     steps = al.plan_function_grants(functions, ["auditor"], "audit_owner")
+    # PUBLIC keeps EXECUTE on the row trigger function: partitions clone its triggers as their owner.
     assert [render(al.function_statement("audit", s)) for s in steps] == [
         'REVOKE ALL ON FUNCTION "audit"."log_event"(action text) FROM PUBLIC',
-        'REVOKE ALL ON FUNCTION "audit"."log_row_change"() FROM PUBLIC',
         'REVOKE ALL ON FUNCTION "audit"."log_row_change"() FROM "app"',
+        'REVOKE ALL ON FUNCTION "audit"."log_truncate"() FROM PUBLIC',
         'REVOKE ALL ON FUNCTION "audit"."verify_chain"(expected_seq bigint) FROM "app"',
         'GRANT EXECUTE ON FUNCTION "audit"."verify_chain"(expected_seq bigint) TO "auditor"',
     ]

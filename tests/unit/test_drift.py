@@ -20,6 +20,7 @@ DECLARED = compose_scope(
     log=["write", "ddl"],
     databases={"finance": {"log": ["read", "write"]}},
     roles={"auditor": {"log": "all"}, "etl_loader": {"log": "none", "database": "warehouse"}},
+    log_off_allowed=["role:etl_loader"],
 )
 
 CONVERGED = facts(

@@ -30,6 +30,7 @@ def test_profile_none_sets_only_what_the_inventory_lists():
         "databases": {},
         "roles": {},
         "object_audit": {},
+        "log_off": [],
     }
 
 
@@ -37,6 +38,7 @@ def test_database_role_and_role_in_database_scopes():
     scope = compose_scope(
         databases={"finance": {"log": ["read", "write"]}},
         roles={"auditor": {"log": "all"}, "etl_loader": {"log": "none", "database": "warehouse"}},
+        log_off_allowed=["role:etl_loader"],
     )
     assert scope["databases"] == {"finance": {"pgaudit.log": "read, write"}}
     assert scope["roles"]["auditor"] == {"pgaudit.log": "all"}
@@ -75,6 +77,94 @@ def test_every_problem_is_reported_at_once_with_where_it_came_from():
 def test_an_unknown_profile_is_named():
     with pytest.raises(ValueError, match="pgaudit_profile.*hipaa"):
         compose_scope(profile="hipaa")
+
+
+# Every value that turns auditing off at a scope, at every scope: refused without the opt-in.
+OFF_VALUES = ["none", "NONE", "", "  ", [], "-misc", "read, -read", "none, -all"]
+SCOPES = [
+    ("system", "pgaudit_log", "system-wide", lambda v: dict(log=v)),
+    ("system", "pgaudit_settings.log", "system-wide", lambda v: dict(settings={"log": v})),
+    (
+        "database:scratch",
+        "pgaudit_databases.scratch",
+        "database scratch",
+        lambda v: dict(databases={"scratch": {"log": v}}),
+    ),
+    (
+        "role:etl_loader",
+        "pgaudit_roles.etl_loader",
+        "role etl_loader",
+        lambda v: dict(roles={"etl_loader": {"log": v}}),
+    ),
+    (
+        "role:etl_loader",
+        "pgaudit_roles.etl_loader",
+        "role etl_loader in database warehouse",
+        lambda v: dict(roles={"etl_loader": {"log": v, "database": "warehouse"}}),
+    ),
+]
+
+
+@pytest.mark.parametrize("value", OFF_VALUES, ids=repr)
+@pytest.mark.parametrize("scope, variable, where, inventory", SCOPES, ids=[s[1] + ":" + s[2] for s in SCOPES])
+def test_a_value_that_turns_auditing_off_is_refused_naming_the_scope_and_the_opt_in(
+    value, scope, variable, where, inventory
+):
+    with pytest.raises(ValueError) as err:
+        compose_scope(**inventory(value))
+    message = str(err.value)
+    assert variable in message and where in message and "logs nothing" in message
+    assert "add '%s' to pgaudit_log_off_allowed" % scope in message
+
+
+@pytest.mark.parametrize("value", OFF_VALUES, ids=repr)
+@pytest.mark.parametrize("scope, variable, where, inventory", SCOPES, ids=[s[1] + ":" + s[2] for s in SCOPES])
+def test_with_the_opt_in_the_scope_is_accepted_and_listed(value, scope, variable, where, inventory):
+    result = compose_scope(log_off_allowed=[scope], **inventory(value))
+    assert result["log_off"] == [{"scope": scope, "where": result["log_off"][0]["where"], "value": "none"}]
+    assert where in result["log_off"][0]["where"]
+
+
+def test_the_opt_in_of_one_scope_does_not_cover_another():
+    with pytest.raises(ValueError) as err:
+        compose_scope(
+            log="",
+            databases={"scratch": {"log": "none"}},
+            roles={"quiet": {"log": []}},
+            log_off_allowed=["database:scratch"],
+        )
+    message = str(err.value)
+    assert message.startswith("2 problem(s)")
+    assert "'system'" in message and "'role:quiet'" in message and "'database:scratch' to" not in message
+
+
+def test_every_off_scope_is_listed():
+    result = compose_scope(
+        log="none",
+        databases={"scratch": {"log": "none"}, "finance": {"log": "read"}},
+        roles={"quiet": {"log": "-misc"}, "auditor": {"log": "all"}},
+        log_off_allowed=["system", "database:scratch", "role:quiet"],
+    )
+    assert [entry["scope"] for entry in result["log_off"]] == ["system", "database:scratch", "role:quiet"]
+
+
+@pytest.mark.parametrize(
+    "allowed", ["everything", ["everything"], ["database:"], ["role"], [3], {"system": True}], ids=repr
+)
+def test_a_malformed_opt_in_is_refused(allowed):
+    with pytest.raises(ValueError, match="pgaudit_log_off_allowed"):
+        compose_scope(log_off_allowed=allowed)
+
+
+@pytest.mark.parametrize("value", ["read,,write", "write,", ["write", ""]], ids=repr)
+def test_an_empty_element_is_refused_as_pgaudit_refuses_it(value):
+    with pytest.raises(ValueError, match="pgaudit_log.*not a list pgaudit accepts"):
+        compose_scope(log=value)
+
+
+def test_the_opt_in_given_with_e_as_a_comma_string():
+    result = compose_scope(log="", roles={"quiet": {"log": "none"}}, log_off_allowed="system, role:quiet")
+    assert [entry["scope"] for entry in result["log_off"]] == ["system", "role:quiet"]
 
 
 @pytest.mark.parametrize(
