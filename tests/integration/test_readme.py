@@ -37,8 +37,9 @@ from testbed import ROOT, docker
 README = ROOT / "README.md"
 HOST = "pgtrail-demo-pg17"
 KINDS = {"sh", "psql", "group_vars", "playbook", "tasks", "output", "paths", "skip"}
-MARKER = re.compile(r"^<!--\s*readme-test:\s*(?P<spec>.*?)\s*-->\s*$")
-FENCE = re.compile(r"^```(?P<lang>[\w-]*)\s*$")
+# Fences and markers may be indented (a block inside a list item).
+MARKER = re.compile(r"^\s*<!--\s*readme-test:\s*(?P<spec>.*?)\s*-->\s*$")
+FENCE = re.compile(r"^(?P<indent>\s*)```(?P<lang>[\w-]*)\s*$")
 
 
 class Block:
@@ -67,9 +68,10 @@ def readme_blocks(text):
             j -= 1
         marker = MARKER.match(lines[j]) if j >= 0 else None
         end = i + 1
-        while end < len(lines) and not lines[end].startswith("```"):
+        indent = fence.group("indent")
+        while end < len(lines) and not lines[end].startswith(indent + "```"):
             end += 1
-        body = "\n".join(lines[i + 1 : end]) + "\n"
+        body = "\n".join(line[len(indent) :] for line in lines[i + 1 : end]) + "\n"
         blocks.append(Block(i + 1, fence.group("lang"), body, marker.group("spec") if marker else None))
         i = end + 1
     return blocks
@@ -82,11 +84,13 @@ def test_the_extractor_reads_markers_and_refuses_unmarked_blocks():
     sample = (
         "text\n<!-- readme-test: psql db=finance -->\n```sql\nSELECT 1;\n```\n\n"
         '```sh\nls\n```\n<!-- readme-test: skip reason="a file tree" -->\n\n```\na\n```\n'
+        "- item\n\n  ```sql\n  SELECT 2;\n  ```\n"
     )
-    first, second, third = readme_blocks(sample)
+    first, second, third, fourth = readme_blocks(sample)
     assert (first.kind, first.options, first.text) == ("psql", {"db": "finance"}, "SELECT 1;\n")
     assert second.kind is None
     assert (third.kind, third.options) == ("skip", {"reason": "a file tree"})
+    assert (fourth.kind, fourth.text) == (None, "SELECT 2;\n")
 
 
 def test_every_block_of_the_readme_says_how_it_is_tested():

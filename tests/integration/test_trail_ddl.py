@@ -367,7 +367,7 @@ def test_what_weakens_the_trail_is_still_refused_to_the_owner(pg_all, estate, re
 def readme_blocks():
     """The code blocks of the README's "Migrations and partitions", as (language, text)."""
     text = (ROOT / "README.md").read_text()
-    section = text.split("### Migrations and partitions", 1)[1].split("\n## ", 1)[0]
+    section = re.split(r"\n##+ ", text.split("### Migrations and partitions", 1)[1], maxsplit=1)[0]
     return re.findall(r"```(\w+)\n(.*?)```", section, re.S)
 
 
