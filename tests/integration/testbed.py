@@ -18,7 +18,7 @@ CACHE = Path(os.environ.get("PGTRAIL_CACHE", Path.home() / ".cache" / "pgtrail")
 # major -> Debian suite of its test-bed image (scripts/testbed.sh builds pgtrail-testbed:<suite>-pg<major>)
 IMAGES = {15: "bookworm", 17: "trixie"}
 # With PostgreSQL 18 (forky: Debian testing, built when it can be; tests skip without it).
-ALL_IMAGES = dict(IMAGES, **{18: "forky"})
+ALL_IMAGES = {**IMAGES, 18: "forky"}
 
 
 def docker(*args, check=True, input=None):
