@@ -1787,6 +1787,8 @@ def read_trail(session, schema):
     encoding = _encoding(session)
     # The sealing trigger on the log runs a chain function: it is not an audited table's trigger.
     for row in session.query(TRAIL_TRIGGERS, dict(schema=schema, functions=function_names)):
+        if row["tgname"] == SKIP_TRIGGER:
+            continue  # on the trail's own tables: see plan_skip_triggers
         if row["function_schema"] != schema or row["function_name"] not in function_names:
             state["foreign"].append(
                 "trigger %s on %s runs %s: another audit trail (or another tool) uses the pgtrail_audit_ names in "
