@@ -9,23 +9,25 @@ import json
 
 import pytest
 from pgaudit_testlib import PASSWORD, Objects, succeeded, unique
+from testbed import ROOT
 
-# The README's commands, for a database "shop" and its dump "shop.dump" (run as postgres).
-# Data-only: the new trail's own rows (its build's lockdown) step aside, below id 0, to be sealed
-# after the restored history; then the trail's history, then the application's rows.
-SET_ASIDE = (
-    "psql -d shop -v ON_ERROR_STOP=1 -c 'BEGIN; LOCK TABLE audit.audit_log, audit.chain_head; "
-    "DELETE FROM audit.chain_head; "
-    "UPDATE audit.audit_log SET id = -id, chain_seq = NULL, prev_hash = NULL, row_hash = NULL; COMMIT'"
-)
-RESTORE_TRAIL = (
-    "pg_restore --list shop.dump | grep -E ' (TABLE DATA|SEQUENCE SET) audit (audit_log|chain_head)' > trail.list && "
-    "PGOPTIONS='-c session_replication_role=replica' pg_restore --data-only --use-list=trail.list "
-    "--dbname=shop shop.dump"
-)
-RESTORE_DATA = "pg_restore --data-only {disable}--exclude-schema=audit --dbname=shop shop.dump"
-FULL = "createdb shop && pg_restore --dbname=shop shop.dump"
-NIGHTLY = "pg_dump --format=custom --file=shop.dump --host=127.0.0.1 --username={owner} shop"
+# The README's commands (README: Backup and restore), for a database "shop" and its dump
+# "shop.dump", as postgres; the test runs them as the README gives them.
+README = (ROOT / "README.md").read_text()
+
+
+def readme_command(prefix):
+    """The one line of the README's backup and restore section that starts with prefix."""
+    section = README.split("### Backup and restore", 1)[1].split("\n## ", 1)[0]
+    (line,) = [line for line in section.splitlines() if line.startswith(prefix)]
+    return line
+
+
+SET_ASIDE = readme_command("psql -d shop ")
+RESTORE_TRAIL = readme_command("pg_restore --list ")
+RESTORE_DATA = readme_command("pg_restore --data-only --exclude-schema=audit ")
+FULL = readme_command("createdb shop ")
+NIGHTLY = readme_command("pg_dump --format=custom ")
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +100,8 @@ def test_a_restore_keeps_every_history_row_and_the_next_run_leaves_the_trail_who
             backup = facts["backup"]["databases"][estate["source"]]
             assert "SELECT on audit.audit_log" in backup["needs"] and "USAGE on schema audit" in backup["needs"]
             assert estate["app"] in backup["roles"]
-            run(pg, workdir, estate["source"], NIGHTLY.format(owner=estate["app"]), env="PGPASSWORD=%s " % PASSWORD)
+            nightly = NIGHTLY.replace("app_owner", estate["app"])
+            run(pg, workdir, estate["source"], nightly, env="PGPASSWORD=%s " % PASSWORD)
         finally:
             pg.psql('REVOKE pg_read_all_data FROM "%s"' % estate["app"])
     else:
@@ -107,8 +110,10 @@ def test_a_restore_keeps_every_history_row_and_the_next_run_leaves_the_trail_who
         pg.psql('CREATE DATABASE "%s" TEMPLATE "%s"' % (target, estate["built"]))
         run(pg, workdir, target, SET_ASIDE)
         run(pg, workdir, target, RESTORE_TRAIL)
-        disable = "--disable-triggers " if case.endswith("--disable-triggers") else ""
-        run(pg, workdir, target, RESTORE_DATA.format(disable=disable))
+        if case.endswith("--disable-triggers"):
+            run(pg, workdir, target, RESTORE_DATA.replace("--data-only", "--data-only --disable-triggers"))
+        else:
+            run(pg, workdir, target, RESTORE_DATA)
     else:
         run(pg, workdir, target, FULL)
     assert pg.psql("SELECT count(*) FROM orders", db=target) == "18"
