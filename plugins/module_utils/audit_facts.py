@@ -29,6 +29,7 @@ from ansible_collections.pgtrail.audit.plugins.module_utils.audit_trail import (
     STATEMENT_TRIGGERS,
     TRUNCATE_TRIGGER,
 )
+from ansible_collections.pgtrail.audit.plugins.module_utils.identifiers import render
 
 SPL = "shared_preload_libraries"
 AUTO_CONF = "postgresql.auto.conf"
@@ -353,10 +354,6 @@ def expected_triggers(mode):
     return sorted([ROW_TRIGGER, TRUNCATE_TRIGGER])
 
 
-def _qualified(schema, table):
-    return "%s.%s" % (schema, table)
-
-
 def trail_coverage(registry, triggers, schema_tables, event_triggers, trail_schema):
     """The coverage of one database's trail from the catalog rows.
 
@@ -383,18 +380,18 @@ def trail_coverage(registry, triggers, schema_tables, event_triggers, trail_sche
         on_table = {r["tgname"]: r["enabled"] for r in rows if (r["rel_schema"], r["rel_name"]) == (schema, table)}
         missing = [name for name in expected_triggers(mode) if name not in on_table]
         not_always = [
-            dict(relation=_qualified(r["rel_schema"], r["rel_name"]), trigger=r["tgname"], enabled=r["enabled"])
+            dict(relation=render(r["rel_schema"], r["rel_name"]), trigger=r["tgname"], enabled=r["enabled"])
             for r in rows
             if r["enabled"] != "A"
         ]
         present = (schema, table) in existing
         audited.append(
             dict(
-                table=_qualified(schema, table),
+                table=render(schema, table),
                 mode=mode,
                 present=present,
                 triggers=[
-                    dict(relation=_qualified(r["rel_schema"], r["rel_name"]), name=r["tgname"], enabled=r["enabled"])
+                    dict(relation=render(r["rel_schema"], r["rel_name"]), name=r["tgname"], enabled=r["enabled"])
                     for r in rows
                 ],
                 missing_triggers=missing,
@@ -406,7 +403,7 @@ def trail_coverage(registry, triggers, schema_tables, event_triggers, trail_sche
     with_triggers = set(by_root)
     schemas = sorted({schema for schema, _table in registered if schema != trail_schema})
     uncovered = [
-        _qualified(schema, table)
+        render(schema, table)
         for schema, table in sorted(schema_tables)
         if schema in schemas and (schema, table) not in registered and (schema, table) not in with_triggers
     ]
@@ -591,7 +588,7 @@ def gather_database(session, trail_schema, verify=True):
         rows = session.query(
             LOG_WRITERS, dict(log_oid=log_oid, privileges=list(LOG_PRIVILEGES), first_oid=FIRST_NORMAL_OID)
         )
-        result["lockdown"] = dict(log_table=_qualified(trail_schema, LOG), owner=owner, writers=writers(rows))
+        result["lockdown"] = dict(log_table=render(trail_schema, LOG), owner=owner, writers=writers(rows))
         result["hash_chain"] = read_chain(session, trail_schema, objects["schema_oid"], log_oid, verify)
         oid = dict(schema_oid=objects["schema_oid"])
         result["backup"] = dict(

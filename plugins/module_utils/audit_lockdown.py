@@ -33,7 +33,7 @@ from ansible_collections.pgtrail.audit.plugins.module_utils.audit_facts import (
     parameter_grants,
     writers,
 )
-from ansible_collections.pgtrail.audit.plugins.module_utils.object_grants import display_name
+from ansible_collections.pgtrail.audit.plugins.module_utils.identifiers import name_problem, render
 
 
 class LockdownError(Exception):
@@ -155,7 +155,7 @@ def check_request(params):
     named = (("owner", [owner]), ("app_roles", params["app_roles"]), ("reader_roles", params["reader_roles"]))
     for what, names in named:
         for name in names or []:
-            problem = audit_trail.name_problem(name)
+            problem = name_problem(name)
             if problem:
                 problems.append("%s: %s" % (what, problem))
             elif name.upper() == PUBLIC:
@@ -308,7 +308,7 @@ def describe_relations(schema, state):
             if words:
                 entries[grantee] = words
         if entries:
-            described[display_name(schema, relname)] = entries
+            described[render(schema, relname)] = entries
     return described
 
 
@@ -316,7 +316,7 @@ def grant_list(schema, state):
     """The relation grants as the module returns them: [{table, role, privileges[, columns]}]."""
     grants = []
     for relname, grantees in sorted(state.items()):
-        table = display_name(schema, relname)
+        table = render(schema, relname)
         for grantee, entry in sorted(grantees.items()):
             if entry["table"]:
                 grants.append(dict(table=table, role=grantee, privileges=object_grants.order(entry["table"])))
@@ -441,7 +441,7 @@ def read_parameter_grants(session, version):
 
 
 def signature(schema, function):
-    return "%s(%s)" % (display_name(schema, function["proname"]), function["arguments"])
+    return "%s(%s)" % (render(schema, function["proname"]), function["arguments"])
 
 
 def describe(schema, grants, owner, parameter):
@@ -480,7 +480,7 @@ def converge(session, params):
     if facts["schema_oid"] is None or facts["log_oid"] is None:
         problems.append(
             "schema %s holds no audit log (%s): run pgtrail.audit.audit_trail in this database first"
-            % (schema, display_name(schema, audit_trail.LOG))
+            % (schema, render(schema, audit_trail.LOG))
         )
     role_problems, create_owner = check_roles(
         params, session.query(ROLES, dict(owner=owner, names=[owner] + app_roles + readers))
@@ -574,13 +574,13 @@ def converge(session, params):
         if role not in event_callers:
             warnings.append(
                 "app role %s may not call %s: list it in the app_roles of pgtrail.audit.audit_trail, which owns "
-                "that grant" % (role, display_name(schema, audit_trail.EVENT_FUNCTION))
+                "that grant" % (role, render(schema, audit_trail.EVENT_FUNCTION))
             )
     if log_writers and not session.module.check_mode:
         held = ["%s (%s)" % (w["role"], ", ".join(w["privileges"])) for w in log_writers]
         warnings.append(
             "besides the superusers and the owner, these roles may still write %s: %s"
-            % (display_name(schema, audit_trail.LOG), "; ".join(held))
+            % (render(schema, audit_trail.LOG), "; ".join(held))
         )
     if remaining and not params["revoke_parameter_grants"]:
         held = ["%s holds %s on %s" % (g["role"], ", ".join(g["privileges"]), g["parameter"]) for g in remaining]

@@ -34,8 +34,8 @@ __metaclass__ = type
 import fnmatch
 import re
 
-from ansible_collections.pgtrail.audit.plugins.module_utils import postgres
-from ansible_collections.pgtrail.audit.plugins.module_utils.object_grants import display_name
+from ansible_collections.pgtrail.audit.plugins.module_utils import identifiers, postgres
+from ansible_collections.pgtrail.audit.plugins.module_utils.identifiers import render
 
 # ---------------------------------------------------------------------------------------------
 # Names
@@ -65,7 +65,6 @@ SEARCH_PATH = "search_path=pg_catalog, pg_temp"
 MODES = ("row", "statement")
 # Months of partitions made ahead of the current one (partition: monthly).
 PREMAKE_MONTHS = 3
-NAMEDATALEN = 64
 
 _GUC_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)+$")
 _MONTH_PARTITION = re.compile(r"^audit_log_(\d{4})(\d{2})$")
@@ -1041,40 +1040,6 @@ CHECK_ACTOR_EXPRESSION = "SELECT ({expression})::text AS actor WHERE %s"
 # ---------------------------------------------------------------------------------------------
 
 
-def name_problem(name):
-    """Why a single identifier cannot be used, or None."""
-    if not name:
-        return "empty name"
-    if len(name.encode("utf-8")) >= NAMEDATALEN:
-        return "name %r is longer than %d bytes, the longest PostgreSQL keeps" % (name, NAMEDATALEN - 1)
-    return None
-
-
-def parse_table(text):
-    """``schema.table`` (``public`` when no schema) -> (schema, table); ValueError naming the input."""
-    if not isinstance(text, str):
-        raise ValueError("table %r is not a string" % (text,))
-    schema, table = postgres.split_qualified_name(text)
-    for part in (schema, table):
-        problem = name_problem(part)
-        if problem:
-            raise ValueError("%s in %r" % (problem, text))
-    return schema, table
-
-
-def parse_single(text, what):
-    """One identifier (a column or a schema), quoted or folded like PostgreSQL does."""
-    if not isinstance(text, str):
-        raise ValueError("%s %r is not a string" % (what, text))
-    schema, name = postgres.split_qualified_name(text, default_schema=None)
-    if schema is not None:
-        raise ValueError("%s %r must be a single name (double-quote a name that holds a dot)" % (what, text))
-    problem = name_problem(name)
-    if problem:
-        raise ValueError("%s in %r" % (problem, text))
-    return name
-
-
 def parse_columns(columns, where):
     if columns is None:
         return [], []
@@ -1083,7 +1048,7 @@ def parse_columns(columns, where):
     names, problems = [], []
     for column in columns:
         try:
-            name = parse_single(column, "column")
+            name = identifiers.parse_single(column, "column")
         except ValueError as exc:
             problems.append("%s: %s" % (where, exc))
             continue
@@ -1114,7 +1079,7 @@ def normalize_request(tables, schemas, exclude_columns):
         else:
             given, mode, columns = entry, "row", None
         try:
-            key = parse_table(given)
+            key = identifiers.parse_qualified(given)
         except ValueError as exc:
             problems.append("%s: %s" % (where, exc))
             continue
@@ -1125,7 +1090,7 @@ def normalize_request(tables, schemas, exclude_columns):
         names, column_problems = parse_columns(columns, where)
         problems.extend(column_problems)
         if key in explicit:
-            problems.append("%s: table %s is listed twice" % (where, display_name(*key)))
+            problems.append("%s: table %s is listed twice" % (where, render(*key)))
             continue
         explicit[key] = dict(given=given, mode=mode, exclude=names)
 
@@ -1133,7 +1098,7 @@ def normalize_request(tables, schemas, exclude_columns):
     for index, entry in enumerate(schemas or []):
         where = "schemas[%d]" % index
         try:
-            schema = parse_single(entry.get("name"), "schema")
+            schema = identifiers.parse_single(entry.get("name"), "schema")
         except ValueError as exc:
             problems.append("%s: %s" % (where, exc))
             continue
@@ -1147,7 +1112,7 @@ def normalize_request(tables, schemas, exclude_columns):
     for given, columns in sorted((exclude_columns or {}).items()):
         where = "exclude_columns[%s]" % given
         try:
-            key = parse_table(given)
+            key = identifiers.parse_qualified(given)
         except ValueError as exc:
             problems.append("%s: %s" % (where, exc))
             continue
@@ -1166,11 +1131,11 @@ def select_from_schemas(rules, schema_tables, trail_schema):
     chosen, problems = {}, []
     for given, schema, patterns in rules:
         if schema == trail_schema:
-            problems.append("schema %s is the audit trail's own schema and cannot be audited" % _quote(schema))
+            problems.append("schema %s is the audit trail's own schema and cannot be audited" % render(schema))
             continue
         tables = schema_tables.get(schema)
         if tables is None:
-            problems.append("schema %s does not exist" % _quote(schema))
+            problems.append("schema %s does not exist" % render(schema))
             continue
         for table in tables:
             if any(fnmatch.fnmatchcase(table, pattern) for pattern in patterns):
@@ -1179,21 +1144,12 @@ def select_from_schemas(rules, schema_tables, trail_schema):
     return chosen, problems
 
 
-def _quote(name):
-    return '"%s"' % name.replace('"', '""')
-
-
-def quoted_name(schema, table):
-    """The form error messages use: every part double-quoted, as given to PostgreSQL."""
-    return "%s.%s" % (_quote(schema), _quote(table))
-
-
 def merge_selection(explicit, chosen, exclusions):
     """{(schema, table): {given, mode, exclude}}: explicit entries win over schema rules; the
     top-level exclude_columns add to an entry's own. Problems for exclusions of unselected tables."""
     selection = {}
     for key in chosen:
-        selection[key] = dict(given=display_name(*key), mode="row", exclude=[])
+        selection[key] = dict(given=render(*key), mode="row", exclude=[])
     for key, entry in explicit.items():
         selection[key] = dict(entry, exclude=list(entry["exclude"]))
     problems = []
@@ -1209,7 +1165,7 @@ def merge_selection(explicit, chosen, exclusions):
 
 def check_relation(key, entry, info, trail_schema):
     """Problems with one selected table, from its catalog row (None when it does not exist)."""
-    name = quoted_name(*key)
+    name = render(*key)
     if key[0] == trail_schema:
         return ["table %s belongs to the audit trail's own schema and cannot be audited" % name]
     if info is None or info.get("relid") is None:
@@ -1224,12 +1180,12 @@ def check_relation(key, entry, info, trail_schema):
     if info["relispartition"]:
         return [
             "table %s is a partition of %s: audit the partitioned table, whose triggers cover every partition"
-            % (name, quoted_name(info["root_schema"], info["root_name"]))
+            % (name, render(info["root_schema"], info["root_name"]))
         ]
     problems = []
     for column in entry["exclude"]:
         if column not in info["columns"]:
-            problems.append("column %s does not exist in table %s" % (_quote(column), name))
+            problems.append("column %s does not exist in table %s" % (render(column), name))
     if entry["mode"] == "statement" and not info["has_key"]:
         problems.append("table %s has no primary key: statement mode pairs old and new rows by it; use mode row" % name)
     return problems
@@ -1237,7 +1193,7 @@ def check_relation(key, entry, info, trail_schema):
 
 def check_options(params):
     problems = []
-    problem = name_problem(params["schema"])
+    problem = identifiers.name_problem(params["schema"])
     if problem:
         problems.append("schema: %s" % problem)
     if not _GUC_NAME.match(params["actor_setting"] or ""):
@@ -1250,7 +1206,7 @@ def check_options(params):
     if params.get("retention_months") is not None and params["retention_months"] < 1:
         problems.append("retention_months must be 1 or more (or null to keep everything)")
     for role in params.get("app_roles") or []:
-        problem = name_problem(role)
+        problem = identifiers.name_problem(role)
         if problem:
             problems.append("app_roles: %s" % problem)
     return problems
@@ -1383,7 +1339,7 @@ def describe_trigger(name, spec, enabled="A"):
     text = "%s AFTER %s ON %s%s FOR EACH %s EXECUTE FUNCTION %s(%s)" % (
         name,
         events,
-        display_name(*spec["relation"]),
+        render(*spec["relation"]),
         referencing,
         spec["level"].upper(),
         spec["function"],
@@ -1453,7 +1409,7 @@ def function_config(spec):
 def describe_function(schema, spec, language=None):
     language, volatility = language or language_of(spec["name"])
     header = "%s(%s) RETURNS %s LANGUAGE %s%s%s%s" % (
-        display_name(schema, spec["name"]),
+        render(schema, spec["name"]),
         spec["arguments"],
         spec["result"],
         language,
@@ -1795,8 +1751,8 @@ def read_trail(session, schema):
                 "this database; only one trail per database is supported"
                 % (
                     row["tgname"],
-                    quoted_name(row["rel_schema"], row["rel_name"]),
-                    quoted_name(row["function_schema"], row["function_name"]),
+                    render(row["rel_schema"], row["rel_name"]),
+                    render(row["function_schema"], row["function_name"]),
                 )
             )
             continue
@@ -1810,7 +1766,7 @@ def read_trail(session, schema):
             state["foreign"].append(
                 "event trigger %s runs %s: another audit trail uses this database (schema %s); only one trail per "
                 "database is supported"
-                % (row["evtname"], quoted_name(row["function_schema"], row["function_name"]), row["function_schema"])
+                % (row["evtname"], render(row["function_schema"], row["function_name"]), row["function_schema"])
             )
             continue
         state["event_triggers"][row["evtname"]] = row
@@ -2045,7 +2001,7 @@ def registry_statement(schema, verb, relid, entry=None):
         return sql.SQL("DELETE FROM {} WHERE relid::pg_catalog.oid = {}").format(registry, sql.Literal(relid))
     values = dict(
         registry=registry,
-        relation=sql.Literal(quoted_name(entry["schema"], entry["name"])),
+        relation=sql.Literal(render(entry["schema"], entry["name"])),
         schema=sql.Literal(entry["schema"]),
         table=sql.Literal(entry["name"]),
         mode=sql.Literal(entry["mode"]),
@@ -2167,14 +2123,14 @@ def converge(session, params):
         if state["version"] == 0 and (LOG in state["relations"] or REGISTRY in state["relations"]):
             problems.append(
                 "schema %s already holds %s without a recorded schema version: it was not made by this module; "
-                "rename it or choose another schema" % (_quote(schema), LOG if LOG in state["relations"] else REGISTRY)
+                "rename it or choose another schema" % (render(schema), LOG if LOG in state["relations"] else REGISTRY)
             )
         log_kind = state["relations"].get(LOG)
         if log_kind and (log_kind == "p") != partitioned:
             problems.append(
                 "%s is %s but partition is %s: changing the partitioning of an existing log is not supported"
                 % (
-                    display_name(schema, LOG),
+                    render(schema, LOG),
                     "partitioned by month" if log_kind == "p" else "not partitioned",
                     params["partition"],
                 )
@@ -2193,7 +2149,7 @@ def converge(session, params):
     app_roles = sorted(set(params["app_roles"] or [])) if present else []
     if app_roles:
         found = {r["rolname"] for r in session.query(ROLES, dict(names=app_roles))}
-        problems.extend("role %s does not exist (app_roles)" % _quote(r) for r in app_roles if r not in found)
+        problems.extend("role %s does not exist (app_roles)" % render(r) for r in app_roles if r not in found)
     if present and params.get("actor_expression"):
         try:
             with session.conn.transaction():
@@ -2257,7 +2213,7 @@ def converge(session, params):
         raise TrailError(
             [
                 "the DDL event triggers (pgtrail_audit_ddl, pgtrail_audit_drop) need a superuser to be created or "
-                "changed, and %s is not one" % _quote(session.scalar("SELECT CURRENT_USER::text AS u"))
+                "changed, and %s is not one" % render(session.scalar("SELECT CURRENT_USER::text AS u"))
             ]
         )
     partition_plan = None
@@ -2285,7 +2241,7 @@ def converge(session, params):
             updated.add(relid)
     for relid, row in sorted(registry.items()):
         if relid not in tables:
-            removed.append(display_name(row["schema_name"], row["table_name"]))
+            removed.append(render(row["schema_name"], row["table_name"]))
     for _verb, key, spec in trigger_steps:
         relid = root_of.get(key[0], key[0])
         if relid in tables:
@@ -2293,7 +2249,7 @@ def converge(session, params):
                 updated.add(relid)
         elif relid not in registry:
             # Triggers of the trail on a table the registry does not know: removed as well.
-            name = display_name(*spec["relation"])
+            name = render(*spec["relation"])
             if name not in removed:
                 removed.append(name)
 
@@ -2414,15 +2370,15 @@ def converge(session, params):
         session.change(statement)
 
     after_tables = [
-        dict(name=display_name(t["schema"], t["name"]), mode=t["mode"], exclude_columns=list(t["exclude"]))
+        dict(name=render(t["schema"], t["name"]), mode=t["mode"], exclude_columns=[render(c) for c in t["exclude"]])
         for t in sorted(tables.values(), key=lambda t: (t["schema"], t["name"]))
     ]
     result = dict(
         changed=bool(run),
         tables=after_tables,
-        added=sorted(display_name(tables[r]["schema"], tables[r]["name"]) for r in added),
+        added=sorted(render(tables[r]["schema"], tables[r]["name"]) for r in added),
         removed=sorted(removed),
-        updated=sorted(display_name(tables[r]["schema"], tables[r]["name"]) for r in updated if r in tables),
+        updated=sorted(render(tables[r]["schema"], tables[r]["name"]) for r in updated if r in tables),
         schema_version=max(state["applied"] | {m[0] for m in migrations} | {0}),
         hash_chain=hash_chain,
         executed_queries=list(session.executed_queries),
@@ -2442,7 +2398,7 @@ def _describe_state(schema, state, registry):
         hash_chain=bool(state["chain_trigger"]),
         tables=dict(
             (
-                display_name(r["schema_name"], r["table_name"]),
+                render(r["schema_name"], r["table_name"]),
                 dict(mode=r["mode"], exclude_columns=sorted(r["excluded_columns"] or [])),
             )
             for r in registry.values()
@@ -2454,7 +2410,7 @@ def _describe_state(schema, state, registry):
             % (
                 name,
                 row["evtevent"],
-                display_name(row["function_schema"], row["function_name"]),
+                render(row["function_schema"], row["function_name"]),
                 " ENABLE ALWAYS" if row["evtenabled"] == "A" else " (enabled: %s)" % row["evtenabled"],
             )
             for name, row in state["event_triggers"].items()
@@ -2473,13 +2429,13 @@ def _describe_desired(schema, state, tables, desired, specs, app_roles, present,
         schema_version=state["version"],
         hash_chain=False,
         tables=dict(
-            (display_name(t["schema"], t["name"]), dict(mode=t["mode"], exclude_columns=list(t["exclude"])))
+            (render(t["schema"], t["name"]), dict(mode=t["mode"], exclude_columns=[render(c) for c in t["exclude"]]))
             for t in tables.values()
         ),
         triggers=sorted(describe_trigger(k[1], s) for k, s in desired.items()),
         functions=dict((spec["name"], describe_function(schema, spec)) for spec in specs),
         event_triggers=sorted(
-            "%s ON %s EXECUTE FUNCTION %s ENABLE ALWAYS" % (name, event, display_name(schema, "log_ddl"))
+            "%s ON %s EXECUTE FUNCTION %s ENABLE ALWAYS" % (name, event, render(schema, "log_ddl"))
             for name, event in EVENT_TRIGGERS
         )
         if present

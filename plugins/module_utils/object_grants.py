@@ -16,7 +16,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import re
+from ansible_collections.pgtrail.audit.plugins.module_utils.identifiers import render
 
 # What pgaudit object auditing covers, in the order it is shown.
 AUDITED = ("SELECT", "INSERT", "UPDATE", "DELETE")
@@ -24,8 +24,6 @@ AUDITED = ("SELECT", "INSERT", "UPDATE", "DELETE")
 ALL_PRIVILEGES = AUDITED + ("TRUNCATE", "REFERENCES", "TRIGGER", "MAINTAIN")
 # Privileges that have a column form (GRANT SELECT (a, b) ON t): SELECT, INSERT, UPDATE, REFERENCES.
 COLUMN_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "REFERENCES")
-
-_SIMPLE_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_$]*$")
 
 
 def order(privileges):
@@ -140,23 +138,12 @@ def plan_database(current, desired, exclusive=True):
     return plans, after
 
 
-def display_name(schema, table):
-    """``schema.table``, double-quoting a part that would not read back as itself."""
-    parts = []
-    for part in (schema, table):
-        if _SIMPLE_IDENTIFIER.match(part):
-            parts.append(part)
-        else:
-            parts.append('"%s"' % part.replace('"', '""'))
-    return ".".join(parts)
-
-
 def describe(database, state):
     """A database state as grant entries, the shape the module takes: table-level privileges
     first, then one entry per set of columns sharing the same privileges."""
     entries = []
     for (schema, table), entry in sorted(state.items()):
-        name = display_name(schema, table)
+        name = render(schema, table)
         if entry["table"]:
             entries.append(dict(database=database, table=name, privileges=order(entry["table"])))
         groups = {}

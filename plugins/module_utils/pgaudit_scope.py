@@ -13,6 +13,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.pgtrail.audit.plugins.module_utils import identifiers
 from ansible_collections.pgtrail.audit.plugins.module_utils import pgaudit_settings as settings_lib
 
 OBJECT_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE")
@@ -37,6 +38,10 @@ def _object_audit(object_audit, errors):
         return {}
     where = "pgaudit_object_audit"
     role = object_audit.get("role") or "audit_objects"
+    try:
+        identifiers.check(role, "role")
+    except ValueError as exc:
+        errors.append("%s.%s" % (where, exc))
     grants = []
     for index, grant in enumerate(object_audit.get("grants") or []):
         here = "%s.grants[%d]" % (where, index)
@@ -50,6 +55,13 @@ def _object_audit(object_audit, errors):
                 "%s: privilege(s) %s cannot be audited by object (pgaudit covers %s; TRUNCATE is not covered)"
                 % (here, ", ".join(bad), ", ".join(OBJECT_PRIVILEGES))
             )
+            continue
+        try:
+            identifiers.parse_qualified(grant["table"])
+            for column in grant.get("columns") or []:
+                identifiers.parse_single(column, "column")
+        except ValueError as exc:
+            errors.append("%s: %s" % (here, exc))
             continue
         clean = dict(database=grant["database"], table=grant["table"], privileges=privileges)
         if grant.get("columns"):

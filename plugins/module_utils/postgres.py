@@ -113,55 +113,6 @@ def try_connect(module, dbname=None, autocommit=False):
         return None, "Unable to connect to %s: %s" % (describe_target(kwargs), str(exc).strip())
 
 
-def split_qualified_name(name, default_schema="public"):
-    """Split ``schema.table`` into its parts, honouring double-quoted identifiers.
-
-    ``payments`` -> ("public", "payments"); ``"My Schema"."a.b"`` -> ("My Schema", "a.b").
-    Unquoted parts are folded to lower case, as PostgreSQL does. Raises ValueError, naming
-    the input, for anything that is not one or two identifiers.
-    """
-    parts = []
-    i, n = 0, len(name)
-    while True:
-        if i < n and name[i] == '"':
-            j = i + 1
-            buf = []
-            while True:
-                if j >= n:
-                    raise ValueError("unterminated quoted identifier in %r" % name)
-                if name[j] == '"':
-                    if j + 1 < n and name[j + 1] == '"':
-                        buf.append('"')
-                        j += 2
-                        continue
-                    break
-                buf.append(name[j])
-                j += 1
-            part = "".join(buf)
-            i = j + 1
-        else:
-            j = i
-            while j < n and name[j] != ".":
-                if name[j] == '"':
-                    raise ValueError("misplaced quote in %r" % name)
-                j += 1
-            part = name[i:j].strip().lower()
-            i = j
-        if not part:
-            raise ValueError("empty identifier in %r" % name)
-        parts.append(part)
-        if i >= n:
-            break
-        if name[i] != ".":
-            raise ValueError("unexpected text after identifier in %r" % name)
-        i += 1
-    if len(parts) == 1:
-        return default_schema, parts[0]
-    if len(parts) == 2:
-        return parts[0], parts[1]
-    raise ValueError("expected table or schema.table, got %r" % name)
-
-
 def qualified(schema, name):
     """``sql.Identifier`` for schema.name: the only way names reach SQL text."""
     return sql.Identifier(schema, name)

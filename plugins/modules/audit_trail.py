@@ -75,15 +75,20 @@ options:
     required: true
   schema:
     description:
-      - The schema of the trail's tables and functions, created when missing.
+      - The schema of the trail's tables and functions, created when missing. Taken as the
+        catalog stores it (never folded, no quotes), like role names.
     type: str
     default: audit
   tables:
     description:
-      - The tables to audit, each a string C(schema.table) (C(public) when no schema is given;
-        unquoted names fold to lower case, double-quote a name that keeps its case or holds a dot)
+      - The tables to audit, each a string C(schema.table) (C(public) when no schema is given)
         or a dictionary with the keys C(name) (that string), C(mode) (C(row), the default, or
         C(statement)) and C(exclude_columns) (a list of column names).
+      - Names of tables, schemas and columns are read as in SQL. Unquoted names fold ASCII letters
+        only (C(Orders) is C(orders), C(Äpfel) stays C(Äpfel)); double-quote a name that keeps its
+        case or holds a dot, a space or a quote (C('"We.ird"."ta ble"'), C('"a""b"') for C(a"b)).
+        A name longer than 63 bytes, which PostgreSQL would cut, is refused; the error shows the
+        name PostgreSQL would store.
       - Statement mode writes the log rows of one statement set-based from transition tables and
         needs a primary key, by which it pairs old and new rows of an C(UPDATE).
       - Tables audited before and no longer selected by O(tables) or O(schemas) lose their triggers;
@@ -101,7 +106,7 @@ options:
     default: []
     suboptions:
       name:
-        description: The schema.
+        description: The schema, read as in SQL like the names in O(tables).
         type: str
         required: true
       exclude:
@@ -281,13 +286,15 @@ tables:
   elements: dict
   contains:
     name:
-      description: The table as C(schema.table), double-quoting a part that needs it.
+      description:
+        - The table as C(schema.table), double-quoting a part that would not read back as itself
+          (C(public."Äpfel")), so it can be given back to O(tables).
       type: str
     mode:
       description: C(row) or C(statement).
       type: str
     exclude_columns:
-      description: The excluded columns, sorted.
+      description: The excluded columns, sorted, double-quoted like RV(tables[].name).
       type: list
       elements: str
   sample:

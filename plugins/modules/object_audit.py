@@ -35,7 +35,8 @@ attributes:
 options:
   role:
     description:
-      - The object-audit role, created C(NOLOGIN) when missing.
+      - The object-audit role, created C(NOLOGIN) when missing. Taken as the catalog stores it
+        (never folded), as C(pgaudit.role) names it.
     type: str
     default: audit_objects
   grants:
@@ -52,7 +53,10 @@ options:
       table:
         description:
           - The table, view or materialized view as C(schema.table); C(public) when no schema is
-            given. Unquoted names fold to lower case; double-quote a name that must keep its case.
+            given.
+          - Read as in SQL. Unquoted names fold ASCII letters only (C(Äpfel) stays C(Äpfel));
+            double-quote a name that keeps its case or holds a dot, a space or a quote. A name
+            longer than 63 bytes is refused.
         type: str
         required: true
       privileges:
@@ -65,6 +69,7 @@ options:
       columns:
         description:
           - Audit only statements using these columns. C(DELETE) has no column form.
+          - Column names are read as in SQL, like O(grants[].table).
         type: list
         elements: str
   exclusive:
@@ -139,7 +144,7 @@ import contextlib
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.pgtrail.audit.plugins.module_utils import object_grants, postgres
+from ansible_collections.pgtrail.audit.plugins.module_utils import identifiers, object_grants, postgres
 
 ROLE = "SELECT rolcanlogin, rolsuper FROM pg_catalog.pg_roles WHERE rolname = %s"
 
@@ -183,13 +188,8 @@ def declared(module):
     for index, grant in enumerate(module.params["grants"]):
         where = "grants[%d] (%s %s)" % (index, grant["database"], grant["table"])
         try:
-            schema, table = postgres.split_qualified_name(grant["table"])
-            columns = []
-            for column in grant["columns"] or []:
-                parts = postgres.split_qualified_name(column, default_schema=None)
-                if parts[0] is not None:
-                    raise ValueError("column %r must be a single name" % column)
-                columns.append(parts[1])
+            schema, table = identifiers.parse_qualified(grant["table"])
+            columns = [identifiers.parse_single(column, "column") for column in grant["columns"] or []]
             privileges = object_grants.check_privileges(grant["privileges"], columns)
         except ValueError as exc:
             errors.append("%s: %s" % (where, exc))
@@ -203,7 +203,7 @@ def read_database(session, role, state, errors, database):
     """Check the declared tables and columns of one database; returns the role's current state there."""
     for schema, table in sorted(state):
         rows = session.query(RELATION, [schema, table])
-        name = object_grants.display_name(schema, table)
+        name = identifiers.render(schema, table)
         if not rows:
             errors.append("table %s does not exist in database %s" % (name, database))
             continue
@@ -213,7 +213,9 @@ def read_database(session, role, state, errors, database):
         existing = {r["attname"] for r in session.query(COLUMNS, [rows[0]["oid"]])}
         for column in sorted(state[(schema, table)]["columns"]):
             if column not in existing:
-                errors.append("column %r does not exist in table %s of database %s" % (column, name, database))
+                errors.append(
+                    "column %s does not exist in table %s of database %s" % (identifiers.render(column), name, database)
+                )
     current = {}
     params = dict(role=role, relkinds=list(RELKINDS))
     for row in session.query(TABLE_PRIVILEGES, params):
@@ -280,6 +282,9 @@ def main():
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     role = module.params["role"]
+    problem = identifiers.name_problem(role)
+    if problem:
+        module.fail_json(msg="role: %s; nothing was changed" % problem, changed=False, executed_queries=[])
     main_session = postgres.open_session(module, autocommit=True)
     sessions = {}
     executed = []

@@ -451,7 +451,7 @@ def test_ddl_that_weakens_the_trail_is_refused_to_the_owner_recorded_for_a_super
     ]
     # The dropped table left the registry; listing it again is an error naming it.
     failed = trail(pg, db, tables=["notes", "drafts"])
-    assert failed["failed"] and 'table "public"."drafts" does not exist' in failed["msg"]
+    assert failed["failed"] and "table public.drafts does not exist" in failed["msg"]
     repaired = succeeded(trail(pg, db, tables=["notes"]))
     assert repaired["updated"] == ["public.notes"]
     assert repaired["removed"] == []
@@ -550,7 +550,7 @@ def test_mixed_case_quoted_unicode_and_injection_shaped_names_are_just_names(pg,
     ]
     result = succeeded(trail(pg, db, schema=trail_schema, tables=tables, actor_setting="my_app.Actor"))
     assert result["tables"] == [
-        {"name": '"Sales Ledger"."Überweisungen ✓"', "mode": "row", "exclude_columns": ['Pass "Wort"']},
+        {"name": '"Sales Ledger"."Überweisungen ✓"', "mode": "row", "exclude_columns": ['"Pass ""Wort"""']},
         {"name": 'public."x\'); DROP TABLE public.victims; --"', "mode": "row", "exclude_columns": []},
     ]
     pg.psql(
@@ -624,15 +624,15 @@ def test_bad_input_fails_naming_every_problem_and_changes_nothing(pg, objects, d
     assert result["failed"]
     assert sorted(result["problems"]) == sorted(
         [
-            'schema "ghost" does not exist',
+            "schema ghost does not exist",
             "exclude_columns names table public.unlisted, which is not audited (list it in tables)",
-            'column "nope" does not exist in table "public"."accounts"',
-            'table "nosuchschema"."t" does not exist',
-            'table "public"."loose" has no primary key: statement mode pairs old and new rows by it; use mode row',
-            'table "public"."no""such" does not exist',
-            '"public"."v" is not a table (relkind \'v\'); only tables and partitioned tables can be audited',
-            'table "public"."x\'); DROP TABLE accounts; --" does not exist',
-            'role "pgt_nobody" does not exist (app_roles)',
+            "column nope does not exist in table public.accounts",
+            "table nosuchschema.t does not exist",
+            "table public.loose has no primary key: statement mode pairs old and new rows by it; use mode row",
+            'table public."no""such" does not exist',
+            "public.v is not a table (relkind 'v'); only tables and partitioned tables can be audited",
+            'table public."x\'); DROP TABLE accounts; --" does not exist',
+            "role pgt_nobody does not exist (app_roles)",
         ]
     )
     assert result["msg"].startswith("Nothing was changed in database %s: 9 problem(s): " % db)

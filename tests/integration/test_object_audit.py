@@ -129,7 +129,7 @@ def test_a_missing_table_or_column_is_named_and_nothing_changes(pg, finance):
     )
     assert result["failed"]
     assert "table public.nope does not exist in database %s" % db in result["msg"]
-    assert "column 'missing_col' does not exist in table public.notes" in result["msg"]
+    assert "column missing_col does not exist in table public.notes" in result["msg"]
     assert "does not exist or does not accept connections" in result["msg"]
     assert pg.psql("SELECT count(*) FROM pg_roles WHERE rolname = '%s'" % role) == "0"
 

@@ -58,7 +58,10 @@ def test_every_bad_entry_is_named_at_once():
 def test_a_name_postgresql_would_truncate_is_refused():
     long = "x" * 64
     problems = at.normalize_request([long], [], {})[3]
-    assert problems == ["tables[0]: name %r is longer than 63 bytes, the longest PostgreSQL keeps in %r" % (long, long)]
+    assert problems == [
+        "tables[0]: table %r: name %s is 64 bytes, longer than the 63 PostgreSQL keeps; it would store %s"
+        % (long, long, long[:63])
+    ]
     # 63 bytes of UTF-8 are fine; 64 are not, whatever the number of characters.
     assert at.normalize_request(["ü" * 31 + "x"], [], {})[3] == []
     assert at.normalize_request(["ü" * 32], [], {})[3] != []
@@ -77,8 +80,8 @@ def test_schema_rules_refuse_a_missing_schema_and_the_trails_own():
     chosen, problems = at.select_from_schemas(rules, {"gone": None}, "audit")
     assert chosen == {}
     assert problems == [
-        'schema "gone" does not exist',
-        'schema "audit" is the audit trail\'s own schema and cannot be audited',
+        "schema gone does not exist",
+        "schema audit is the audit trail's own schema and cannot be audited",
     ]
 
 
@@ -116,30 +119,30 @@ def entry(mode="row", exclude=()):
 
 def test_a_missing_table_is_named_exactly_as_postgresql_would_read_it():
     assert at.check_relation(("public", 'Weird "name"'), entry(), None, "audit") == [
-        'table "public"."Weird ""name""" does not exist'
+        'table public."Weird ""name""" does not exist'
     ]
     assert at.check_relation(("public", "x'); DROP TABLE t; --"), entry(), dict(relid=None), "audit") == [
-        'table "public"."x\'); DROP TABLE t; --" does not exist'
+        'table public."x\'); DROP TABLE t; --" does not exist'
     ]
 
 
 def test_relations_that_cannot_be_audited_say_why():
     key = ("public", "t")
     assert at.check_relation(key, entry(), relation(relkind="v"), "audit") == [
-        '"public"."t" is not a table (relkind \'v\'); only tables and partitioned tables can be audited'
+        "public.t is not a table (relkind 'v'); only tables and partitioned tables can be audited"
     ]
     assert at.check_relation(
         key, entry(), relation(relispartition=True, root_schema="public", root_name="orders"), "audit"
     ) == [
-        'table "public"."t" is a partition of "public"."orders": audit the partitioned table, whose triggers '
+        "table public.t is a partition of public.orders: audit the partitioned table, whose triggers "
         "cover every partition"
     ]
     assert at.check_relation(("audit", "audit_log"), entry(), relation(), "audit") == [
-        'table "audit"."audit_log" belongs to the audit trail\'s own schema and cannot be audited'
+        "table audit.audit_log belongs to the audit trail's own schema and cannot be audited"
     ]
     assert at.check_relation(key, entry("statement", ["nope"]), relation(has_key=False), "audit") == [
-        'column "nope" does not exist in table "public"."t"',
-        'table "public"."t" has no primary key: statement mode pairs old and new rows by it; use mode row',
+        "column nope does not exist in table public.t",
+        "table public.t has no primary key: statement mode pairs old and new rows by it; use mode row",
     ]
     assert at.check_relation(key, entry("row", ["email"]), relation(has_key=False), "audit") == []
 
@@ -568,7 +571,7 @@ def test_registry_rows_name_the_table_as_a_regclass_and_are_deleted_by_oid():
     entry = dict(schema="public", name='Weird "name"', mode="row", exclude=["b", "a"])
     assert render(at.registry_statement("audit", "insert", 5, entry)) == (
         'INSERT INTO "audit"."audited_tables" (relid, schema_name, table_name, mode, excluded_columns) '
-        'VALUES (\'"public"."Weird ""name"""\'::pg_catalog.regclass, \'public\', \'Weird "name"\', \'row\', '
+        "VALUES ('public.\"Weird \"\"name\"\"\"'::pg_catalog.regclass, 'public', 'Weird \"name\"', 'row', "
         "ARRAY['b', 'a']::text[])"
     )
     assert render(at.registry_statement("audit", "delete", 5)) == (

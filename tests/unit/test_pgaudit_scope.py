@@ -75,3 +75,23 @@ def test_every_problem_is_reported_at_once_with_where_it_came_from():
 def test_an_unknown_profile_is_named():
     with pytest.raises(ValueError, match="pgaudit_profile.*hipaa"):
         compose_scope(profile="hipaa")
+
+
+@pytest.mark.parametrize(
+    "grant, message",
+    [
+        ({"table": "a..b"}, "empty identifier in 'a..b'"),
+        ({"table": 'public."Äpfel'}, "unterminated quoted identifier"),
+        ({"table": "public.t", "columns": ["x.y"]}, "column 'x.y' must be a single name"),
+        ({"table": "public." + "ü" * 32}, 'it would store "%s"' % ("ü" * 31)),
+    ],
+)
+def test_object_audit_names_are_read_as_sql_before_any_host_changes(grant, message):
+    with pytest.raises(ValueError) as err:
+        compose_scope(object_audit={"grants": [dict(grant, database="finance")]})
+    assert "pgaudit_object_audit.grants[0]: " in str(err.value) and message in str(err.value)
+
+
+def test_an_object_audit_role_postgresql_would_cut_is_refused():
+    with pytest.raises(ValueError, match="pgaudit_object_audit.role 'x+': name x+ is 64 bytes"):
+        compose_scope(object_audit={"role": "x" * 64, "grants": []})

@@ -1,9 +1,8 @@
 """The shared connection and quoting core: pure logic, no server needed."""
 
-import pytest
 from psycopg import sql
 
-from ansible_collections.pgtrail.audit.plugins.module_utils import postgres
+from ansible_collections.pgtrail.audit.plugins.module_utils import identifiers, postgres
 
 
 def params(**over):
@@ -53,30 +52,8 @@ def test_password_option_is_no_log():
     assert postgres.connection_argument_spec()["login_password"]["no_log"] is True
 
 
-@pytest.mark.parametrize(
-    "name, expected",
-    [
-        ("payments", ("public", "payments")),
-        ("Finance.Payments", ("finance", "payments")),
-        ('"Finance"."Payments"', ("Finance", "Payments")),
-        ('"a.b"."c ""d"""', ("a.b", 'c "d"')),
-        ('public."Ünïcødé tåble"', ("public", "Ünïcødé tåble")),
-        ('"x; DROP TABLE y; --"', ("public", "x; DROP TABLE y; --")),
-    ],
-)
-def test_split_qualified_name(name, expected):
-    assert postgres.split_qualified_name(name) == expected
-
-
-@pytest.mark.parametrize("bad", ["", "a.b.c", '"unterminated', 'a"b', "a.", ".a", '"a"x'])
-def test_split_qualified_name_rejects_and_names_the_input(bad):
-    with pytest.raises(ValueError) as err:
-        postgres.split_qualified_name(bad)
-    assert repr(bad) in str(err.value)
-
-
 def test_identifiers_are_quoted_not_interpolated():
-    schema, table = postgres.split_qualified_name('"x""; DROP TABLE y; --".t')
+    schema, table = identifiers.parse_qualified('"x""; DROP TABLE y; --".t')
     rendered = postgres.qualified(schema, table).as_string(None)
     assert rendered == '"x""; DROP TABLE y; --"."t"'
     assert sql.Literal("it's").as_string(None) == "'it''s'"
