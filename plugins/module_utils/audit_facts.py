@@ -186,7 +186,7 @@ VERIFY_CHAIN = "SELECT * FROM {function}()"
 # only superusers may read), with their workers and error counts.
 PUBLICATIONS = """
 SELECT p.pubname::text AS name, p.puballtables AS all_tables,
-       ARRAY(SELECT t.schemaname || '.' || t.tablename FROM pg_catalog.pg_publication_tables AS t
+       ARRAY(SELECT t.tablename::text FROM pg_catalog.pg_publication_tables AS t
               WHERE t.pubname = p.pubname AND t.schemaname = %(schema)s ORDER BY 1) AS trail_tables
   FROM pg_catalog.pg_publication AS p ORDER BY 1
 """
@@ -450,7 +450,7 @@ def parameter_grants(rows):
 def replication_warnings(publications, subscriptions, trail_schema):
     """Warnings about logical replication from the PUBLICATIONS and SUBSCRIPTIONS rows (pure)."""
     warnings = []
-    log = _qualified(trail_schema, LOG)
+    log = render(trail_schema, LOG)
     for pub in publications:
         if log in pub["trail_tables"]:
             warnings.append(
@@ -472,7 +472,7 @@ def replication_warnings(publications, subscriptions, trail_schema):
 def backup_needs(trail_schema, objects):
     """The privileges a role needs to pg_dump the trail (pure)."""
     needs = ["USAGE on schema %s" % trail_schema]
-    needs += ["SELECT on %s" % _qualified(trail_schema, o["name"]) for o in objects]
+    needs += ["SELECT on %s" % render(trail_schema, o["name"]) for o in objects]
     return needs
 
 
@@ -614,7 +614,7 @@ def read_replication(session, trail_schema):
     """{publications, subscriptions, warnings} of the database."""
     publications = [dict(r) for r in session.query(PUBLICATIONS, dict(schema=trail_schema))]
     for pub in publications:
-        pub["trail_tables"] = list(pub["trail_tables"] or [])
+        pub["trail_tables"] = [render(trail_schema, t) for t in pub["trail_tables"] or []]
     subscriptions = [dict(r) for r in session.query(SUBSCRIPTIONS)]
     for sub in subscriptions:
         sub["publications"] = list(sub["publications"] or [])
