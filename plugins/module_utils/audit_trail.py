@@ -594,7 +594,9 @@ BEGIN
             RETURN 0; -- another sealer holds it
         END IF;
         -- No head yet: the first seal makes it (a log restored with its head keeps that one).
-        IF NOT EXISTS (SELECT FROM {log} AS l WHERE l.chain_seq IS NULL) THEN
+        -- Sealed rows without a head (it was deleted): nothing can be sealed, verify_chain says why.
+        IF NOT EXISTS (SELECT FROM {log} AS l WHERE l.chain_seq IS NULL)
+           OR EXISTS (SELECT FROM {log} AS l WHERE l.chain_seq IS NOT NULL) THEN
             RETURN 0;
         END IF;
         INSERT INTO {head} (seq, hash, first_seq, first_prev) VALUES (0, {genesis}, 1, {genesis})
