@@ -520,7 +520,7 @@ FUNCTION_SETTINGS = {"log_statement_change": (("jit", "off"), ("work_mem", "32MB
 # constraint trigger on the log calls seal_chain(), which only *tries* to lock the row of
 # chain_head (FOR UPDATE SKIP LOCKED). Only the trail's owner and superusers can lock that row
 # (it takes UPDATE on chain_head); an advisory key, which any role can take, would let any
-# session stop the sealing. The first seal of a log makes the row. The transaction that gets it
+# session stop the sealing. The transaction that gets it
 # seals every unsealed row it can see (others' committed rows
 # and its own), in id order, from the head it reads under the lock with a fresh snapshot (READ
 # COMMITTED takes one per statement); one that does not get it returns at once, and its rows
@@ -583,25 +583,14 @@ BEGIN
     IF pg_catalog.current_setting('transaction_isolation') <> 'read committed' THEN
         RETURN 0;
     END IF;
-    LOOP
-        IF wait THEN
-            SELECT h.seq, h.hash INTO head_seq, head_hash FROM {head} AS h FOR UPDATE;
-        ELSE
-            SELECT h.seq, h.hash INTO head_seq, head_hash FROM {head} AS h FOR UPDATE SKIP LOCKED;
-        END IF;
-        EXIT WHEN FOUND;
-        IF EXISTS (SELECT FROM {head} AS h) THEN
-            RETURN 0; -- another sealer holds it
-        END IF;
-        -- No head yet: the first seal makes it (a log restored with its head keeps that one).
-        -- Sealed rows without a head (it was deleted): nothing can be sealed, verify_chain says why.
-        IF NOT EXISTS (SELECT FROM {log} AS l WHERE l.chain_seq IS NULL)
-           OR EXISTS (SELECT FROM {log} AS l WHERE l.chain_seq IS NOT NULL) THEN
-            RETURN 0;
-        END IF;
-        INSERT INTO {head} (seq, hash, first_seq, first_prev) VALUES (0, {genesis}, 1, {genesis})
-            ON CONFLICT DO NOTHING;
-    END LOOP;
+    IF wait THEN
+        SELECT h.seq, h.hash INTO head_seq, head_hash FROM {head} AS h FOR UPDATE;
+    ELSE
+        SELECT h.seq, h.hash INTO head_seq, head_hash FROM {head} AS h FOR UPDATE SKIP LOCKED;
+    END IF;
+    IF NOT FOUND THEN
+        RETURN 0; -- another sealer holds it (or the head was deleted: verify_chain says so)
+    END IF;
     FOR r IN
         SELECT l.id, l.changed_at, head_seq + pg_catalog.row_number() OVER (ORDER BY l.id) AS seq,
                {canonical} AS body
@@ -740,11 +729,6 @@ BEGIN
     END IF;
     checked := head_seq - start_seq + 1;
     SELECT h.seq, h.hash INTO stored_seq, stored_hash FROM {head} AS h;
-    IF NOT FOUND THEN
-        -- no head row: nothing was sealed yet (the first seal makes it)
-        stored_seq := start_seq - 1;
-        stored_hash := start_prev;
-    END IF;
     IF stored_seq IS DISTINCT FROM head_seq OR stored_hash IS DISTINCT FROM last_hash THEN
         ok := false;
         expected := pg_catalog.encode(stored_hash, 'hex');
@@ -840,6 +824,8 @@ CHAIN_COMMENTS = (
     "COMMENT ON COLUMN {log}.row_hash IS 'sha256(prev_hash || the row''s canonical text); verify_chain() checks it'",
     "COMMENT ON TABLE {head} IS 'pgtrail.audit: the last position and hash of the hash chain, and where it starts'",
 )
+
+CHAIN_HEAD_ROW = "INSERT INTO {head} (seq, hash, first_seq, first_prev) VALUES (0, {genesis}, 1, {genesis})"
 
 # Retention drops the oldest rows: the chain then starts after the last position dropped, and
 # its first row links to that position's hash. A row sealed later but older than the cutoff (a
@@ -1526,6 +1512,7 @@ def migration_statements(version, schema, partitioned):
         unique = sql.SQL("" if partitioned else "UNIQUE ")
         statements += [sql.SQL(text).format(unique=unique, **parts) for text in CHAIN_INDEXES]
         statements.append(sql.SQL(CHAIN_HEAD_TABLE.strip()).format(**parts))
+        statements.append(sql.SQL(CHAIN_HEAD_ROW).format(**parts))
         statements.append(sql.SQL(REVOKE_TABLE).format(table=names["head"]))
         statements += [sql.SQL(text).format(**parts) for text in CHAIN_COMMENTS]
         return statements
@@ -2337,19 +2324,12 @@ def converge(session, params):
                 run.append(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(names["schema"], sql.Identifier(role)))
         run.extend(chain_trigger_statements(schema, chain_steps))
         run.extend(skip_trigger_statements(schema, skip_plan))
-        # A first build makes its event triggers last: its own DDL is not logged, so the log of a
-        # new trail is empty and a data-only restore of a dump's log finds no row in its way.
-        first_build = not state["event_triggers"]
-        if not first_build:
-            for step in event_steps:
-                run.extend(event_trigger_statements(schema, step))
+        for step in event_steps:
+            run.extend(event_trigger_statements(schema, step))
         for verb, relid, table in registry_steps:
             run.append(registry_statement(schema, verb, relid, table))
     for step in trigger_steps:
         run.extend(trigger_statements(schema, step))
-    if present and first_build:
-        for step in event_steps:
-            run.extend(event_trigger_statements(schema, step))
     for relid in sorted(registry):
         if relid not in tables:
             run.append(registry_statement(schema, "delete", relid))
