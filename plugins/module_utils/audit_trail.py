@@ -824,7 +824,6 @@ CHAIN_COMMENTS = (
     "COMMENT ON COLUMN {log}.row_hash IS 'sha256(prev_hash || the row''s canonical text); verify_chain() checks it'",
     "COMMENT ON TABLE {head} IS 'pgtrail.audit: the last position and hash of the hash chain, and where it starts'",
 )
-
 CHAIN_HEAD_ROW = "INSERT INTO {head} (seq, hash, first_seq, first_prev) VALUES (0, {genesis}, 1, {genesis})"
 
 # Retention drops the oldest rows: the chain then starts after the last position dropped, and
