@@ -185,13 +185,13 @@ options:
         that position's hash).
       - Rows are sealed at C(COMMIT) by a deferred constraint trigger, C(pgtrail_chain_seal), which
         only tries to lock the row of C(chain_head) (only the trail's owner and superusers can lock
-        it; the first seal makes it) - the transaction that holds it seals every unsealed row it sees
+        it) - the transaction that holds it seals every unsealed row it sees
         (its own too); the others leave theirs to it or to the next writer - so writers never wait
         for each other and the chain never forks. A C(REPEATABLE READ) or C(SERIALIZABLE)
         transaction's rows are sealed by the next C(READ COMMITTED) writer or by
         M(pgtrail.audit.chain_verify).
-      - The sealing trigger is C(ENABLE) (origin sessions), not C(ENABLE ALWAYS): a logical
-        replication worker cannot fire a deferred trigger, so the rows it applies are sealed by the
+      - The sealing trigger is C(ENABLE) (origin sessions), not C(ENABLE ALWAYS), because a logical
+        replication worker cannot fire a deferred trigger; the rows it applies are sealed by the
         next local writer or by M(pgtrail.audit.chain_verify).
       - Adds C(<schema>.seal_chain(wait)) and C(<schema>.verify_chain(expected_seq, expected_hash)),
         which returns C(ok), C(checked), C(broken_id), C(broken_seq), C(expected), C(found),
