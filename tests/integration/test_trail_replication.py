@@ -1,7 +1,7 @@
 """The trail on both ends of logical replication (PostgreSQL 15 publishing to 17).
 
-Both nodes run the same inventory: a hash-chained trail on public.orders, owned by a role that
-is not a superuser. The subscriber's apply worker (replica mode, a security-restricted operation
+Both nodes run the same inventory: a hash-chained, locked-down trail on public.orders, owned by
+a role that is not a superuser. The subscriber's apply worker (replica mode, a security-restricted operation
 since PostgreSQL 16) never stalls, the changes it applies are logged marked with their
 subscription, and a FOR ALL TABLES publication, which carries the trail's own tables too, leaves
 each node with its own log. audit_info lists publications and subscriptions and warns when the
@@ -50,6 +50,7 @@ def nodes(request):
             host.psql("CREATE TABLE public.orders (id int PRIMARY KEY, item text); "
                       "ALTER TABLE public.orders OWNER TO app_owner", db="shop_t")  # fmt: skip
             succeeded(host.module("audit_trail", dict(TRAIL, database="shop_t")))
+            succeeded(host.module("audit_lockdown", dict(database="shop_t", owner="audit_owner")))
             host.psql("CREATE DATABASE shop_all TEMPLATE shop_t")
         for db, statement in PUBLICATIONS.items():
             publisher.psql("INSERT INTO public.orders VALUES (1, 'before the subscription'); " + statement, db=db)
