@@ -21,9 +21,10 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import difflib
+import grp
 import os
+import pwd
 import re
-import shutil
 import stat
 import tempfile
 import time
@@ -419,26 +420,60 @@ def diff_dict(path, before, after):
     return {"before": before, "after": after, "before_header": path, "after_header": path}
 
 
-def _copy_owner(st, path):
-    current = os.stat(path)
-    if (current.st_uid, current.st_gid) != (st.st_uid, st.st_gid):
-        os.chown(path, st.st_uid, st.st_gid)
+def keeps_attributes(st, uid, groups):
+    """Whether a process running as ``uid`` (in ``groups``) can make a new file that keeps the
+    owner and group of ``st`` (an os.stat result): root can give any, others only their own
+    user and one of their groups."""
+    return uid == 0 or (st.st_uid == uid and st.st_gid in groups)
 
 
-def _remove_quietly(path):
-    # Cleanup after a failure must not hide the error that caused it.
+def describe_attributes(st):
+    """``owner:group 0640`` of an os.stat result, by name where the names are known."""
     try:
-        os.unlink(path)
-    except OSError:
-        pass
+        owner = pwd.getpwuid(st.st_uid).pw_name
+    except KeyError:
+        owner = str(st.st_uid)
+    try:
+        group = grp.getgrgid(st.st_gid).gr_name
+    except KeyError:
+        group = str(st.st_gid)
+    return "%s:%s %04o" % (owner, group, stat.S_IMODE(st.st_mode))
 
 
-def atomic_write(path, text, backup=True):
-    """Replace ``path`` with ``text`` atomically; return the backup path or None.
+def _check_keepable(path, st):
+    groups = set(os.getgroups()) | {os.getegid()}
+    if not keeps_attributes(st, os.geteuid(), groups):
+        try:
+            user = pwd.getpwuid(os.geteuid()).pw_name
+        except KeyError:
+            user = "uid %d" % os.geteuid()
+        raise PermissionError(
+            "%s is %s: %s cannot replace or back it up keeping its owner, group and mode;"
+            " run the step as root" % (path, describe_attributes(st), user)
+        )
 
-    Keeps mode, owner and group of the existing file (a new file gets 0644). The temp file is
-    hidden (leading dot) so an include_dir never reads it, and the backup name does not end in
-    ``.conf`` for the same reason. Written through symlinks rather than replacing them.
+
+def check_writable(path):
+    """Raise PermissionError (before anything changes) if :func:`atomic_write` as this user
+    could not keep the owner, group and mode of ``path``."""
+    try:
+        st = os.stat(os.path.realpath(path))
+    except FileNotFoundError:
+        return
+    _check_keepable(path, st)
+
+
+def atomic_write(module, path, text, backup=True):
+    """Replace ``path`` with ``text`` through Ansible's own file handling; return the backup
+    path or None.
+
+    The backup (``module.preserved_copy``) and the new file (``module.atomic_move``, which
+    copies owner, group, mode and SELinux context from the file it replaces) keep the owner,
+    group and mode of the existing file; a user who could not keep them (not root, and not
+    owner and member of the file's group) gets PermissionError before anything is written. A
+    new file gets the default mode. The temp file is hidden (leading dot) so an include_dir
+    never reads it, and the backup name does not end in ``.conf`` for the same reason. Written
+    through symlinks rather than replacing them.
     """
     path = os.path.realpath(path)
     directory = os.path.dirname(path)
@@ -446,6 +481,8 @@ def atomic_write(path, text, backup=True):
         st = os.stat(path)
     except FileNotFoundError:
         st = None
+    if st is not None:
+        _check_keepable(path, st)
 
     backup_path = None
     if backup and st is not None:
@@ -454,8 +491,9 @@ def atomic_write(path, text, backup=True):
         while os.path.lexists(backup_path):
             count += 1
             backup_path = "%s.%d" % (base, count)
-        shutil.copy2(path, backup_path)
-        _copy_owner(st, backup_path)
+        module.preserved_copy(path, backup_path)
+        # preserved_copy gives the owner only as root; the check above lets this user give both.
+        os.chown(backup_path, st.st_uid, st.st_gid)
 
     fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), suffix=".tmp", dir=directory)
     try:
@@ -463,16 +501,11 @@ def atomic_write(path, text, backup=True):
             handle.write(text.encode("utf-8", "surrogateescape"))
             handle.flush()
             os.fsync(handle.fileno())
-        if st is None:
-            os.chmod(tmp, 0o644)
-        else:
-            os.chmod(tmp, stat.S_IMODE(st.st_mode))
-            _copy_owner(st, tmp)
-        os.replace(tmp, path)
+        module.atomic_move(tmp, path)
         tmp = None
     finally:
-        if tmp is not None:
-            _remove_quietly(tmp)
+        if tmp is not None and os.path.lexists(tmp):
+            os.unlink(tmp)
 
     # Make the rename itself durable.
     dir_fd = os.open(directory, os.O_RDONLY)

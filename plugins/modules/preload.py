@@ -21,8 +21,12 @@ description:
   - Edits the line that really sets the value (following C(include), C(include_if_exists) and
     C(include_dir); the last one wins), keeping comments and layout. When C(postgresql.auto.conf)
     sets the value, that is where it is changed, because it overrides the configuration files.
-  - Refuses, changing nothing, a library whose file is missing or which the running server
-    cannot load, because a server with such a library listed does not start.
+  - Refuses, changing nothing, a library whose file is missing, incomplete or not a module for
+    this server, because a server with such a library listed does not start. The library is
+    judged from its file, never loaded into the running server.
+  - Keeps the owner, group and mode of every file it writes or backs up, and refuses, changing
+    nothing, a file it could not write that way as the user it runs as (a file owned by another
+    user, or by a group the user is not in; run the module as root for those).
   - Works while the server is down, editing the files, when O(config_file), O(data_directory)
     and O(pkglibdir) are given.
 extends_documentation_fragment:
@@ -79,12 +83,13 @@ options:
     type: path
   check_library:
     description:
-      - Before changing anything, check each library to add. Its file must exist (C(<name>) or
-        C(<name>.so) in O(pkglibdir), or the path given). With the server up it must also load;
-        the module runs C(LOAD) on a separate short-lived connection, and an error other than
-        C(object_not_in_prerequisite_state) (SQLSTATE 55000, what pgaudit raises when loaded
-        outside shared_preload_libraries) fails the task with the server's message. With the
-        server down the file must start with an ELF header.
+      - Before changing anything, check each library to add, from its file only, never loading
+        it (a C(LOAD) of a truncated library crashes the backend and restarts the server). Its
+        file must exist (C(<name>) or C(<name>.so) in O(pkglibdir), or the path given) and be a
+        complete ELF shared object (headers, segments and sections inside the file) for the
+        machine of the server's own libraries, with the PostgreSQL module magic block
+        (C(Pg_magic_func)) of the server's major. A file that an OS package owns must also pass
+        the package manager's check (C(dpkg --verify), C(rpm -V)).
       - Set V(false) only to preview, in check mode, a change for a package not yet installed.
     type: bool
     default: true
@@ -164,6 +169,12 @@ restart_required:
   returned: always
   type: bool
   sample: true
+alter_system_allowed:
+  description: Whether the server allows C(ALTER SYSTEM) (C(allow_alter_system), PostgreSQL 17 and
+    later; always true before), or null when the server is down.
+  returned: always
+  type: bool
+  sample: true
 server_running:
   description: Whether the module could connect to the server (false means it worked offline).
   returned: always
@@ -193,32 +204,28 @@ backup_file:
   type: str
   sample: /etc/postgresql/15/main/postgresql.conf.pgtrail-20260101T120000
 executed_queries:
-  description: The statements that changed something or checked a library (C(LOAD)), in check
-    mode those that would have run.
+  description: The statements that changed something, in check mode those that would have run.
   returned: always
   type: list
   elements: str
-  sample: ["LOAD 'pgaudit'", "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements', 'pgaudit'"]
+  sample: ["ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements', 'pgaudit'"]
 """
 
 import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.pgtrail.audit.plugins.module_utils import pgconf, postgres
+from ansible_collections.pgtrail.audit.plugins.module_utils import audit_facts, library_check, pgconf, postgres
 
 SPL = "shared_preload_libraries"
 AUTO_CONF = "postgresql.auto.conf"
-# pgaudit (and others) raise this from _PG_init outside shared_preload_libraries, after the
-# library was loaded successfully.
-NOT_IN_PREREQUISITE_STATE = "55000"
-ELF_MAGIC = b"\x7fELF"
 
 SERVER_FACTS = """
 SELECT current_setting('config_file') AS config_file,
        current_setting('data_directory') AS data_directory,
        (SELECT setting FROM pg_catalog.pg_config WHERE name = 'PKGLIBDIR') AS pkglibdir,
-       current_setting('shared_preload_libraries') AS running
+       current_setting('shared_preload_libraries') AS running,
+       current_setting('allow_alter_system', true) AS allow_alter_system
 """
 
 
@@ -250,6 +257,7 @@ class Preload:
         self.params = module.params
         self.executed_queries = session.executed_queries if session else []
         self.running = None
+        self.alter_system_allowed = None
         self.locate()
         self.auto_conf = os.path.join(self.data_directory, AUTO_CONF)
 
@@ -265,6 +273,8 @@ class Preload:
         else:
             facts = self.session.query(SERVER_FACTS)[0]
             self.running = pgconf.ensure_entries(facts["running"])
+            # PostgreSQL 17+ can forbid ALTER SYSTEM; older servers always allow it.
+            self.alter_system_allowed = facts["allow_alter_system"] != "off"
             found = dict((key, facts[key]) for key in given)
             for key, value in given.items():
                 # Editing a file the running server does not read would change nothing.
@@ -304,41 +314,53 @@ class Preload:
                     library=entry,
                     pkglibdir=self.pkglibdir,
                 )
-            if self.session is not None:
-                self.try_load(entry)
-            else:
-                self.check_elf(entry, found[0])
+            self.check_file(entry, found[0])
         if self.params["check_library"]:
             self.warn_missing(listed)
 
-    def try_load(self, entry):
-        # A fresh connection per library: LOAD runs the library's _PG_init in that backend.
-        statement = postgres.sql.SQL("LOAD {}").format(postgres.sql.Literal(entry))
-        conn = postgres.connect(self.module, autocommit=True)
-        try:
-            self.executed_queries.append(statement.as_string(conn))
-            with conn.cursor() as cur:
-                cur.execute(statement)
-        except postgres.psycopg.Error as exc:
-            if exc.sqlstate != NOT_IN_PREREQUISITE_STATE:
-                message = (exc.diag.message_primary if exc.diag else None) or str(exc).strip()
-                self.fail(
-                    "the server cannot load library %r: %s (SQLSTATE %s); nothing was changed"
-                    % (entry, message, exc.sqlstate),
-                    library=entry,
-                )
-        finally:
-            conn.close()
-
-    def check_elf(self, entry, path):
-        # Offline there is no LOAD; a file that is no shared object would stop the server.
+    def check_file(self, entry, path):
+        # Judged from its bytes and its package, never loaded: a LOAD of a truncated file kills
+        # the backend (SIGBUS) and the postmaster then drops every session (library_check.py).
         try:
             with open(path, "rb") as handle:
-                magic = handle.read(len(ELF_MAGIC))
+                data = handle.read()
         except OSError as exc:
             self.fail("cannot read library %r at %s: %s" % (entry, path, exc), library=entry)
-        if magic != ELF_MAGIC:
-            self.fail("library %r at %s is not a shared object (no ELF header); nothing was changed" % (entry, path))
+        try:
+            library_check.inspect_library(data, major=self.major(), machine=self.machine())
+            package = audit_facts.package_of(path, self.run_tool)
+            problem = package and library_check.package_problem(package, path, self.run_tool)
+            if problem:
+                raise library_check.LibraryProblem(problem)
+        except library_check.LibraryProblem as exc:
+            self.fail(
+                "library %r at %s cannot be preloaded: %s; nothing was changed" % (entry, path, exc),
+                library=entry,
+                path=path,
+            )
+
+    def run_tool(self, args):
+        # A package manager the host does not have (rpm on Debian) is no error: raise as the
+        # callers expect, where run_command would fail the module.
+        if not self.module.get_bin_path(args[0]):
+            raise OSError("%s not found" % args[0])
+        return self.module.run_command(args)
+
+    def major(self):
+        # The major of the data directory, which is the server's, up or down.
+        try:
+            with open(os.path.join(self.data_directory, "PG_VERSION")) as handle:
+                return int(handle.read().strip().split(".")[0])
+        except (OSError, ValueError):
+            return None
+
+    def machine(self):
+        # The server's own procedural language library tells which machine its libraries are for.
+        try:
+            with open(os.path.join(self.pkglibdir, "plpgsql.so"), "rb") as handle:
+                return library_check.elf_machine(handle.read(64))
+        except OSError:
+            return None
 
     def warn_missing(self, listed):
         for entry in listed:
@@ -387,7 +409,7 @@ class Preload:
         backup_file = None
         if not self.module.check_mode:
             try:
-                backup_file = pgconf.atomic_write(path, after, backup=self.params["backup"])
+                backup_file = pgconf.atomic_write(self.module, path, after, backup=self.params["backup"])
             except OSError as exc:
                 self.fail("cannot write %s: %s" % (path, exc))
         return pgconf.diff_dict(path, before, after), backup_file, (path, after)
@@ -411,29 +433,50 @@ class Preload:
         self.check_libraries(adding, [entry for entry in new if entry not in adding])
 
         use_alter_system = online and (method == "alter_system" or in_auto is not None)
+        if use_alter_system and new != current and not self.alter_system_allowed:
+            self.fail(
+                "%s must be changed with ALTER SYSTEM (%s), but this server has allow_alter_system = off;"
+                " nothing was changed"
+                % (SPL, "method=alter_system" if method == "alter_system" else "postgresql.auto.conf sets it")
+            )
         if in_auto is not None and method == "conf":
             self.module.warn(
                 "%s is set in %s, which overrides the configuration files: changing it there%s"
                 % (SPL, self.auto_conf, " with ALTER SYSTEM" if online else "")
             )
 
-        result = dict(changed=new != current, server_running=online, running=self.running)
+        result = dict(
+            changed=new != current,
+            server_running=online,
+            running=self.running,
+            alter_system_allowed=self.alter_system_allowed,
+        )
         written = None
         if result["changed"]:
             diffs = []
             if use_alter_system:
-                diffs.append(self.alter_system(new, in_auto))
                 # After RESET the files' value counts again, and ALTER SYSTEM cannot store an
                 # empty list: empty that line too.
                 edit = not new and in_files is not None and bool(pgconf.ensure_entries(in_files["value"]))
+                in_auto_to_edit = None
+            else:
+                edit, in_auto_to_edit = True, in_auto
+            if edit:
+                # Before any change, in check mode too: a file this user cannot write keeping
+                # its owner, group and mode is refused, not half done.
+                setting = in_auto_to_edit or in_files
+                path = setting["path"] if setting else self.config_file
+                try:
+                    pgconf.check_writable(path)
+                except PermissionError as exc:
+                    self.fail("%s; nothing was changed" % exc, path=path)
+            if use_alter_system:
+                diffs.append(self.alter_system(new, in_auto))
                 if edit:
                     self.module.warn(
                         "ALTER SYSTEM cannot set an empty %s, so %s line %d is set to '' instead"
                         % (SPL, in_files["path"], in_files["line_number"])
                     )
-                in_auto_to_edit = None
-            else:
-                edit, in_auto_to_edit = True, in_auto
             if edit:
                 diff, backup_file, written = self.edit_file(new, in_files, in_auto_to_edit)
                 diffs.append(diff)

@@ -145,8 +145,8 @@ def test_adding_pgaudit_appends_it_keeps_the_trailing_comment_and_backs_up_the_f
     assert read(host, main_conf(host)) == original.replace(old_line, new_line)
     assert result["backup_file"].startswith(main_conf(host) + ".pgtrail-")
     assert read(host, result["backup_file"]) == original
-    # pgaudit refuses LOAD outside shared_preload_libraries (SQLSTATE 55000): that means loadable.
-    assert "LOAD 'pgaudit'" in result["executed_queries"]
+    # The library is judged from its file: nothing is loaded into the running server.
+    assert result["executed_queries"] == []
     assert result["server_running"] is True
 
 
@@ -234,7 +234,6 @@ def test_a_value_set_with_alter_system_is_changed_in_postgresql_auto_conf_not_lo
     assert isinstance(result["source"]["line"], int)
     assert any("postgresql.auto.conf" in warning for warning in result["warnings"])
     assert result["executed_queries"] == [
-        "LOAD 'pgaudit'",
         "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements', 'pgaudit'",
     ]
     assert "shared_preload_libraries = 'pg_stat_statements, pgaudit'" in read(host, auto_conf(host))
@@ -308,7 +307,7 @@ def test_a_library_without_a_file_fails_naming_it_and_changes_nothing(host, meth
     assert host.config_snapshot() == before
 
 
-def test_a_library_the_server_cannot_load_fails_with_the_server_message(host):
+def test_a_library_the_server_cannot_load_fails_naming_why(host):
     append(host, main_conf(host), "shared_preload_libraries = 'pg_stat_statements'")
     host.sh("echo garbage > %s/broken.so" % libdir(host))
     before = host.config_snapshot()
@@ -316,8 +315,8 @@ def test_a_library_the_server_cannot_load_fails_with_the_server_message(host):
     result = host.module("preload", {"libraries": ["pgaudit", "broken"]})
 
     assert result["failed"]
-    assert "cannot load library 'broken'" in result["msg"]
-    assert 'could not load library "%s/broken.so"' % libdir(host) in result["msg"]
+    assert "library 'broken' at %s/broken.so cannot be preloaded" % libdir(host) in result["msg"]
+    assert "no ELF header" in result["msg"]
     assert host.config_snapshot() == before
 
 

@@ -556,13 +556,31 @@ def test_diff_dict():
 # atomic_write --------------------------------------------------------------------------
 
 
-def test_atomic_write_preserves_mode_and_keeps_a_backup(tmp_path):
+@pytest.fixture
+def module():
+    """A real AnsibleModule with no arguments: atomic_write uses Ansible's own file handling."""
+    from ansible.module_utils import basic
+
+    try:
+        from ansible.module_utils.testing import patch_module_args
+    except ImportError:  # ansible-core before 2.19
+        import json
+
+        basic._ANSIBLE_ARGS = json.dumps({"ANSIBLE_MODULE_ARGS": {}}).encode()
+        yield basic.AnsibleModule(argument_spec={})
+        basic._ANSIBLE_ARGS = None
+        return
+    with patch_module_args({}):
+        yield basic.AnsibleModule(argument_spec={})
+
+
+def test_atomic_write_preserves_mode_and_keeps_a_backup(tmp_path, module):
     conf = tmp_path / "postgresql.conf"
     conf.write_text("shared_preload_libraries = ''\n")
     os.chmod(str(conf), 0o640)
     before = os.stat(str(conf))
 
-    backup = pgconf.atomic_write(str(conf), "shared_preload_libraries = 'pgaudit'\n")
+    backup = pgconf.atomic_write(module, str(conf), "shared_preload_libraries = 'pgaudit'\n")
 
     assert conf.read_text() == "shared_preload_libraries = 'pgaudit'\n"
     after = os.stat(str(conf))
@@ -576,42 +594,42 @@ def test_atomic_write_preserves_mode_and_keeps_a_backup(tmp_path):
     assert sorted(os.listdir(str(tmp_path))) == sorted(["postgresql.conf", os.path.basename(backup)])
 
 
-def test_atomic_write_backups_in_the_same_second_do_not_collide(tmp_path):
+def test_atomic_write_backups_in_the_same_second_do_not_collide(tmp_path, module):
     conf = tmp_path / "a.conf"
     conf.write_text("1\n")
-    first = pgconf.atomic_write(str(conf), "2\n")
-    second = pgconf.atomic_write(str(conf), "3\n")
+    first = pgconf.atomic_write(module, str(conf), "2\n")
+    second = pgconf.atomic_write(module, str(conf), "3\n")
     assert first != second
     assert {open(first).read(), open(second).read()} == {"1\n", "2\n"}
 
 
-def test_atomic_write_without_backup(tmp_path):
+def test_atomic_write_without_backup(tmp_path, module):
     conf = tmp_path / "postgresql.conf"
     conf.write_text("a = 1\n")
-    assert pgconf.atomic_write(str(conf), "a = 2\n", backup=False) is None
+    assert pgconf.atomic_write(module, str(conf), "a = 2\n", backup=False) is None
     assert os.listdir(str(tmp_path)) == ["postgresql.conf"]
     assert conf.read_text() == "a = 2\n"
 
 
-def test_atomic_write_new_file(tmp_path):
+def test_atomic_write_new_file(tmp_path, module):
     conf = tmp_path / "new.conf"
-    assert pgconf.atomic_write(str(conf), "a = 1\n") is None
+    assert pgconf.atomic_write(module, str(conf), "a = 1\n") is None
     assert conf.read_text() == "a = 1\n"
     assert stat.S_IMODE(os.stat(str(conf)).st_mode) == 0o644
 
 
-def test_atomic_write_goes_through_a_symlink(tmp_path):
+def test_atomic_write_goes_through_a_symlink(tmp_path, module):
     real = tmp_path / "real.conf"
     real.write_text("a = 1\n")
     link = tmp_path / "postgresql.conf"
     link.symlink_to(real)
-    backup = pgconf.atomic_write(str(link), "a = 2\n")
+    backup = pgconf.atomic_write(module, str(link), "a = 2\n")
     assert link.is_symlink()
     assert real.read_text() == "a = 2\n"
     assert backup.startswith(str(real) + ".pgtrail-")
 
 
-def test_unchanged_file_round_trips_byte_for_byte(tmp_path):
+def test_unchanged_file_round_trips_byte_for_byte(tmp_path, module):
     raw = b"# caf\xe9 in latin-1, not UTF-8\r\nshared_preload_libraries = 'pgaudit' # \xff\nport = 5432"
     conf = tmp_path / "postgresql.conf"
     conf.write_bytes(raw)
@@ -619,9 +637,39 @@ def test_unchanged_file_round_trips_byte_for_byte(tmp_path):
     found = pgconf.find_setting(str(conf), SPL)
     assert found["line_number"] == 2
     assert pgconf.set_in_text(text, SPL, "pgaudit", found["line_number"]) is text
-    pgconf.atomic_write(str(conf), text, backup=False)
+    pgconf.atomic_write(module, str(conf), text, backup=False)
     assert conf.read_bytes() == raw
 
     changed = pgconf.set_in_text(text, SPL, "pgaudit, pg_stat_statements", found["line_number"])
-    pgconf.atomic_write(str(conf), changed, backup=False)
+    pgconf.atomic_write(module, str(conf), changed, backup=False)
     assert conf.read_bytes() == raw.replace(b"'pgaudit'", b"'pgaudit, pg_stat_statements'")
+
+
+class _Stat:
+    def __init__(self, uid, gid):
+        self.st_uid, self.st_gid = uid, gid
+
+
+@pytest.mark.parametrize(
+    "owner, uid, groups, keeps",
+    [
+        ((0, 0), 0, {0}, True),  # root keeps any owner and group
+        ((0, 0), 999, {999}, False),  # root:root, written by postgres
+        ((999, 0), 999, {999}, False),  # postgres:root, postgres not in group root
+        ((999, 0), 999, {999, 0}, True),  # ... in group root
+        ((999, 999), 999, {999}, True),  # postgres:postgres
+        ((1000, 999), 999, {999}, False),  # another user's file
+    ],
+)
+def test_keeps_attributes_only_when_the_user_can_give_owner_and_group(owner, uid, groups, keeps):
+    assert pgconf.keeps_attributes(_Stat(*owner), uid, groups) is keeps
+
+
+def test_atomic_write_refuses_before_writing_what_it_cannot_keep(tmp_path, module, monkeypatch):
+    conf = tmp_path / "postgresql.conf"
+    conf.write_text("a = 1\n")
+    monkeypatch.setattr(pgconf, "keeps_attributes", lambda st, uid, groups: False)
+    with pytest.raises(PermissionError, match="keeping its owner, group and mode"):
+        pgconf.atomic_write(module, str(conf), "a = 2\n")
+    assert conf.read_text() == "a = 1\n"
+    assert os.listdir(str(tmp_path)) == ["postgresql.conf"]
