@@ -7,6 +7,11 @@ The SQL lives with the trail (audit_trail.py: seal_chain() and verify_chain()); 
 chain_verify module does with it: check the declared head, seal the rows waiting (in a
 transaction of its own, committed before the walk), call verify_chain() in a read-only
 transaction, and shape its row (pure, unit-tested).
+
+Every wait for a lock is bounded (``lock_timeout``): a session holding a lock on the trail's
+tables (only their owner and superusers can take one that stops the sealer) makes the module
+fail in that time, naming the sessions that blocked it, seen through ``pg_blocking_pids()`` by
+a watcher on a second connection.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -14,6 +19,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import re
+import threading
 
 from ansible_collections.pgtrail.audit.plugins.module_utils import audit_trail, postgres
 
@@ -27,10 +33,89 @@ SELECT EXISTS (SELECT FROM pg_catalog.pg_proc AS p JOIN pg_catalog.pg_namespace 
 """
 
 VERIFY = "SELECT * FROM {function}(%s, %s)"
+LOCK_TIMEOUT = "SET LOCAL lock_timeout = {}"
+BLOCKERS = """
+SELECT a.pid, a.usename::text AS role, a.application_name, a.backend_type, a.state,
+       pg_catalog.left(a.query, 200) AS query
+  FROM pg_catalog.pg_stat_activity AS a
+ WHERE a.pid = ANY (pg_catalog.pg_blocking_pids(%s))
+ ORDER BY a.pid
+"""
+# Seconds a run waits before it looks for the sessions blocking it (most runs end sooner).
+WATCH_AFTER = 1.0
+WATCH_EVERY = 0.2
 
 
 class ChainError(Exception):
-    """Input or state the module refuses, with the reason."""
+    """Input or state the module refuses, with the reason (and the sessions that blocked it)."""
+
+    def __init__(self, message, blockers=None):
+        Exception.__init__(self, message)
+        self.blockers = blockers or []
+
+
+class Watcher(threading.Thread):
+    """Polls pg_blocking_pids() of one backend on a connection of its own, until stopped."""
+
+    def __init__(self, connect, pid):
+        threading.Thread.__init__(self)
+        self.daemon = True
+        self.connect, self.pid = connect, pid
+        self.stopped = threading.Event()
+        self.blockers = []
+
+    def run(self):
+        if self.stopped.wait(WATCH_AFTER):
+            return
+        conn = self.connect()
+        if conn is None:  # the main connection reports what matters
+            return
+        try:
+            with conn.cursor(row_factory=postgres.dict_row) as cur:
+                while not self.stopped.is_set():
+                    cur.execute(BLOCKERS, [self.pid])
+                    rows = cur.fetchall()
+                    if rows:
+                        self.blockers = rows
+                    self.stopped.wait(WATCH_EVERY)
+        except Exception:
+            pass
+        finally:
+            conn.close()
+
+
+def describe_blockers(blockers):
+    """Who blocked a run, in words (pure)."""
+    if not blockers:
+        return "no blocking session was seen"
+    return "; ".join(
+        "pid %s (role %s, application %r, %s, %s: %s)"
+        % (b["pid"], b["role"], b["application_name"] or "", b["backend_type"], b["state"], b["query"])
+        for b in blockers
+    )
+
+
+def bounded(session, lock_timeout, connect, what, run):
+    """``run()`` in the current transaction, waiting at most ``lock_timeout`` seconds for a lock;
+    ChainError naming the blockers when it waited longer."""
+    sql = postgres.sql
+    session.query(sql.SQL(LOCK_TIMEOUT).format(sql.Literal("%ds" % lock_timeout)))
+    watcher = Watcher(connect, session.conn.info.backend_pid) if connect else None
+    if watcher:
+        watcher.start()
+    try:
+        return run()
+    except postgres.psycopg.errors.LockNotAvailable:
+        blockers = list(watcher.blockers) if watcher else []
+        raise ChainError(
+            "%s waited %d second(s) (lock_timeout) for a lock and gave up; blocked by %s"
+            % (what, lock_timeout, describe_blockers(blockers)),
+            blockers,
+        )
+    finally:
+        if watcher:
+            watcher.stopped.set()
+            watcher.join()
 
 
 def check_expected_head(head):
@@ -74,13 +159,17 @@ def shape(row, sealed):
     )
 
 
-def verify(session, schema, expected_head=None, seal=True):
-    """Seal (outside check mode, when asked), then verify; returns the module's result."""
+def verify(session, schema, expected_head=None, seal=True, lock_timeout=30, connect=None):
+    """Seal (outside check mode, when asked), then verify; returns the module's result.
+
+    ``connect()`` opens a second connection for the watcher that names blocking sessions."""
     sql = postgres.sql
     try:
         expected_seq, expected_hash = check_expected_head(expected_head)
     except ValueError as exc:
         raise ChainError(str(exc))
+    if lock_timeout < 1:
+        raise ChainError("lock_timeout must be 1 second or more, got %r" % (lock_timeout,))
     found = session.query(
         HAS_CHAIN, dict(schema=schema, verify=audit_trail.VERIFY_FUNCTION, seal=audit_trail.SEAL_FUNCTION)
     )[0]
@@ -94,11 +183,19 @@ def verify(session, schema, expected_head=None, seal=True):
         # Its own transaction: the advisory lock is held only while sealing, not while verifying.
         with session.conn.transaction():
             statement = sql.SQL(audit_trail.SEAL_NOW).format(seal=sql.Identifier(schema, audit_trail.SEAL_FUNCTION))
-            sealed = session.query(statement, record=True)[0]["sealed"]
+            sealed = bounded(
+                session, lock_timeout, connect, "Sealing", lambda: session.query(statement, record=True)[0]["sealed"]
+            )
     with session.conn.transaction():
         session.query("SET TRANSACTION READ ONLY")
         statement = sql.SQL(VERIFY).format(function=sql.Identifier(schema, audit_trail.VERIFY_FUNCTION))
-        row = session.query(statement, [expected_seq, expected_hash], record=True)[0]
+        row = bounded(
+            session,
+            lock_timeout,
+            connect,
+            "Verifying",
+            lambda: session.query(statement, [expected_seq, expected_hash], record=True)[0],
+        )
     result = shape(row, sealed)
     result["changed"] = bool(sealed) or bool(seal and session.module.check_mode and row["unsealed"])
     result["executed_queries"] = list(session.executed_queries)

@@ -205,6 +205,44 @@ SELECT ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute AS a
 
 VERIFY_CHAIN = "SELECT * FROM {function}()"
 
+# Logical replication: the publications of the database (with the trail's tables each
+# publishes) and its subscriptions (pg_subscription's columns other than the conninfo, which
+# only superusers may read), with their workers and error counts.
+PUBLICATIONS = """
+SELECT p.pubname::text AS name, p.puballtables AS all_tables,
+       ARRAY(SELECT t.tablename::text FROM pg_catalog.pg_publication_tables AS t
+              WHERE t.pubname = p.pubname AND t.schemaname = %(schema)s ORDER BY 1) AS trail_tables
+  FROM pg_catalog.pg_publication AS p ORDER BY 1
+"""
+SUBSCRIPTIONS = """
+SELECT s.subname::text AS name, s.subenabled AS enabled, s.subpublications::text[] AS publications,
+       pg_catalog.pg_get_userbyid(s.subowner)::text AS owner,
+       ARRAY(SELECT w.pid FROM pg_catalog.pg_stat_subscription AS w
+              WHERE w.subid = s.oid AND w.pid IS NOT NULL ORDER BY 1) AS worker_pids,
+       st.apply_error_count, st.sync_error_count
+  FROM pg_catalog.pg_subscription AS s
+  LEFT JOIN pg_catalog.pg_stat_subscription_stats AS st ON st.subid = s.oid
+ WHERE s.subdbid = (SELECT d.oid FROM pg_catalog.pg_database AS d WHERE d.datname = pg_catalog.current_database())
+ ORDER BY 1
+"""
+
+# What pg_dump needs to dump the trail: USAGE on its schema and SELECT on each of its tables,
+# partitions and sequences; and the roles (not superusers) that can log in and hold all of it
+# (pg_read_all_data gives it too).
+BACKUP_OBJECTS = """
+SELECT c.relname::text AS name, c.relkind::text AS kind FROM pg_catalog.pg_class AS c
+ WHERE c.relnamespace = %(schema_oid)s AND c.relkind IN ('r', 'p', 'S') ORDER BY 1
+"""
+BACKUP_ROLES = """
+SELECT r.rolname::text AS rolname FROM pg_catalog.pg_roles AS r
+ WHERE r.rolcanlogin AND NOT r.rolsuper
+   AND pg_catalog.has_schema_privilege(r.oid, %(schema_oid)s, 'USAGE')
+   AND NOT EXISTS (SELECT FROM pg_catalog.pg_class AS c
+                    WHERE c.relnamespace = %(schema_oid)s AND c.relkind IN ('r', 'p', 'S')
+                      AND NOT pg_catalog.has_table_privilege(r.oid, c.oid, 'SELECT'))
+ ORDER BY 1
+"""
+
 
 # ---------------------------------------------------------------------------------------------
 # Pure shaping (unit-tested)
@@ -493,6 +531,35 @@ def parameter_grants(rows):
     ]
 
 
+def replication_warnings(publications, subscriptions, trail_schema):
+    """Warnings about logical replication from the PUBLICATIONS and SUBSCRIPTIONS rows (pure)."""
+    warnings = []
+    log = render(trail_schema, LOG)
+    for pub in publications:
+        if log in pub["trail_tables"]:
+            warnings.append(
+                "publication %s publishes the audit log %s%s: the log leaves this node, to every subscriber of "
+                "it; a subscriber with its own trail skips these rows (README: Logical replication); publish "
+                "the application's schemas instead (FOR TABLES IN SCHEMA)"
+                % (pub["name"], log, " (FOR ALL TABLES)" if pub["all_tables"] else "")
+            )
+    for sub in subscriptions:
+        if sub.get("apply_error_count") or sub.get("sync_error_count"):
+            warnings.append(
+                "subscription %s has failed %s time(s) applying changes and %s time(s) copying tables: its worker "
+                "may be stalled (the server log says why), and the publisher keeps WAL for it"
+                % (sub["name"], sub.get("apply_error_count") or 0, sub.get("sync_error_count") or 0)
+            )
+    return warnings
+
+
+def backup_needs(trail_schema, objects):
+    """The privileges a role needs to pg_dump the trail (pure)."""
+    needs = ["USAGE on schema %s" % trail_schema]
+    needs += ["SELECT on %s" % render(trail_schema, o["name"]) for o in objects]
+    return needs
+
+
 def chain_result(row):
     """verify_chain()'s row as a dict with every known column (None when the function lacks it)."""
     row = dict(row or {})
@@ -518,6 +585,8 @@ def _error_text(exc):
 def read_only(session):
     """Make every later transaction of the session read-only: evidence never writes."""
     session.query("SET default_transaction_read_only = on")
+    # ...and never waits long for a lock (verify_chain() reads the log).
+    session.query("SET lock_timeout = '10s'")
 
 
 def gather_server(session, base):
@@ -597,6 +666,8 @@ def gather_database(session, trail_schema, verify=True):
         trail=dict(status=NO_TRAIL),
         lockdown=None,
         hash_chain=dict(enabled=False),
+        replication=read_replication(session, trail_schema),
+        backup=None,
     )
     objects = session.query(TRAIL_OBJECTS, dict(schema=trail_schema, log=LOG, registry=REGISTRY))
     objects = objects[0] if objects else {}
@@ -608,6 +679,11 @@ def gather_database(session, trail_schema, verify=True):
         )
         result["lockdown"] = dict(log_table=render(trail_schema, LOG), owner=owner, writers=writers(rows))
         result["hash_chain"] = read_chain(session, trail_schema, objects["schema_oid"], log_oid, verify)
+        oid = dict(schema_oid=objects["schema_oid"])
+        result["backup"] = dict(
+            needs=backup_needs(trail_schema, session.query(BACKUP_OBJECTS, oid)),
+            roles=[r["rolname"] for r in session.query(BACKUP_ROLES, oid)],
+        )
     if objects.get("registry_oid") is None or log_oid is None:
         return result
 
@@ -621,6 +697,22 @@ def gather_database(session, trail_schema, verify=True):
     events = {r["evtname"]: r["enabled"] for r in session.query(EVENT_TRIGGERS)}
     result["trail"] = trail_coverage(registry, triggers, tables, events, trail_schema)
     return result
+
+
+def read_replication(session, trail_schema):
+    """{publications, subscriptions, warnings} of the database."""
+    publications = [dict(r) for r in session.query(PUBLICATIONS, dict(schema=trail_schema))]
+    for pub in publications:
+        pub["trail_tables"] = [render(trail_schema, t) for t in pub["trail_tables"] or []]
+    subscriptions = [dict(r) for r in session.query(SUBSCRIPTIONS)]
+    for sub in subscriptions:
+        sub["publications"] = list(sub["publications"] or [])
+        sub["worker_pids"] = list(sub["worker_pids"] or [])
+    return dict(
+        publications=publications,
+        subscriptions=subscriptions,
+        warnings=replication_warnings(publications, subscriptions, trail_schema),
+    )
 
 
 def read_chain(session, trail_schema, schema_oid, log_oid, verify=True):

@@ -477,7 +477,7 @@ def converge(session, params):
         raise LockdownError(problems)
     session.query(audit_trail.LOCK)
     session.query(audit_trail.SET_SEALS_IMMEDIATE)
-    session.query(audit_trail.CHAIN_LOCK, [audit_trail.CHAIN_LOCK_KEY])
+    audit_trail.lock_chain(session, schema)
     facts = session.query(SESSION, dict(schema=schema, log=audit_trail.LOG))[0]
     if not facts["rolsuper"]:
         problems.append(

@@ -306,6 +306,16 @@ AUDITED_NAME = """
         END IF;
     END IF;"""
 
+# Changes a logical replication worker applies (it runs with session_replication_role = replica)
+# are marked in metadata with the subscription that applied them; any other session in replica
+# mode with a null subscription. The check of the setting is all that other writes pay.
+REPLICATION = (
+    "CASE WHEN pg_catalog.current_setting('session_replication_role') = 'replica' THEN "
+    "pg_catalog.jsonb_build_object('replication_role', 'replica', 'subscription', "
+    "(SELECT s.subname::text FROM pg_catalog.pg_stat_subscription AS s "
+    "WHERE s.pid = pg_catalog.pg_backend_pid() LIMIT 1)) END"
+)
+
 LOG_ROW_CHANGE = """
 #variable_conflict use_variable
 DECLARE
@@ -345,8 +355,8 @@ BEGIN
         RETURN NULL; -- only excluded columns changed, or none did
     END IF;
     actor := {current_actor}();{required}{audited_name}
-    INSERT INTO {log} (kind, schema_name, table_name, action, old_data, new_data, actor_id)
-    VALUES ('row', audited_schema, audited_table, TG_OP, old_row, new_row, actor);
+    INSERT INTO {log} (kind, schema_name, table_name, action, old_data, new_data, actor_id, metadata)
+    VALUES ('row', audited_schema, audited_table, TG_OP, old_row, new_row, actor, {replication});
     RETURN NULL;
 END
 """
@@ -392,8 +402,8 @@ BEGIN{audited_name}
     END IF;
     actor := {current_actor}();{required}
     IF TG_OP = 'INSERT' THEN
-        INSERT INTO {log} (kind, schema_name, table_name, action, new_data, actor_id)
-        SELECT 'row', audited_schema, audited_table, 'INSERT', n.data, actor FROM {new_rows} AS n;
+        INSERT INTO {log} (kind, schema_name, table_name, action, new_data, actor_id, metadata)
+        SELECT 'row', audited_schema, audited_table, 'INSERT', n.data, actor, {replication} FROM {new_rows} AS n;
     ELSIF TG_OP = 'DELETE' THEN
         INSERT INTO {log} (kind, schema_name, table_name, action, old_data, actor_id)
         SELECT 'row', audited_schema, audited_table, 'DELETE', o.data, actor FROM {old_rows} AS o;
@@ -638,6 +648,26 @@ BEGIN
 END
 """
 
+# The trail's own tables in a FOR ALL TABLES publication: each node keeps its own log, so a
+# logical replication worker (a row of pg_stat_subscription) applying another node's log rows,
+# head, registry or versions skips them (a BEFORE trigger that returns NULL). Only what the
+# worker applies itself (trigger depth 1): the rows this node's own trail functions write while
+# the worker applies a change to an audited table are kept. ENABLE REPLICA: it fires only in
+# replica mode, and lets through the rows of any other session in that mode.
+SKIP_APPLIED = """
+BEGIN
+    IF pg_catalog.pg_trigger_depth() = 1
+       AND EXISTS (SELECT FROM pg_catalog.pg_stat_subscription AS s WHERE s.pid = pg_catalog.pg_backend_pid()) THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP = 'DELETE' THEN
+        RETURN OLD;
+    END IF;
+    RETURN NEW;
+END
+"""
+SKIP_TRIGGER = "pgtrail_skip_applied"
+
 # name, arguments (as pg_get_function_arguments prints them), result, SECURITY DEFINER, body.
 # current_actor is SQL (inlined where it is called, so neither definer nor pinned: it runs inside
 # the definer functions, under their search_path); the others are PL/pgSQL.
@@ -649,6 +679,7 @@ FUNCTIONS = (
     ("log_statement_change", "", "trigger", True, LOG_STATEMENT_CHANGE),
     ("log_truncate", "", "trigger", True, LOG_TRUNCATE),
     ("log_ddl", "", "event_trigger", True, LOG_DDL),
+    ("skip_applied", "", "trigger", True, SKIP_APPLIED),
     (
         "log_event",
         "action text, resource text, success boolean DEFAULT true, metadata jsonb DEFAULT '{}'::jsonb, "
@@ -677,8 +708,11 @@ FUNCTION_SETTINGS = {"log_statement_change": (("jit", "off"), ("work_mem", "32MB
 # 32 zero bytes. chain_head holds the last position and hash.
 #
 # Rows are chained at COMMIT, not at INSERT, so writers never wait for each other: a deferred
-# constraint trigger on the log calls seal_chain(), which only *tries* a transaction advisory
-# lock. The transaction that gets it seals every unsealed row it can see (others' committed rows
+# constraint trigger on the log calls seal_chain(), which only *tries* to lock the row of
+# chain_head (FOR UPDATE SKIP LOCKED). Only the trail's owner and superusers can lock that row
+# (it takes UPDATE on chain_head); an advisory key, which any role can take, would let any
+# session stop the sealing. The transaction that gets it
+# seals every unsealed row it can see (others' committed rows
 # and its own), in id order, from the head it reads under the lock with a fresh snapshot (READ
 # COMMITTED takes one per statement); one that does not get it returns at once, and its rows
 # are sealed by the holder or the next writer. One sealer at a time extending the head it read
@@ -686,11 +720,14 @@ FUNCTION_SETTINGS = {"log_statement_change": (("jit", "off"), ("work_mem", "32MB
 # own row locks: no deadlocks. chain_seq, assigned under the lock, is the order the verifier
 # walks. A REPEATABLE READ or SERIALIZABLE transaction does not seal (its snapshot could miss the
 # last head); its rows are sealed by the next READ COMMITTED writer, or by chain_verify.
+#
+# The sealing trigger is ENABLE (origin), not ALWAYS: a logical replication worker runs in
+# replica mode inside a security-restricted operation, where a deferred trigger cannot fire and
+# would stop the subscription. The rows it applies are sealed by the next local writer or by
+# chain_verify, like those of a REPEATABLE READ writer.
 # ---------------------------------------------------------------------------------------------
 
 CHAIN_TRIGGER = "pgtrail_chain_seal"
-# The advisory lock of the sealer: one chain per database ('pgtrchn' in ASCII).
-CHAIN_LOCK_KEY = 0x7067747263686E
 SEAL_BATCH = 10000
 
 # The canonical serialisation of a log row ({seq} is its position, the row is "l"): the text of
@@ -738,11 +775,13 @@ BEGIN
         RETURN 0;
     END IF;
     IF wait THEN
-        PERFORM pg_catalog.pg_advisory_xact_lock({lock_key});
-    ELSIF NOT pg_catalog.pg_try_advisory_xact_lock({lock_key}) THEN
-        RETURN 0;
+        SELECT h.seq, h.hash INTO head_seq, head_hash FROM {head} AS h FOR UPDATE;
+    ELSE
+        SELECT h.seq, h.hash INTO head_seq, head_hash FROM {head} AS h FOR UPDATE SKIP LOCKED;
     END IF;
-    SELECT h.seq, h.hash INTO head_seq, head_hash FROM {head} AS h FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN 0; -- another sealer holds it (or the head was deleted: verify_chain says so)
+    END IF;
     FOR r IN
         SELECT l.id, l.changed_at, head_seq + pg_catalog.row_number() OVER (ORDER BY l.id) AS seq,
                {canonical} AS body
@@ -989,10 +1028,14 @@ UPDATE {head} AS h SET first_seq = o.chain_seq + 1, first_prev = o.row_hash
  WHERE o.chain_seq >= h.first_seq
 """
 
-# A module's transaction waits for the sealer's lock first and keeps it: while it changes the
-# log's tables, no writer seals (they only try the lock), so no writer's COMMIT can wait for it
-# in a cycle, and what it writes to the head is not raced.
-CHAIN_LOCK = "SELECT pg_catalog.pg_advisory_xact_lock(%s) IS NULL AS locked"
+# A module's transaction waits for the sealer's lock (the head's row, when there is one) and
+# keeps it: while it changes the log's tables, no writer seals (they only try the lock), so no
+# writer's COMMIT can wait for it in a cycle, and what it writes to the head is not raced.
+HEAD_EXISTS = """
+SELECT EXISTS (SELECT FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+                WHERE n.nspname = %(schema)s AND c.relname = %(head)s) AS present
+"""
+CHAIN_LOCK = "SELECT h.seq FROM {head} AS h FOR UPDATE"
 
 CREATE_CHAIN_TRIGGER = (
     "CREATE CONSTRAINT TRIGGER {name} AFTER INSERT ON {log} DEFERRABLE INITIALLY DEFERRED FOR EACH ROW "
@@ -1044,6 +1087,18 @@ SELECT t.tgrelid = %(log_oid)s AS on_log, t.tgenabled, t.tgdeferrable, t.tginitd
  WHERE t.tgname = %(name)s
    AND t.tgrelid IN (SELECT %(log_oid)s::pg_catalog.oid
                      UNION ALL SELECT x.relid::pg_catalog.oid FROM pg_catalog.pg_partition_tree(%(log_oid)s) AS x)
+"""
+
+# The skip_applied trigger on the trail's tables (and their partitions' clones).
+SKIP_TRIGGERS = """
+SELECT c.relname::text AS relname, coalesce(r.relname, c.relname)::text AS root, t.tgparentid <> 0 AS clone,
+       t.tgenabled, t.tgtype, n.nspname AS function_schema, p.proname AS function_name
+  FROM pg_catalog.pg_trigger AS t
+  JOIN pg_catalog.pg_class AS c ON c.oid = t.tgrelid
+  LEFT JOIN pg_catalog.pg_class AS r ON c.relispartition AND r.oid = pg_catalog.pg_partition_root(c.oid)
+  JOIN pg_catalog.pg_proc AS p ON p.oid = t.tgfoid
+  JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace
+ WHERE t.tgname = %(name)s AND c.relnamespace = %(schema_oid)s
 """
 
 REGISTRY_ROWS = """
@@ -1676,7 +1731,7 @@ def chain_retention_statement(schema, cutoff):
 def plan_chain_trigger(rows, schema):
     """Steps ("drop", "create", "enable", "seal") for the sealing trigger, from its catalog rows
     (on the log and on its partitions). Rows waiting unsealed are sealed whenever the trigger was
-    missing or not ENABLE ALWAYS."""
+    missing or not enabled as it should be (ENABLE: origin and local sessions, see CHAIN_TRIGGER)."""
     on_log = [r for r in rows if r["on_log"]]
     if not on_log:
         return ["create", "enable", "seal"]
@@ -1689,9 +1744,52 @@ def plan_chain_trigger(rows, schema):
         and (row["function_schema"], row["function_name"]) == (schema, "seal_chain_at_commit")
     ):
         return ["drop", "create", "enable", "seal"]
-    if any(r["tgenabled"] != "A" for r in rows):
+    if any(r["tgenabled"] != "O" for r in rows):
         return ["enable", "seal"]
     return []
+
+
+def plan_skip_triggers(rows, tables, schema):
+    """[(table, steps)] for the skip_applied trigger of each trail table in ``tables``, from the
+    catalog rows of SKIP_TRIGGERS (partitions' clones included); steps are "drop", "create" and
+    "enable" (ENABLE REPLICA)."""
+    plan = []
+    for table in tables:
+        own = [r for r in rows if r["relname"] == table and not r["clone"]]
+        clones = [r for r in rows if r["root"] == table and r["clone"]]
+        if not own:
+            plan.append((table, ["create", "enable"]))
+            continue
+        row = own[0]
+        kind = row["tgtype"] & (TG_ROW | TG_BEFORE | TG_INSERT | TG_DELETE | TG_UPDATE | TG_TRUNCATE | TG_INSTEAD)
+        if kind != TG_ROW | TG_BEFORE | TG_INSERT | TG_DELETE | TG_UPDATE or (
+            row["function_schema"],
+            row["function_name"],
+        ) != (schema, "skip_applied"):
+            plan.append((table, ["drop", "create", "enable"]))
+        elif any(r["tgenabled"] != "R" for r in own + clones):
+            plan.append((table, ["enable"]))
+    return plan
+
+
+def skip_trigger_statements(schema, plan):
+    sql = postgres.sql
+    trigger = sql.Identifier(SKIP_TRIGGER)
+    statements = []
+    for table, steps in plan:
+        relation = sql.Identifier(schema, table)
+        for step in steps:
+            if step == "drop":
+                statements.append(sql.SQL("DROP TRIGGER {} ON {}").format(trigger, relation))
+            elif step == "create":
+                statements.append(
+                    sql.SQL(
+                        "CREATE TRIGGER {} BEFORE INSERT OR UPDATE OR DELETE ON {} FOR EACH ROW EXECUTE FUNCTION {}()"
+                    ).format(trigger, relation, sql.Identifier(schema, "skip_applied"))
+                )
+            else:
+                statements.append(sql.SQL("ALTER TABLE {} ENABLE REPLICA TRIGGER {}").format(relation, trigger))
+    return statements
 
 
 def chain_trigger_statements(schema, steps):
@@ -1709,10 +1807,16 @@ def chain_trigger_statements(schema, steps):
                 )
             )
         elif step == "enable":
-            statements.append(sql.SQL("ALTER TABLE {} ENABLE ALWAYS TRIGGER {}").format(names["log"], trigger))
+            statements.append(sql.SQL("ALTER TABLE {} ENABLE TRIGGER {}").format(names["log"], trigger))
         elif step == "seal":
             statements.append(sql.SQL(SEAL_NOW).format(seal=sql.Identifier(schema, SEAL_FUNCTION)))
     return statements
+
+
+def lock_chain(session, schema):
+    """Hold the sealer's lock (the chain head's row) until the end of the transaction."""
+    if session.scalar(HEAD_EXISTS, dict(schema=schema, head=CHAIN_HEAD)):
+        session.query(postgres.sql.SQL(CHAIN_LOCK).format(head=_names(schema)["head"]))
 
 
 def _names(schema):
@@ -1802,6 +1906,7 @@ def read_trail(session, schema):
         version=0,
         applied=set(),
         chain_trigger=[],
+        skip_triggers=[],
         registry={},
         functions={},
         triggers={},
@@ -1817,6 +1922,8 @@ def read_trail(session, schema):
     encoding = _encoding(session)
     # The sealing trigger on the log runs a chain function: it is not an audited table's trigger.
     for row in session.query(TRAIL_TRIGGERS, dict(schema=schema, functions=function_names)):
+        if row["tgname"] == SKIP_TRIGGER:
+            continue  # on the trail's own tables: see plan_skip_triggers
         if row["function_schema"] != schema or row["function_name"] not in function_names:
             state["foreign"].append(
                 "trigger %s on %s runs %s: another audit trail (or another tool) uses the pgtrail_audit_ names in "
@@ -1857,6 +1964,7 @@ def read_trail(session, schema):
     chain_names = [f[0] for f in CHAIN_FUNCTIONS]
     for row in session.query(TRAIL_FUNCTIONS, dict(oid, names=function_names + chain_names)):
         state["functions"].setdefault(row["proname"], []).append(row)
+    state["skip_triggers"] = session.query(SKIP_TRIGGERS, dict(oid, name=SKIP_TRIGGER))
     state["schema_usage"] = {r["rolname"] for r in session.query(SCHEMA_USAGE, oid)}
     state["public_tables"] = sorted(
         r["relname"] for r in session.query(PUBLIC_TABLE_GRANTS, dict(oid, names=list(TRAIL_TABLES)))
@@ -1954,7 +2062,7 @@ def function_specs(
         audited_name=sql.SQL(AUDITED_NAME).format(registry=names["registry"]),
         head=names["head"],
         seal=sql.Identifier(schema, SEAL_FUNCTION),
-        lock_key=sql.Literal(CHAIN_LOCK_KEY),
+        replication=sql.SQL(REPLICATION),
         batch=sql.Literal(SEAL_BATCH),
         genesis=sql.SQL(GENESIS),
         row_data=sql.Identifier(schema, "row_data"),
@@ -2189,7 +2297,7 @@ def converge(session, params):
     # The chain's sealing trigger is deferred to COMMIT; DDL on the log (a partition, a
     # migration) refuses to run while its events are pending, so they fire at once in this run.
     session.query(SET_SEALS_IMMEDIATE)
-    session.query(CHAIN_LOCK, [CHAIN_LOCK_KEY])
+    lock_chain(session, schema)
     state = read_trail(session, schema)
     problems.extend(state["foreign"])
     migrations = []
@@ -2289,6 +2397,10 @@ def converge(session, params):
         else []
     )
     chain_steps = plan_chain_trigger(state["chain_trigger"], schema) if hash_chain else []
+    skip_plan = []
+    if present:
+        trail_tables = [LOG, REGISTRY, VERSIONS] + ([CHAIN_HEAD] if hash_chain else [])
+        skip_plan = plan_skip_triggers(state["skip_triggers"], trail_tables, schema)
     function_steps = plan_functions(state["functions"], specs)
     event_steps = plan_event_triggers(state["event_triggers"], schema) if present else []
     if event_steps and not state["superuser"]:
@@ -2419,6 +2531,7 @@ def converge(session, params):
             if role not in state["schema_usage"]:
                 run.append(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(names["schema"], sql.Identifier(role)))
         run.extend(chain_trigger_statements(schema, chain_steps))
+        run.extend(skip_trigger_statements(schema, skip_plan))
         for step in event_steps:
             run.extend(event_trigger_statements(schema, step))
         for verb, relid, table in registry_steps:
@@ -2434,6 +2547,11 @@ def converge(session, params):
                 run.append(sql.SQL("DROP EVENT TRIGGER {}").format(sql.Identifier(name)))
         if any(row["on_log"] for row in state["chain_trigger"]):
             run.extend(chain_trigger_statements(schema, ["drop"]))
+        run.extend(
+            skip_trigger_statements(
+                schema, [(r["relname"], ["drop"]) for r in state["skip_triggers"] if not r["clone"]]
+            )
+        )
         for name, _arguments, _result, _definer, _body in reversed(FUNCTIONS + CHAIN_FUNCTIONS):
             for row in state["functions"].get(name, []):
                 run.append(drop_function(schema, name, row["identity_arguments"]))

@@ -351,6 +351,34 @@ hash_chain:
         verifier: true
         verify: {ok: true, checked: 1200, broken_id: null, expected: null, found: null, head_id: 1200,
                  head_hash: 9f2c...}
+replication:
+  description:
+    - Logical replication per database, under C(databases) -- C(publications) (C(name),
+      C(all_tables) and the trail's tables each one publishes, C(trail_tables)), C(subscriptions)
+      (C(name), C(enabled), C(publications), C(owner), C(worker_pids), C(apply_error_count),
+      C(sync_error_count)) and C(warnings), also shown as the task's warnings -- the audit log
+      is published, or a subscription keeps failing.
+  returned: always
+  type: dict
+  sample:
+    databases:
+      shop:
+        publications: [{name: p, all_tables: true, trail_tables: [audit.audit_log, audit.audited_tables]}]
+        subscriptions: []
+        warnings: ["publication p publishes the audit log audit.audit_log (FOR ALL TABLES): ..."]
+backup:
+  description:
+    - What a role needs to back the trail up with C(pg_dump), per database with a trail, under
+      C(databases) -- C(needs) (USAGE on the trail's schema, SELECT on each of its tables,
+      partitions and sequences) and C(roles), the roles other than superusers that can log in
+      and hold all of it (directly, or through C(pg_read_all_data)).
+  returned: always
+  type: dict
+  sample:
+    databases:
+      shop:
+        needs: [USAGE on schema audit, SELECT on audit.audit_log, SELECT on audit.audit_log_id_seq]
+        roles: [backup]
 """
 
 import os
@@ -467,7 +495,12 @@ def evidence(module, session, facts, current):
             enabled=any(per_db[db]["hash_chain"]["enabled"] for db in per_db),
             databases=dict((db, per_db[db]["hash_chain"]) for db in sorted(per_db)),
         ),
+        replication=dict(databases=dict((db, per_db[db]["replication"]) for db in sorted(per_db))),
+        backup=dict(databases=dict((db, per_db[db]["backup"]) for db in sorted(per_db) if per_db[db]["backup"])),
     )
+    for db in sorted(per_db):
+        for warning in per_db[db]["replication"]["warnings"]:
+            module.warn("Database %s: %s" % (db, warning))
     return facts
 
 

@@ -29,6 +29,10 @@ description:
     statement with transition tables (mode C(statement), for bulk-heavy tables), plus a
     C(TRUNCATE) trigger. All are C(ENABLE ALWAYS), so C(session_replication_role = replica) does not
     skip them. A partitioned table is audited at the parent and logs under the parent's name.
+  - On a logical replication subscriber, the changes its apply worker applies are logged with
+    C(metadata) naming the subscription. The trail's own tables carry C(pgtrail_skip_applied)
+    (C(ENABLE REPLICA)), which skips the rows a subscription applies to them, so a node keeps its
+    own log when a C(FOR ALL TABLES) publication carries another node's.
   - Excluded columns never reach the log; an C(UPDATE) that changes only excluded columns (or
     nothing) writes no row.
   - The trigger functions are C(SECURITY DEFINER) with C(search_path = pg_catalog, pg_temp) and name
@@ -180,11 +184,15 @@ options:
         rows and moves the start past the last position it dropped (the first kept row then links to
         that position's hash).
       - Rows are sealed at C(COMMIT) by a deferred constraint trigger, C(pgtrail_chain_seal), which
-        only tries an advisory lock - the transaction that holds it seals every unsealed row it sees
+        only tries to lock the row of C(chain_head) (only the trail's owner and superusers can lock
+        it) - the transaction that holds it seals every unsealed row it sees
         (its own too); the others leave theirs to it or to the next writer - so writers never wait
         for each other and the chain never forks. A C(REPEATABLE READ) or C(SERIALIZABLE)
         transaction's rows are sealed by the next C(READ COMMITTED) writer or by
         M(pgtrail.audit.chain_verify).
+      - The sealing trigger is C(ENABLE) (origin sessions), not C(ENABLE ALWAYS), because a logical
+        replication worker cannot fire a deferred trigger; the rows it applies are sealed by the
+        next local writer or by M(pgtrail.audit.chain_verify).
       - Adds C(<schema>.seal_chain(wait)) and C(<schema>.verify_chain(expected_seq, expected_hash)),
         which returns C(ok), C(checked), C(broken_id), C(broken_seq), C(expected), C(found),
         C(head_seq), C(head_hash), C(unsealed) and C(reason).

@@ -55,6 +55,15 @@ options:
       - Seal the rows waiting to be chained before verifying, so that C(unsealed) is normally 0.
     type: bool
     default: true
+  lock_timeout:
+    description:
+      - Seconds to wait for a lock (the chain head's row while sealing, the log while verifying)
+        before giving up. The module then fails, naming the sessions that blocked it (from
+        C(pg_blocking_pids()), in RV(blockers)), and changes nothing.
+      - Only the trail's owner and superusers can take a lock that blocks it; no advisory key is
+        involved.
+    type: int
+    default: 30
 notes:
   - The verifier reads only; C(pgtrail.audit.audit_info) calls the same function read-only for the
     compliance report.
@@ -119,6 +128,16 @@ reason:
   returned: always
   type: str
   sample: "the row at position 4702 (id 4711) was changed after it was sealed: its content no longer hashes to ..."
+blockers:
+  description:
+    - When the module failed because it waited longer than O(lock_timeout), the sessions that
+      blocked it, each with C(pid), C(role), C(application_name), C(backend_type), C(state) and
+      C(query).
+  returned: on failure after a lock wait
+  type: list
+  elements: dict
+  sample: [{pid: 4242, role: postgres, application_name: psql, backend_type: client backend,
+            state: idle in transaction, query: "SELECT * FROM audit.chain_head FOR UPDATE"}]
 executed_queries:
   description: The statements run.
   returned: always
@@ -138,16 +157,27 @@ def main():
         schema=dict(type="str", default="audit"),
         expected_head=dict(type="dict"),
         seal=dict(type="bool", default=True),
+        lock_timeout=dict(type="int", default=30),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     database = module.params["database"]
     session = postgres.open_session(module, dbname=database, autocommit=True)
     try:
         result = audit_chain.verify(
-            session, module.params["schema"], module.params["expected_head"], module.params["seal"]
+            session,
+            module.params["schema"],
+            module.params["expected_head"],
+            module.params["seal"],
+            module.params["lock_timeout"],
+            lambda: postgres.try_connect(module, dbname=database, autocommit=True)[0],
         )
     except audit_chain.ChainError as exc:
-        module.fail_json(msg="Database %s: %s" % (database, exc), changed=False)
+        module.fail_json(
+            msg="Database %s: %s" % (database, exc),
+            changed=False,
+            blockers=[dict(b) for b in exc.blockers],
+            executed_queries=session.executed_queries,
+        )
     except postgres.psycopg.Error as exc:
         ran = session.executed_queries
         module.fail_json(

@@ -169,3 +169,29 @@ def test_the_package_comes_from_dpkg_then_rpm(tmp_path):
         "manager": "rpm",
     }
     assert audit_facts.package_of(str(tmp_path / "missing.so"), rpm_only) is None
+
+
+def test_a_published_log_and_a_failing_subscription_are_warned_about_and_nothing_else():
+    publications = [
+        dict(name="p_all", all_tables=True, trail_tables=["audit.audit_log", "audit.chain_head"]),
+        dict(name="p_app", all_tables=False, trail_tables=[]),
+        dict(name="p_registry", all_tables=False, trail_tables=["audit.audited_tables"]),
+    ]
+    subscriptions = [
+        dict(name="s_ok", apply_error_count=0, sync_error_count=0),
+        dict(name="s_stuck", apply_error_count=12, sync_error_count=None),
+    ]
+    warnings = audit_facts.replication_warnings(publications, subscriptions, "audit")
+    assert len(warnings) == 2
+    assert warnings[0].startswith("publication p_all publishes the audit log audit.audit_log (FOR ALL TABLES)")
+    assert warnings[1].startswith("subscription s_stuck has failed 12 time(s) applying changes and 0 time(s)")
+    assert audit_facts.replication_warnings(publications[1:], subscriptions[:1], "audit") == []
+
+
+def test_a_backup_role_needs_usage_on_the_schema_and_select_on_every_table_and_sequence():
+    objects = [dict(name="audit_log", kind="r"), dict(name="audit_log_id_seq", kind="S")]
+    assert audit_facts.backup_needs("audit", objects) == [
+        "USAGE on schema audit",
+        "SELECT on audit.audit_log",
+        "SELECT on audit.audit_log_id_seq",
+    ]

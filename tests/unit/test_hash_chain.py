@@ -60,7 +60,10 @@ def test_the_sealer_and_the_verifier_hash_the_same_text_and_pin_their_search_pat
     assert body in seal and body in verify
     assert "head_seq + pg_catalog.row_number() OVER (ORDER BY l.id)" in seal
     assert "ROW(l.chain_seq, l.id" in verify
-    assert "pg_catalog.pg_try_advisory_xact_lock(%d)" % at.CHAIN_LOCK_KEY in seal
+    # The sealer's lock is the head's row, which only the owner and superusers can lock: no
+    # advisory key, which any role can take.
+    assert 'FROM "audit"."chain_head" AS h FOR UPDATE SKIP LOCKED' in seal
+    assert "advisory" not in seal
     assert "pg_catalog.current_setting('transaction_isolation') <> 'read committed'" in seal
     for name in ("seal_chain", "seal_chain_at_commit", "verify_chain"):
         assert specs[name]["definer"]
@@ -97,7 +100,7 @@ def test_migration_two_adds_the_columns_indexes_and_a_one_row_head_in_place():
 def seal_trigger(**overrides):
     row = dict(
         on_log=True,
-        tgenabled="A",
+        tgenabled="O",
         tgdeferrable=True,
         tginitdeferred=True,
         tgtype=at.TG_ROW | at.TG_INSERT,
@@ -108,23 +111,25 @@ def seal_trigger(**overrides):
     return row
 
 
-def test_the_sealing_trigger_is_created_deferred_enabled_always_and_then_seals_what_waits():
+def test_the_sealing_trigger_is_created_deferred_enabled_for_origin_sessions_and_then_seals_what_waits():
     assert at.plan_chain_trigger([], "audit") == ["create", "enable", "seal"]
     statements = [render(s) for s in at.chain_trigger_statements("audit", ["create", "enable", "seal"])]
     assert statements == [
         'CREATE CONSTRAINT TRIGGER "pgtrail_chain_seal" AFTER INSERT ON "audit"."audit_log" DEFERRABLE INITIALLY '
         'DEFERRED FOR EACH ROW EXECUTE FUNCTION "audit"."seal_chain_at_commit"()',
-        'ALTER TABLE "audit"."audit_log" ENABLE ALWAYS TRIGGER "pgtrail_chain_seal"',
+        # Not ALWAYS: a logical replication worker cannot fire a deferred trigger.
+        'ALTER TABLE "audit"."audit_log" ENABLE TRIGGER "pgtrail_chain_seal"',
         'SELECT "audit"."seal_chain"(wait => true) AS sealed',
     ]
 
 
 def test_a_sealing_trigger_in_place_plans_nothing_and_a_changed_one_is_repaired():
     assert at.plan_chain_trigger([seal_trigger(), seal_trigger(on_log=False)], "audit") == []
-    assert at.plan_chain_trigger([seal_trigger(), seal_trigger(on_log=False, tgenabled="D")], "audit") == [
-        "enable",
-        "seal",
-    ]
+    for enabled in ("D", "A", "R"):
+        assert at.plan_chain_trigger([seal_trigger(), seal_trigger(on_log=False, tgenabled=enabled)], "audit") == [
+            "enable",
+            "seal",
+        ]
     for changed in (
         dict(tginitdeferred=False),
         dict(tgtype=at.TG_ROW | at.TG_INSERT | at.TG_UPDATE),
@@ -206,3 +211,49 @@ def test_retention_moves_the_start_of_the_chain_past_every_position_it_drops():
     verify = chain_specs()["verify_chain"]["source"]
     assert "pg_catalog.lag(l.chain_seq, 1, start_seq - 1)" in verify
     assert "pg_catalog.lag(l.row_hash, 1, start_prev)" in verify
+
+
+def skip_trigger(relname, **overrides):
+    row = dict(
+        relname=relname,
+        root=relname,
+        clone=False,
+        tgenabled="R",
+        tgtype=at.TG_ROW | at.TG_BEFORE | at.TG_INSERT | at.TG_UPDATE | at.TG_DELETE,
+        function_schema="audit",
+        function_name="skip_applied",
+    )
+    row.update(overrides)
+    return row
+
+
+def test_each_trail_table_skips_what_a_subscription_applies_and_a_changed_guard_is_repaired():
+    tables = ["audit_log", "audited_tables"]
+    assert at.plan_skip_triggers([], tables, "audit") == [
+        ("audit_log", ["create", "enable"]),
+        ("audited_tables", ["create", "enable"]),
+    ]
+    in_place = [skip_trigger("audit_log"), skip_trigger("audit_log_202611", root="audit_log", clone=True)]
+    assert at.plan_skip_triggers(in_place + [skip_trigger("audited_tables")], tables, "audit") == []
+    # ENABLE TRIGGER ALL (pg_restore --disable-triggers) leaves it ENABLE (origin): back to REPLICA.
+    restored = [
+        skip_trigger("audit_log"),
+        skip_trigger("audit_log_202611", root="audit_log", clone=True, tgenabled="O"),
+    ]
+    assert at.plan_skip_triggers(restored, ["audit_log"], "audit") == [("audit_log", ["enable"])]
+    changed = [skip_trigger("audit_log", tgtype=at.TG_ROW | at.TG_INSERT)]
+    assert at.plan_skip_triggers(changed, ["audit_log"], "audit") == [("audit_log", ["drop", "create", "enable"])]
+    assert [render(s) for s in at.skip_trigger_statements("audit", [("chain_head", ["create", "enable"])])] == [
+        'CREATE TRIGGER "pgtrail_skip_applied" BEFORE INSERT OR UPDATE OR DELETE ON "audit"."chain_head" FOR EACH ROW '
+        'EXECUTE FUNCTION "audit"."skip_applied"()',
+        'ALTER TABLE "audit"."chain_head" ENABLE REPLICA TRIGGER "pgtrail_skip_applied"',
+    ]
+    skip = chain_specs()["skip_applied"]["source"]
+    assert "pg_catalog.pg_trigger_depth() = 1" in skip and "pg_catalog.pg_stat_subscription" in skip
+
+
+def test_a_row_a_replication_worker_applies_names_its_subscription_and_costs_others_one_setting_check():
+    specs = chain_specs()
+    for name in ("log_row_change", "log_statement_change"):
+        assert at.REPLICATION in specs[name]["source"]
+    assert at.REPLICATION.startswith("CASE WHEN pg_catalog.current_setting('session_replication_role') = 'replica'")

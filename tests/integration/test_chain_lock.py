@@ -1,0 +1,111 @@
+"""Locks other roles can take never stop the hash chain: an application role or a reader holding
+every lock it can (the sealer's old advisory key, the log in ACCESS SHARE mode) leaves writes
+sealed and chain_verify quick; a lock only the owner or a superuser can take makes chain_verify
+give up after lock_timeout, naming the session that holds it.
+"""
+
+import subprocess
+import time
+
+import pytest
+from pgaudit_testlib import PASSWORD, Objects, ensure_pgaudit_loaded, run_as, succeeded, unique
+
+# The advisory key the sealer used to take ('pgtrchn'): any role can take any advisory key.
+OLD_KEY = 0x7067747263686E
+HOLDER_APP = "pgt-lock-holder"
+
+
+@pytest.fixture(scope="module")
+def estate(pg):
+    made = Objects(pg)
+    ensure_pgaudit_loaded(pg)
+    db = made.database("pgt_lock")
+    app = made.role("pgt_lock_app", login=True)
+    reader = made.role("pgt_lock_reader", login=True)
+    owner = unique("pgt_lock_owner")
+    made.adopt_role(owner)
+    pg.psql('CREATE TABLE t (id int PRIMARY KEY, n int); ALTER TABLE t OWNER TO "%s"' % app, db=db)
+    succeeded(pg.module("audit_trail", dict(database=db, tables=["t"], app_roles=[app], hash_chain=True)))
+    succeeded(pg.module("audit_lockdown", dict(database=db, owner=owner, app_roles=[app], reader_roles=[reader])))
+    yield dict(db=db, app=app, reader=reader)
+    made.drop()
+
+
+def hold(pg, role, db, statements, seconds=45):
+    """A session of role (over TCP, application_name HOLDER_APP) that runs statements in one
+    transaction and then sleeps holding what it got; returns the process."""
+    script = "BEGIN;\n%s;\nSELECT pg_sleep(%d);\nCOMMIT;\n" % (";\n".join(statements), seconds)
+    command = ["docker", "exec", "-i", "-e", "PGPASSWORD=%s" % PASSWORD, "-e", "PGAPPNAME=%s" % HOLDER_APP]
+    if role == "postgres":
+        command += ["-u", "postgres", pg.name, "psql", "-d", db]
+    else:
+        command += [pg.name, "psql", "-h", "127.0.0.1", "-U", role, "-d", db]
+    command += ["-XAtq", "-v", "ON_ERROR_STOP=1"]
+    process = subprocess.Popen(
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    process.stdin.write(script)
+    process.stdin.close()
+    for _attempt in range(50):
+        if pg.psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = '%s' AND wait_event = 'PgSleep'"
+                   % HOLDER_APP) == "1":  # fmt: skip
+            return process
+        assert process.poll() is None, process.stderr.read()
+        time.sleep(0.2)
+    raise AssertionError("the holding session did not get its locks")
+
+
+def release(pg, process):
+    pg.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '%s'" % HOLDER_APP)
+    process.wait(timeout=30)
+
+
+# Every lock an application role or a reader can take on the trail or the sealer, as that role.
+LOCKS_OTHERS_CAN_TAKE = [
+    pytest.param("app", ["SELECT pg_advisory_lock(%d)" % OLD_KEY], id="app-old-advisory-key"),
+    pytest.param("reader", ["LOCK TABLE audit.audit_log IN ACCESS SHARE MODE"], id="reader-lock-table-log"),
+    pytest.param(
+        "reader",
+        ["SELECT pg_advisory_lock(%d)" % OLD_KEY, "SELECT count(*) FROM audit.verify_chain()"],
+        id="reader-key-and-long-read",
+    ),
+]
+
+
+@pytest.mark.parametrize("who, statements", LOCKS_OTHERS_CAN_TAKE)
+def test_a_lock_another_role_holds_neither_stops_sealing_nor_hangs_verification(pg, estate, who, statements):
+    db, app = estate["db"], estate["app"]
+    holder = hold(pg, estate[who], db, statements)
+    try:
+        key = int(time.time() * 1000) % 1000000
+        run_as(pg, app, db, "INSERT INTO t VALUES (%d, 1)" % key)
+        # Sealed at its own COMMIT, not left to someone else.
+        assert pg.psql(
+            "SELECT chain_seq IS NOT NULL FROM audit.audit_log WHERE new_data->>'id' = '%d'" % key, db=db
+        ) == ("t")
+        started = time.monotonic()
+        result = succeeded(pg.module("chain_verify", dict(database=db, lock_timeout=10)))
+        assert time.monotonic() - started < 25
+        assert result["ok"] is True and result["unsealed"] == 0, result["reason"]
+    finally:
+        release(pg, holder)
+
+
+def test_a_lock_on_the_chain_head_makes_chain_verify_give_up_in_time_and_name_the_session(pg, estate):
+    db = estate["db"]
+    run_as(pg, estate["app"], db, "INSERT INTO t VALUES (-1, 1)")
+    # Only a superuser or the trail's owner can lock the head's row: here a superuser session.
+    holder = hold(pg, "postgres", db, ["SELECT seq FROM audit.chain_head FOR UPDATE"])
+    try:
+        pid = pg.psql("SELECT pid FROM pg_stat_activity WHERE application_name = '%s'" % HOLDER_APP)
+        started = time.monotonic()
+        result = pg.module("chain_verify", dict(database=db, lock_timeout=3))
+        assert time.monotonic() - started < 25
+        assert result["failed"] and "waited 3 second(s) (lock_timeout) for a lock" in result["msg"], result["msg"]
+        assert "pid %s (role postgres, application '%s'" % (pid, HOLDER_APP) in result["msg"]
+        assert [(str(b["pid"]), b["role"], b["application_name"]) for b in result["blockers"]] == [
+            (pid, "postgres", HOLDER_APP)
+        ]
+    finally:
+        release(pg, holder)
+    assert succeeded(pg.module("chain_verify", dict(database=db)))["ok"] is True
