@@ -855,7 +855,7 @@ def test_an_audit_log_this_module_did_not_make_is_left_alone(pg, db):
     pg.psql("CREATE SCHEMA audit; CREATE TABLE audit.audit_log (id bigserial PRIMARY KEY, table_name text)", db=db)
     refused = trail(pg, db)
     assert refused["failed"]
-    assert 'schema audit already holds audit_log without a recorded schema version' in refused["msg"]
+    assert "schema audit already holds audit_log without a recorded schema version" in refused["msg"]
 
 
 def test_absent_removes_triggers_and_functions_and_keeps_the_log(pg, db):
