@@ -374,7 +374,7 @@ def closed_databases(rows):
     return closed
 
 
-def unreached_roles(entries, role_rows):
+def unreached_role_settings(entries, role_rows):
     """The role settings no session gets: [{scope, target, role, database, settings, login_members}].
 
     ``entries``: settings_by_scope entries (or any dicts with scope, target, role, database, name,
@@ -631,7 +631,7 @@ def gather_server(session, base):
     ]
 
     roles = sorted({e["role"] for e in entries if e["scope"] in ("role", "role_in_database")})
-    unreached = unreached_roles(entries, session.query(ROLE_LOGINS, dict(roles=roles))) if roles else []
+    unreached = unreached_role_settings(entries, session.query(ROLE_LOGINS, dict(roles=roles))) if roles else []
 
     superusers = [r["rolname"] for r in session.query(SUPERUSERS)]
     if base["server_version_num"] >= PARAMETER_ACL_SINCE:

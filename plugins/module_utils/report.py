@@ -122,7 +122,7 @@ def _host(name, evidence):
 
 def fleet_model(evidence_by_host, profiles=None, generated_at=None):
     """The report's data: {generated_at, profiles, summary, checks, matrix, hosts, coverage,
-    unreached_roles, closed_databases}.
+    unreached_role_settings, closed_databases}.
 
     ``evidence_by_host`` maps a host name to ``{facts, checks, drift}`` (``checks`` from
     compliance.evaluate, ``drift`` from drift.drift) or ``{error}``; a host mapped to nothing
@@ -165,7 +165,9 @@ def fleet_model(evidence_by_host, profiles=None, generated_at=None):
         hosts=hosts,
         coverage=[row for host in hosts for row in host["coverage"]],
         # Role settings no session gets (NOLOGIN roles: pgaudit does not inherit them).
-        unreached_roles=[dict(item, host=host["name"]) for host in hosts for item in host["unreached_role_settings"]],
+        unreached_role_settings=[
+            dict(item, host=host["name"]) for host in hosts for item in host["unreached_role_settings"]
+        ],
         # Databases never read because no session can open them.
         closed_databases=[
             dict(host=host["name"], database=name, reason=why)

@@ -170,7 +170,7 @@ pgaudit_version:
   returned: always
   type: str
   sample: "1.7"
-unreached_roles:
+unreached_role_settings:
   description:
     - The listed roles that cannot log in (NOLOGIN group roles), with the settings given for them
       and their login members. pgaudit does not inherit role settings through membership or
@@ -448,7 +448,7 @@ def warn_unreached(module, session, scopes):
     roles = sorted({entry["role"] for entry in entries})
     if not roles:
         return []
-    unreached = audit_facts.unreached_roles(entries, session.query(audit_facts.ROLE_LOGINS, dict(roles=roles)))
+    unreached = audit_facts.unreached_role_settings(entries, session.query(audit_facts.ROLE_LOGINS, dict(roles=roles)))
     for item in unreached:
         module.warn(audit_facts.unreached_message(item))
     return unreached
@@ -572,7 +572,7 @@ def main():
         restart_required=bool(pending),
         pending_restart=pending,
         pgaudit_version=facts["pgaudit_version"],
-        unreached_roles=unreached,
+        unreached_role_settings=unreached,
         executed_queries=session.executed_queries,
     )
     if module._diff:

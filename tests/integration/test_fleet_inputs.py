@@ -183,7 +183,9 @@ def test_the_report_names_role_settings_that_reach_no_session_and_databases_not_
         model = json.loads((Path(report_dir) / "fleet-report.json").read_text())
         markdown = (Path(report_dir) / "fleet-report.md").read_text()
         html = (Path(report_dir) / "fleet-report.html").read_text()
-    assert [(r["role"], r["login_members"]) for r in model["unreached_roles"]] == [("dba_team", ["alice", "bob"])]
+    assert [(r["role"], r["login_members"]) for r in model["unreached_role_settings"]] == [
+        ("dba_team", ["alice", "bob"])
+    ]
     assert [r["database"] for r in model["closed_databases"]] == ["archive"]
     assert "| %s | dba_team | all | `pgaudit.log = all` | alice, bob |" % host.name in markdown
     assert "| %s | archive | does not allow connections (datallowconn is false)" % host.name in markdown

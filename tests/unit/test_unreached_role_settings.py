@@ -39,8 +39,8 @@ ROLES = [
         ([dict(entry("database", None), target="finance", database="finance")], []),
     ],
 )
-def test_unreached_roles(entries, expected):
-    found = audit_facts.unreached_roles(entries, ROLES)
+def test_unreached_role_settings(entries, expected):
+    found = audit_facts.unreached_role_settings(entries, ROLES)
     assert [(f["scope"], f["target"], f["login_members"], f["settings"]) for f in found] == expected
 
 
@@ -75,7 +75,7 @@ def test_closed_databases_say_why():
     }
 
 
-def test_the_fleet_report_lists_unreached_roles_and_closed_databases_per_host():
+def test_the_fleet_report_lists_unreached_role_settings_and_closed_databases_per_host():
     unreached = {"scope": "role", "target": "dba_team", "role": "dba_team", "database": None}
     unreached.update(settings={"pgaudit.log": "all"}, login_members=["alice"])
     facts = {
@@ -84,7 +84,7 @@ def test_the_fleet_report_lists_unreached_roles_and_closed_databases_per_host():
         "closed_databases": {"archive": "does not allow connections (datallowconn is false)"},
     }
     model = report.fleet_model({"db1": {"facts": facts, "checks": [], "drift": []}, "db2": {"error": "down"}})
-    assert model["unreached_roles"] == [dict(unreached, host="db1")]
+    assert model["unreached_role_settings"] == [dict(unreached, host="db1")]
     assert model["closed_databases"] == [
         {"host": "db1", "database": "archive", "reason": "does not allow connections (datallowconn is false)"}
     ]
