@@ -15,6 +15,8 @@ SCOPE = {
     "pgaudit_log": ["write", "ddl"],
     "pgaudit_databases": {"ledger": {"log": ["read", "write"]}},
     "pgaudit_roles": {"teller": {"log": "none", "database": "ledger"}},
+    # Auditing off for teller in ledger, on purpose (fleet-inputs: an explicit opt-in).
+    "pgaudit_log_off_allowed": ["role:teller"],
 }
 
 
