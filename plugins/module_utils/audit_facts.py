@@ -22,7 +22,7 @@ import os
 
 from ansible_collections.pgtrail.audit.plugins.module_utils import pgaudit_settings as ps
 from ansible_collections.pgtrail.audit.plugins.module_utils import pgconf, postgres
-from ansible_collections.pgtrail.audit.plugins.module_utils.audit_trail import (
+from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.names import (
     LOG,
     REGISTRY,
     ROW_TRIGGER,

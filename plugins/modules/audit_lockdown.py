@@ -40,6 +40,7 @@ description:
     nothing.
 extends_documentation_fragment:
   - pgtrail.audit.connection
+  - pgtrail.audit.trail
 attributes:
   check_mode:
     support: full
@@ -50,16 +51,6 @@ attributes:
       Shows the owner, the grants on the schema, tables and functions, the default privileges and the
       pgaudit parameter grants before and after.
 options:
-  database:
-    description:
-      - The database whose audit trail is locked down.
-    type: str
-    required: true
-  schema:
-    description:
-      - The trail's schema.
-    type: str
-    default: audit
   owner:
     description:
       - The role that owns the schema and everything in it. Created C(NOLOGIN) when missing; a role
@@ -198,24 +189,22 @@ executed_queries:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.pgtrail.audit.plugins.module_utils import audit_lockdown, postgres
+from ansible_collections.pgtrail.audit.plugins.module_utils import postgres
+from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail import lockdown, options
 
 
 def main():
-    argument_spec = postgres.connection_argument_spec()
-    argument_spec.update(
-        database=dict(type="str", required=True),
-        schema=dict(type="str", default="audit"),
-        owner=dict(type="str", default="audit_owner"),
-        app_roles=dict(type="list", elements="str", default=[]),
-        reader_roles=dict(type="list", elements="str", default=[]),
-        revoke_parameter_grants=dict(type="bool", default=True),
+    module = AnsibleModule(
+        argument_spec=options.argument_spec(
+            owner=dict(type="str", default="audit_owner"),
+            app_roles=dict(type="list", elements="str", default=[]),
+            reader_roles=dict(type="list", elements="str", default=[]),
+            revoke_parameter_grants=dict(type="bool", default=True),
+        ),
+        supports_check_mode=True,
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     # One transaction: every change of the run, or none.
-    postgres.converge_in_one_transaction(
-        module, module.params["database"], audit_lockdown.converge, audit_lockdown.LockdownError
-    )
+    postgres.converge_in_one_transaction(module, module.params["database"], lockdown.converge, lockdown.LockdownError)
 
 
 if __name__ == "__main__":

@@ -62,6 +62,7 @@ description:
     an existing log in place, keeping its rows.
 extends_documentation_fragment:
   - pgtrail.audit.connection
+  - pgtrail.audit.trail
 attributes:
   check_mode:
     support: full
@@ -72,17 +73,6 @@ attributes:
       Shows the audited tables, trigger and function definitions, event triggers, grants and log
       partitions before and after.
 options:
-  database:
-    description:
-      - The database whose trail this is.
-    type: str
-    required: true
-  schema:
-    description:
-      - The schema of the trail's tables and functions, created when missing. Taken as the
-        catalog stores it (never folded, no quotes), like role names.
-    type: str
-    default: audit
   tables:
     description:
       - The tables to audit, each a string C(schema.table) (C(public) when no schema is given)
@@ -356,39 +346,39 @@ executed_queries:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.pgtrail.audit.plugins.module_utils import audit_trail, postgres
+from ansible_collections.pgtrail.audit.plugins.module_utils import postgres
+from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail import options
+from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.converge import converge
+from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.names import TrailError
 
 
 def main():
-    argument_spec = postgres.connection_argument_spec()
-    argument_spec.update(
-        database=dict(type="str", required=True),
-        schema=dict(type="str", default="audit"),
-        tables=dict(type="list", elements="raw", default=[]),
-        schemas=dict(
-            type="list",
-            elements="dict",
-            default=[],
-            options=dict(
-                name=dict(type="str", required=True),
-                exclude=dict(type="list", elements="str", default=[]),
+    module = AnsibleModule(
+        argument_spec=options.argument_spec(
+            tables=dict(type="list", elements="raw", default=[]),
+            schemas=dict(
+                type="list",
+                elements="dict",
+                default=[],
+                options=dict(
+                    name=dict(type="str", required=True),
+                    exclude=dict(type="list", elements="str", default=[]),
+                ),
             ),
+            exclude_columns=dict(type="dict", default={}),
+            actor_setting=dict(type="str", default="pgtrail.actor_id"),
+            actor_expression=dict(type="str"),
+            require_actor=dict(type="bool", default=False),
+            app_roles=dict(type="list", elements="str", default=[]),
+            state=dict(type="str", default="present", choices=["present", "absent"]),
+            partition=dict(type="str", default="none", choices=["none", "monthly"]),
+            retention_months=dict(type="int"),
+            hash_chain=dict(type="bool", default=False),
         ),
-        exclude_columns=dict(type="dict", default={}),
-        actor_setting=dict(type="str", default="pgtrail.actor_id"),
-        actor_expression=dict(type="str"),
-        require_actor=dict(type="bool", default=False),
-        app_roles=dict(type="list", elements="str", default=[]),
-        state=dict(type="str", default="present", choices=["present", "absent"]),
-        partition=dict(type="str", default="none", choices=["none", "monthly"]),
-        retention_months=dict(type="int"),
-        hash_chain=dict(type="bool", default=False),
+        supports_check_mode=True,
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     # One transaction: every change of the run, or none.
-    postgres.converge_in_one_transaction(
-        module, module.params["database"], audit_trail.converge, audit_trail.TrailError
-    )
+    postgres.converge_in_one_transaction(module, module.params["database"], converge, TrailError)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ description:
   - The result is returned, not judged - the task does not fail on a broken chain; test C(ok).
 extends_documentation_fragment:
   - pgtrail.audit.connection
+  - pgtrail.audit.trail
 attributes:
   check_mode:
     support: full
@@ -35,16 +36,6 @@ attributes:
     support: none
     description: It compares nothing; the result says what was found.
 options:
-  database:
-    description:
-      - The database whose audit log is verified.
-    type: str
-    required: true
-  schema:
-    description:
-      - The trail's schema.
-    type: str
-    default: audit
   expected_head:
     description:
       - The head of the chain exported earlier (the C(head) this module returned), a dictionary with
@@ -147,48 +138,20 @@ executed_queries:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.pgtrail.audit.plugins.module_utils import audit_chain, postgres
+from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail import options, verify
 
 
 def main():
-    argument_spec = postgres.connection_argument_spec()
-    argument_spec.update(
-        database=dict(type="str", required=True),
-        schema=dict(type="str", default="audit"),
-        expected_head=dict(type="dict"),
-        seal=dict(type="bool", default=True),
-        lock_timeout=dict(type="int", default=30),
+    module = AnsibleModule(
+        argument_spec=options.argument_spec(
+            expected_head=dict(type="dict"),
+            seal=dict(type="bool", default=True),
+            lock_timeout=dict(type="int", default=30),
+        ),
+        supports_check_mode=True,
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    database = module.params["database"]
-    session = postgres.open_session(module, dbname=database, autocommit=True)
-    try:
-        result = audit_chain.verify(
-            session,
-            module.params["schema"],
-            module.params["expected_head"],
-            module.params["seal"],
-            module.params["lock_timeout"],
-            lambda: postgres.try_connect(module, dbname=database, autocommit=True)[0],
-        )
-    except audit_chain.ChainError as exc:
-        module.fail_json(
-            msg="Database %s: %s" % (database, exc),
-            changed=False,
-            blockers=[dict(b) for b in exc.blockers],
-            executed_queries=session.executed_queries,
-        )
-    except postgres.psycopg.Error as exc:
-        ran = session.executed_queries
-        module.fail_json(
-            msg="PostgreSQL refused %s in database %s: %s"
-            % (ran[-1] if ran else "a query reading the catalog", database, str(exc).strip()),
-            changed=False,
-            executed_queries=ran,
-        )
-    finally:
-        session.close()
-    module.exit_json(**result)
+    # Its own transactions: sealing, then verifying read-only.
+    verify.run(module)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import uuid
 import pytest
 from pgaudit_testlib import Objects, ensure_pgaudit_loaded, run_as, succeeded, unique
 
-from ansible_collections.pgtrail.audit.plugins.module_utils.audit_trail import CANONICAL
+from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.sql_chain import CANONICAL
 
 PERMISSION_DENIED = "permission denied"
 # What an attacker who read the source computes: the row hash the sealer would give a row.

@@ -16,7 +16,7 @@ import pytest
 from pgaudit_testlib import Objects
 from test_audit_trail import log, trail
 
-from ansible_collections.pgtrail.audit.plugins.module_utils import audit_trail as at
+from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail import render
 
 # The functions that run while an audited table's rows are in scope, and those called beside it.
 TRAIL_FUNCTIONS = ("row_data", "log_row_change", "log_statement_change", "log_truncate", "log_event", "current_actor")
@@ -27,7 +27,7 @@ def trail_names():
     """Every alias, CTE name, column alias, PL/pgSQL variable and parameter the trail's functions
     use, and the trigger variables (NEW, OLD, TG_*), lower-cased: the column names to try."""
     names = set()
-    specs = at.function_specs("audit", "pgtrail.actor_id", None, True, None, virtual_columns=True)
+    specs = render.function_specs("audit", "pgtrail.actor_id", None, True, None, virtual_columns=True)
     for spec in specs:
         if spec["name"] not in TRAIL_FUNCTIONS:
             continue

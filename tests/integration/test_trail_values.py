@@ -16,7 +16,7 @@ import pytest
 from pgaudit_testlib import Objects
 from test_audit_trail import log, trail
 
-from ansible_collections.pgtrail.audit.plugins.module_utils import audit_trail as at
+from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.sql_functions import TOO_LARGE
 
 MODES = ["row", "statement"]
 HUGE = 140 * 1024 * 1024  # the bytea: 280 MB as hex, over jsonb's 255 MB
@@ -107,7 +107,7 @@ def test_huge_values_never_fail_the_write_and_are_logged_as_a_marker(pg, made):
             "DELETE FROM public.{t} WHERE id = 2".format(t=table),
             db=db,
         )
-    huge = {at.TOO_LARGE: dict(type="bytea", length=HUGE, sha256=hashlib.sha256(b"p" * HUGE).hexdigest())}
+    huge = {TOO_LARGE: dict(type="bytea", length=HUGE, sha256=hashlib.sha256(b"p" * HUGE).hexdigest())}
     one = dict(id=1, name="one", blob=None, a=None)
     two, three = dict(one, name="two"), dict(one, name="three", blob=huge)
     big = dict(id=2, name="big", blob=None, a=None)

@@ -1,12 +1,9 @@
-"""The hash chain's pure parts: migration 2, the canonical text, the sealing trigger's plan and the
-verifier's result as chain_verify returns it."""
+"""The hash chain's pure parts: migration 2, the canonical text, the sealing trigger's plan
+(sql_chain.py and the plans and statements that use it)."""
 
 import re
 
-import pytest
-
-from ansible_collections.pgtrail.audit.plugins.module_utils import audit_chain
-from ansible_collections.pgtrail.audit.plugins.module_utils import audit_trail as at
+from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail import plan, render, sql_chain, sql_functions
 
 LOG_COLUMNS = (
     "id table_name action old_data new_data actor_id changed_at kind schema_name txid statement_at "
@@ -15,7 +12,7 @@ LOG_COLUMNS = (
 ).split()
 
 
-def render(statement):
+def as_text(statement):
     return statement.as_string(None)
 
 
@@ -29,34 +26,37 @@ def chain_specs(**overrides):
         hash_chain=True,
     )
     args.update(overrides)
-    return {spec["name"]: spec for spec in at.function_specs(**args)}
+    return {spec["name"]: spec for spec in render.function_specs(**args)}
 
 
 def test_the_canonical_text_holds_the_position_and_every_column_of_the_log_in_table_order():
-    migration = render(at.migration_statements(1, "audit", partitioned=False)[0])
+    migration = as_text(render.migration_statements(1, "audit", partitioned=False)[0])
     declared = re.findall(r"^    ([a-z_]+) [a-z]", migration, re.M)
     assert declared == LOG_COLUMNS
-    canonical = at.CANONICAL
+    canonical = sql_chain.CANONICAL
     assert canonical.startswith("pg_catalog.convert_to(ROW({seq}, l.id, l.table_name, ")
     assert re.findall(r"\bl\.([a-z_]+)", canonical) == LOG_COLUMNS
 
 
 def test_times_are_utc_text_so_that_no_session_setting_changes_the_canonical_text():
     for column in ("changed_at", "statement_at", "wall_at"):
-        assert "pg_catalog.to_char(l.%s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')" % column in at.CANONICAL
+        assert (
+            "pg_catalog.to_char(l.%s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')" % column
+            in sql_chain.CANONICAL
+        )
     # No timestamptz, float or bytea reaches the text unconverted; inet, jsonb and arrays print the same always.
-    assert "::text" not in at.CANONICAL.replace(")::text, 'UTF8')", "")
+    assert "::text" not in sql_chain.CANONICAL.replace(")::text, 'UTF8')", "")
 
 
 def test_without_the_option_the_chain_functions_are_not_planned():
-    plain = {spec["name"] for spec in at.function_specs("audit", "pgtrail.actor_id", None, False, None)}
+    plain = {spec["name"] for spec in render.function_specs("audit", "pgtrail.actor_id", None, False, None)}
     assert not plain & {"seal_chain", "seal_chain_at_commit", "verify_chain"}
 
 
 def test_the_sealer_and_the_verifier_hash_the_same_text_and_pin_their_search_path():
     specs = chain_specs()
     seal, verify = specs["seal_chain"]["source"], specs["verify_chain"]["source"]
-    body = at.CANONICAL.split("{seq}, ", 1)[1]
+    body = sql_chain.CANONICAL.split("{seq}, ", 1)[1]
     assert body in seal and body in verify
     assert "head_seq + pg_catalog.row_number() OVER (ORDER BY l.id)" in seal
     assert "ROW(l.chain_seq, l.id" in verify
@@ -67,9 +67,9 @@ def test_the_sealer_and_the_verifier_hash_the_same_text_and_pin_their_search_pat
     assert "pg_catalog.current_setting('transaction_isolation') <> 'read committed'" in seal
     for name in ("seal_chain", "seal_chain_at_commit", "verify_chain"):
         assert specs[name]["definer"]
-        create = render(at.create_function("audit", specs[name]))
+        create = as_text(render.create_function("audit", specs[name]))
         assert "SECURITY DEFINER SET search_path = pg_catalog, pg_temp" in create
-    assert render(at.create_function("audit", specs["verify_chain"])).startswith(
+    assert as_text(render.create_function("audit", specs["verify_chain"])).startswith(
         'CREATE OR REPLACE FUNCTION "audit"."verify_chain"(expected_seq bigint DEFAULT NULL::bigint, '
         "expected_hash text DEFAULT NULL::text) RETURNS TABLE(ok boolean, checked bigint, broken_id bigint, "
         "broken_seq bigint, expected text, found text, head_seq bigint, head_hash text, unsealed bigint, "
@@ -78,8 +78,8 @@ def test_the_sealer_and_the_verifier_hash_the_same_text_and_pin_their_search_pat
 
 
 def test_migration_two_adds_the_columns_indexes_and_a_one_row_head_in_place():
-    plain = [render(s) for s in at.migration_statements(2, "audit", partitioned=False)]
-    monthly = [render(s) for s in at.migration_statements(2, "audit", partitioned=True)]
+    plain = [as_text(s) for s in render.migration_statements(2, "audit", partitioned=False)]
+    monthly = [as_text(s) for s in render.migration_statements(2, "audit", partitioned=True)]
     assert plain[0] == (
         'ALTER TABLE "audit"."audit_log" ADD COLUMN chain_seq bigint, ADD COLUMN prev_hash bytea, '
         "ADD COLUMN row_hash bytea"
@@ -103,7 +103,7 @@ def seal_trigger(**overrides):
         tgenabled="O",
         tgdeferrable=True,
         tginitdeferred=True,
-        tgtype=at.TG_ROW | at.TG_INSERT,
+        tgtype=plan.TG_ROW | plan.TG_INSERT,
         function_schema="audit",
         function_name="seal_chain_at_commit",
     )
@@ -112,8 +112,8 @@ def seal_trigger(**overrides):
 
 
 def test_the_sealing_trigger_is_created_deferred_enabled_for_origin_sessions_and_then_seals_what_waits():
-    assert at.plan_chain_trigger([], "audit") == ["create", "enable", "seal"]
-    statements = [render(s) for s in at.chain_trigger_statements("audit", ["create", "enable", "seal"])]
+    assert plan.plan_chain_trigger([], "audit") == ["create", "enable", "seal"]
+    statements = [as_text(s) for s in render.chain_trigger_statements("audit", ["create", "enable", "seal"])]
     assert statements == [
         'CREATE CONSTRAINT TRIGGER "pgtrail_chain_seal" AFTER INSERT ON "audit"."audit_log" DEFERRABLE INITIALLY '
         'DEFERRED FOR EACH ROW EXECUTE FUNCTION "audit"."seal_chain_at_commit"()',
@@ -124,18 +124,18 @@ def test_the_sealing_trigger_is_created_deferred_enabled_for_origin_sessions_and
 
 
 def test_a_sealing_trigger_in_place_plans_nothing_and_a_changed_one_is_repaired():
-    assert at.plan_chain_trigger([seal_trigger(), seal_trigger(on_log=False)], "audit") == []
+    assert plan.plan_chain_trigger([seal_trigger(), seal_trigger(on_log=False)], "audit") == []
     for enabled in ("D", "A", "R"):
-        assert at.plan_chain_trigger([seal_trigger(), seal_trigger(on_log=False, tgenabled=enabled)], "audit") == [
+        assert plan.plan_chain_trigger([seal_trigger(), seal_trigger(on_log=False, tgenabled=enabled)], "audit") == [
             "enable",
             "seal",
         ]
     for changed in (
         dict(tginitdeferred=False),
-        dict(tgtype=at.TG_ROW | at.TG_INSERT | at.TG_UPDATE),
+        dict(tgtype=plan.TG_ROW | plan.TG_INSERT | plan.TG_UPDATE),
         dict(function_name="something_else"),
     ):
-        assert at.plan_chain_trigger([seal_trigger(**changed)], "audit") == ["drop", "create", "enable", "seal"]
+        assert plan.plan_chain_trigger([seal_trigger(**changed)], "audit") == ["drop", "create", "enable", "seal"]
 
 
 def test_the_event_trigger_refuses_weakening_ddl_to_all_but_superusers_and_the_owners_members():
@@ -147,60 +147,8 @@ def test_the_event_trigger_refuses_weakening_ddl_to_all_but_superusers_and_the_o
     assert ddl.count("USING ERRCODE = 'insufficient_privilege'") == 2
 
 
-def row(**overrides):
-    result = dict(
-        ok=True,
-        checked=5,
-        broken_id=None,
-        broken_seq=None,
-        expected=None,
-        found=None,
-        head_seq=5,
-        head_hash="ab" * 32,
-        unsealed=0,
-        reason=None,
-    )
-    result.update(overrides)
-    return result
-
-
-def test_a_verified_chain_reads_as_ok_with_its_head():
-    assert audit_chain.shape(row(), 2) == dict(
-        ok=True,
-        checked=5,
-        broken=None,
-        head=dict(seq=5, hash="ab" * 32),
-        unsealed=0,
-        sealed=2,
-        reason="the chain verifies: 5 sealed row(s), positions 1 to 5",
-    )
-    assert audit_chain.shape(row(unsealed=3), 0)["reason"].endswith("; 3 row(s) not sealed yet")
-
-
-def test_a_broken_chain_names_the_row_the_position_and_both_hashes():
-    shaped = audit_chain.shape(
-        row(ok=False, checked=3, broken_id=11, broken_seq=4, expected="01" * 32, found="02" * 32, reason="why"), 0
-    )
-    assert shaped["ok"] is False and shaped["reason"] == "why"
-    assert shaped["broken"] == dict(id=11, seq=4, expected="01" * 32, found="02" * 32)
-
-
-def test_the_expected_head_is_checked_before_anything_is_read():
-    assert audit_chain.check_expected_head(None) == (None, None)
-    assert audit_chain.check_expected_head({"seq": "7", "hash": "AB" * 32}) == (7, "ab" * 32)
-    assert audit_chain.check_expected_head({"seq": 0}) == (0, None)
-    for bad, message in (
-        ({"hash": "ab" * 32}, "must be a dictionary with seq"),
-        ({"seq": "x"}, "expected_head.seq must be a whole number"),
-        ({"seq": -1}, "must be 0 or more"),
-        ({"seq": 1, "hash": "xyz"}, "64 hexadecimal digits"),
-    ):
-        with pytest.raises(ValueError, match=message):
-            audit_chain.check_expected_head(bad)
-
-
 def test_retention_moves_the_start_of_the_chain_past_every_position_it_drops():
-    statement = render(at.chain_retention_statement("audit", (2026, 8)))
+    statement = as_text(render.chain_retention_statement("audit", (2026, 8)))
     assert statement == (
         'UPDATE "audit"."chain_head" AS h SET first_seq = o.chain_seq + 1, first_prev = o.row_hash\n'
         '  FROM (SELECT l.chain_seq, l.row_hash FROM "audit"."audit_log" AS l\n'
@@ -219,7 +167,7 @@ def skip_trigger(relname, **overrides):
         root=relname,
         clone=False,
         tgenabled="R",
-        tgtype=at.TG_ROW | at.TG_BEFORE | at.TG_INSERT | at.TG_UPDATE | at.TG_DELETE,
+        tgtype=plan.TG_ROW | plan.TG_BEFORE | plan.TG_INSERT | plan.TG_UPDATE | plan.TG_DELETE,
         function_schema="audit",
         function_name="skip_applied",
     )
@@ -229,21 +177,21 @@ def skip_trigger(relname, **overrides):
 
 def test_each_trail_table_skips_what_a_subscription_applies_and_a_changed_guard_is_repaired():
     tables = ["audit_log", "audited_tables"]
-    assert at.plan_skip_triggers([], tables, "audit") == [
+    assert plan.plan_skip_triggers([], tables, "audit") == [
         ("audit_log", ["create", "enable"]),
         ("audited_tables", ["create", "enable"]),
     ]
     in_place = [skip_trigger("audit_log"), skip_trigger("audit_log_202611", root="audit_log", clone=True)]
-    assert at.plan_skip_triggers(in_place + [skip_trigger("audited_tables")], tables, "audit") == []
+    assert plan.plan_skip_triggers(in_place + [skip_trigger("audited_tables")], tables, "audit") == []
     # ENABLE TRIGGER ALL (pg_restore --disable-triggers) leaves it ENABLE (origin): back to REPLICA.
     restored = [
         skip_trigger("audit_log"),
         skip_trigger("audit_log_202611", root="audit_log", clone=True, tgenabled="O"),
     ]
-    assert at.plan_skip_triggers(restored, ["audit_log"], "audit") == [("audit_log", ["enable"])]
-    changed = [skip_trigger("audit_log", tgtype=at.TG_ROW | at.TG_INSERT)]
-    assert at.plan_skip_triggers(changed, ["audit_log"], "audit") == [("audit_log", ["drop", "create", "enable"])]
-    assert [render(s) for s in at.skip_trigger_statements("audit", [("chain_head", ["create", "enable"])])] == [
+    assert plan.plan_skip_triggers(restored, ["audit_log"], "audit") == [("audit_log", ["enable"])]
+    changed = [skip_trigger("audit_log", tgtype=plan.TG_ROW | plan.TG_INSERT)]
+    assert plan.plan_skip_triggers(changed, ["audit_log"], "audit") == [("audit_log", ["drop", "create", "enable"])]
+    assert [as_text(s) for s in render.skip_trigger_statements("audit", [("chain_head", ["create", "enable"])])] == [
         'CREATE TRIGGER "pgtrail_skip_applied" BEFORE INSERT OR UPDATE OR DELETE ON "audit"."chain_head" FOR EACH ROW '
         'EXECUTE FUNCTION "audit"."skip_applied"()',
         'ALTER TABLE "audit"."chain_head" ENABLE REPLICA TRIGGER "pgtrail_skip_applied"',
@@ -255,5 +203,7 @@ def test_each_trail_table_skips_what_a_subscription_applies_and_a_changed_guard_
 def test_a_row_a_replication_worker_applies_names_its_subscription_and_costs_others_one_setting_check():
     specs = chain_specs()
     for name in ("log_row_change", "log_statement_change"):
-        assert at.REPLICATION in specs[name]["source"]
-    assert at.REPLICATION.startswith("CASE WHEN pg_catalog.current_setting('session_replication_role') = 'replica'")
+        assert sql_functions.REPLICATION in specs[name]["source"]
+    assert sql_functions.REPLICATION.startswith(
+        "CASE WHEN pg_catalog.current_setting('session_replication_role') = 'replica'"
+    )

@@ -1,9 +1,12 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, pgtrail.audit contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# This module util is PRIVATE to the collection: not a public API, it may change without notice.
+# Do not use it from other collections or standalone plugins/modules.
 """Verifying the audit log's hash chain: seal what waits, walk the chain, compare the head.
 
-The SQL lives with the trail (audit_trail.py: seal_chain() and verify_chain()); this is what the
+The SQL is the chain's (sql_chain.py: seal_chain() and verify_chain()); this is what the
 chain_verify module does with it: check the declared head, seal the rows waiting (in a
 transaction of its own, committed before the walk), call verify_chain() in a read-only
 transaction, and shape its row (pure, unit-tested).
@@ -21,7 +24,9 @@ __metaclass__ = type
 import re
 import threading
 
-from ansible_collections.pgtrail.audit.plugins.module_utils import audit_trail, postgres
+from ansible_collections.pgtrail.audit.plugins.module_utils import postgres
+from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.names import SEAL_FUNCTION, VERIFY_FUNCTION
+from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.sql_chain import SEAL_NOW
 
 _HASH = re.compile(r"^[0-9a-fA-F]{64}$")
 
@@ -170,25 +175,23 @@ def verify(session, schema, expected_head=None, seal=True, lock_timeout=30, conn
         raise ChainError(str(exc))
     if lock_timeout < 1:
         raise ChainError("lock_timeout must be 1 second or more, got %r" % (lock_timeout,))
-    found = session.query(
-        HAS_CHAIN, dict(schema=schema, verify=audit_trail.VERIFY_FUNCTION, seal=audit_trail.SEAL_FUNCTION)
-    )[0]
+    found = session.query(HAS_CHAIN, dict(schema=schema, verify=VERIFY_FUNCTION, seal=SEAL_FUNCTION))[0]
     if not found["verifier"] or not found["sealer"]:
         raise ChainError(
             "schema %s has no hash chain (no %s.%s()): turn it on with pgtrail.audit.audit_trail's hash_chain: true"
-            % (schema, schema, audit_trail.VERIFY_FUNCTION)
+            % (schema, schema, VERIFY_FUNCTION)
         )
     sealed = 0
     if seal and not session.module.check_mode:
         # Its own transaction: the advisory lock is held only while sealing, not while verifying.
         with session.conn.transaction():
-            statement = sql.SQL(audit_trail.SEAL_NOW).format(seal=sql.Identifier(schema, audit_trail.SEAL_FUNCTION))
+            statement = sql.SQL(SEAL_NOW).format(seal=sql.Identifier(schema, SEAL_FUNCTION))
             sealed = bounded(
                 session, lock_timeout, connect, "Sealing", lambda: session.query(statement, record=True)[0]["sealed"]
             )
     with session.conn.transaction():
         session.query("SET TRANSACTION READ ONLY")
-        statement = sql.SQL(VERIFY).format(function=sql.Identifier(schema, audit_trail.VERIFY_FUNCTION))
+        statement = sql.SQL(VERIFY).format(function=sql.Identifier(schema, VERIFY_FUNCTION))
         row = bounded(
             session,
             lock_timeout,
@@ -200,3 +203,37 @@ def verify(session, schema, expected_head=None, seal=True, lock_timeout=30, conn
     result["changed"] = bool(sealed) or bool(seal and session.module.check_mode and row["unsealed"])
     result["executed_queries"] = list(session.executed_queries)
     return result
+
+
+def run(module):
+    """The chain_verify module: verify the chain of ``module.params["database"]``, then exit the
+    module with the result (or fail it, naming the sessions that blocked it)."""
+    database = module.params["database"]
+    session = postgres.open_session(module, dbname=database, autocommit=True)
+    try:
+        result = verify(
+            session,
+            module.params["schema"],
+            module.params["expected_head"],
+            module.params["seal"],
+            module.params["lock_timeout"],
+            lambda: postgres.try_connect(module, dbname=database, autocommit=True)[0],
+        )
+    except ChainError as exc:
+        module.fail_json(
+            msg="Database %s: %s" % (database, exc),
+            changed=False,
+            blockers=[dict(b) for b in exc.blockers],
+            executed_queries=session.executed_queries,
+        )
+    except postgres.psycopg.Error as exc:
+        ran = session.executed_queries
+        module.fail_json(
+            msg="PostgreSQL refused %s in database %s: %s"
+            % (ran[-1] if ran else "a query reading the catalog", database, str(exc).strip()),
+            changed=False,
+            executed_queries=ran,
+        )
+    finally:
+        session.close()
+    module.exit_json(**result)

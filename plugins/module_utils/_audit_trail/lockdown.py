@@ -1,6 +1,9 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, pgtrail.audit contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# This module util is PRIVATE to the collection: not a public API, it may change without notice.
+# Do not use it from other collections or standalone plugins/modules.
 """Who may do what to the audit trail: its NOLOGIN owner, the grants on its schema, tables,
 sequences and functions, the owner's default privileges there, and who may SET pgaudit.*.
 
@@ -23,7 +26,16 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.pgtrail.audit.plugins.module_utils import audit_trail, object_grants, postgres
+from ansible_collections.pgtrail.audit.plugins.module_utils import object_grants, postgres
+from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.catalog import LOCK, lock_chain
+from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.names import (
+    CLONED_TRIGGER_FUNCTIONS,
+    EVENT_FUNCTION,
+    LOG,
+    READER_FUNCTIONS,
+)
+from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.render import owner_statement
+from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.sql_chain import SET_SEALS_IMMEDIATE
 from ansible_collections.pgtrail.audit.plugins.module_utils.audit_facts import (
     FIRST_NORMAL_OID,
     LOG_PRIVILEGES,
@@ -267,9 +279,9 @@ def plan_schema_grants(current, app_roles, readers, event_callers, owner):
 def wanted_executors(proname, readers):
     """Who besides the owner should EXECUTE a trail function: readers verify_chain() and
     changed_fields(); PUBLIC the row trigger function that partitions clone; nobody else."""
-    if proname in audit_trail.CLONED_TRIGGER_FUNCTIONS:
+    if proname in CLONED_TRIGGER_FUNCTIONS:
         return {PUBLIC}
-    return set(readers) if proname in audit_trail.READER_FUNCTIONS else set()
+    return set(readers) if proname in READER_FUNCTIONS else set()
 
 
 def plan_function_grants(functions, readers, owner):
@@ -278,7 +290,7 @@ def plan_function_grants(functions, readers, owner):
     steps = []
     for function in functions:
         have = set(g for g in function["grantees"] if g != owner)
-        if function["proname"] == audit_trail.EVENT_FUNCTION:
+        if function["proname"] == EVENT_FUNCTION:
             want, extra = set(), {PUBLIC} & have
         else:
             want = wanted_executors(function["proname"], readers)
@@ -379,7 +391,7 @@ def ownership_statement(schema, step, owner):
         target = sql.SQL("{}({})").format(sql.Identifier(schema, name), sql.SQL(arguments))
     else:
         target = sql.Identifier(schema, name)
-    return audit_trail.owner_statement(kind, target, owner)
+    return owner_statement(kind, target, owner)
 
 
 def schema_statement(schema, step):
@@ -475,10 +487,10 @@ def converge(session, params):
     problems = check_request(params)
     if problems:
         raise LockdownError(problems)
-    session.query(audit_trail.LOCK)
-    session.query(audit_trail.SET_SEALS_IMMEDIATE)
-    audit_trail.lock_chain(session, schema)
-    facts = session.query(SESSION, dict(schema=schema, log=audit_trail.LOG))[0]
+    session.query(LOCK)
+    session.query(SET_SEALS_IMMEDIATE)
+    lock_chain(session, schema)
+    facts = session.query(SESSION, dict(schema=schema, log=LOG))[0]
     if not facts["rolsuper"]:
         problems.append(
             "audit_lockdown needs a superuser (it gives the trail to its owner and revokes parameter grants), and "
@@ -487,7 +499,7 @@ def converge(session, params):
     if facts["schema_oid"] is None or facts["log_oid"] is None:
         problems.append(
             "schema %s holds no audit log (%s): run pgtrail.audit.audit_trail in this database first"
-            % (schema, render(schema, audit_trail.LOG))
+            % (schema, render(schema, LOG))
         )
     role_problems, create_owner = check_roles(
         params, session.query(ROLES, dict(owner=owner, names=[owner] + app_roles + readers))
@@ -500,7 +512,7 @@ def converge(session, params):
     parameters = read_parameter_grants(session, facts["server_version_num"])
     event_callers = []
     for function in before["functions"]:
-        if function["proname"] == audit_trail.EVENT_FUNCTION:
+        if function["proname"] == EVENT_FUNCTION:
             event_callers = [g for g in function["grantees"] if g != PUBLIC]
 
     run = []
@@ -564,7 +576,7 @@ def converge(session, params):
                 f,
                 grantees=sorted(
                     [g for g in f["grantees"] if g != PUBLIC]
-                    if f["proname"] == audit_trail.EVENT_FUNCTION
+                    if f["proname"] == EVENT_FUNCTION
                     else wanted_executors(f["proname"], readers)
                 ),
             )
@@ -581,13 +593,13 @@ def converge(session, params):
         if role not in event_callers:
             warnings.append(
                 "app role %s may not call %s: list it in the app_roles of pgtrail.audit.audit_trail, which owns "
-                "that grant" % (role, render(schema, audit_trail.EVENT_FUNCTION))
+                "that grant" % (role, render(schema, EVENT_FUNCTION))
             )
     if log_writers and not session.module.check_mode:
         held = ["%s (%s)" % (w["role"], ", ".join(w["privileges"])) for w in log_writers]
         warnings.append(
             "besides the superusers and the owner, these roles may still write %s: %s"
-            % (render(schema, audit_trail.LOG), "; ".join(held))
+            % (render(schema, LOG), "; ".join(held))
         )
     if remaining and not params["revoke_parameter_grants"]:
         held = ["%s holds %s on %s" % (g["role"], ", ".join(g["privileges"]), g["parameter"]) for g in remaining]

@@ -1,7 +1,7 @@
 """The lockdown's pure logic: what it refuses, and the ownership, grant, default-privilege and
 parameter steps it plans from what the catalog says."""
 
-from ansible_collections.pgtrail.audit.plugins.module_utils import audit_lockdown as al
+from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail import lockdown as al
 
 
 def render(statement):

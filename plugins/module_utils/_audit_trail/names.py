@@ -1,0 +1,81 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, pgtrail.audit contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# This module util is PRIVATE to the collection: not a public API, it may change without notice.
+# Do not use it from other collections or standalone plugins/modules.
+"""The names of what the trail installs (tables, triggers, functions), the identifiers the SQL
+is composed with, and the error a run refuses input with."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+
+from ansible_collections.pgtrail.audit.plugins.module_utils import postgres
+
+LOG = "audit_log"
+REGISTRY = "audited_tables"
+VERSIONS = "schema_version"
+CHAIN_HEAD = "chain_head"
+TRAIL_TABLES = (LOG, REGISTRY, VERSIONS, CHAIN_HEAD)
+DEFAULT_PARTITION = "audit_log_default"
+
+ROW_TRIGGER = "pgtrail_audit_row"
+TRUNCATE_TRIGGER = "pgtrail_audit_truncate"
+STATEMENT_TRIGGERS = (
+    # name, event, REFERENCING OLD TABLE AS, NEW TABLE AS
+    ("pgtrail_audit_stmt_ins", "INSERT", None, "pgtrail_new"),
+    ("pgtrail_audit_stmt_upd", "UPDATE", "pgtrail_old", "pgtrail_new"),
+    ("pgtrail_audit_stmt_del", "DELETE", "pgtrail_old", None),
+)
+EVENT_TRIGGERS = (("pgtrail_audit_ddl", "ddl_command_end"), ("pgtrail_audit_drop", "sql_drop"))
+# The trigger functions of audited tables (the DDL event trigger refuses to let others rename
+# a trigger that runs one of them).
+TABLE_TRIGGER_FUNCTIONS = ("log_row_change", "log_statement_change", "log_truncate")
+# Functions of row triggers, which PostgreSQL clones onto every new partition as the role that
+# creates or attaches it (the table's owner), checking that role's EXECUTE: PUBLIC keeps it. A
+# trigger function can only run as a trigger, and logs under the name of the table it fires on
+# unless the registry says that table is audited (AUDITED_NAME): EXECUTE forges nothing.
+CLONED_TRIGGER_FUNCTIONS = ("log_row_change",)
+
+# On the trail's own tables (sql_functions.SKIP_APPLIED) and on the log (sql_chain).
+SKIP_TRIGGER = "pgtrail_skip_applied"
+CHAIN_TRIGGER = "pgtrail_chain_seal"
+EVENT_FUNCTION = "log_event"
+CHANGED_FIELDS_FUNCTION = "changed_fields"
+VERIFY_FUNCTION = "verify_chain"
+SEAL_FUNCTION = "seal_chain"
+# What the readers of the log may EXECUTE (audit_lockdown grants it).
+READER_FUNCTIONS = (CHANGED_FIELDS_FUNCTION, VERIFY_FUNCTION)
+
+
+class TrailError(Exception):
+    """Input or database state the module refuses; ``problems`` lists every reason."""
+
+    def __init__(self, problems):
+        self.problems = list(problems)
+        Exception.__init__(self, "; ".join(self.problems))
+
+
+def sql_names(schema):
+    """The trail's schema and tables as ``sql.Identifier``, by role."""
+    sql = postgres.sql
+    return dict(
+        schema=sql.Identifier(schema),
+        log=sql.Identifier(schema, LOG),
+        registry=sql.Identifier(schema, REGISTRY),
+        versions=sql.Identifier(schema, VERSIONS),
+        head=sql.Identifier(schema, CHAIN_HEAD),
+        default_partition=sql.Identifier(schema, DEFAULT_PARTITION),
+    )
+
+
+def splice(template, name, fragment):
+    """``template`` with each <name:n> marker replaced by ``fragment``, every line indented n spaces:
+    how a fragment of SQL is written once and used in several places."""
+    for indent in sorted({int(m) for m in re.findall("<%s:([0-9]+)>" % name, template)}):
+        text = "\n".join(" " * indent + line for line in fragment.split("\n"))
+        template = template.replace("<%s:%d>" % (name, indent), text)
+    return template

@@ -1,0 +1,363 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, pgtrail.audit contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# This module util is PRIVATE to the collection: not a public API, it may change without notice.
+# Do not use it from other collections or standalone plugins/modules.
+"""The hash chain (migration 2, with hash_chain: true): its SQL, installed and run.
+
+Table of contents (``audit`` stands for the trail's schema):
+
+- migration 2: columns ``chain_seq``, ``prev_hash``, ``row_hash`` on ``audit.audit_log``
+  (CHAIN_COLUMNS), its indexes ``audit_log_chain_seq`` and ``audit_log_unsealed``
+  (CHAIN_INDEXES), the table ``audit.chain_head`` (CHAIN_HEAD_TABLE) and its one row
+  (CHAIN_HEAD_ROW), comments (CHAIN_COMMENTS);
+- functions (CHAIN_FUNCTIONS): ``audit.seal_chain(wait)`` (SEAL_CHAIN),
+  ``audit.seal_chain_at_commit()`` (SEAL_AT_COMMIT), ``audit.verify_chain(expected_seq,
+  expected_hash)`` (VERIFY_CHAIN, returning VERIFY_RESULT);
+- the deferred constraint trigger ``pgtrail_chain_seal`` on the log (CREATE_CHAIN_TRIGGER);
+- statements a run uses: CHAIN_RETENTION, HEAD_EXISTS and CHAIN_LOCK, SEAL_NOW,
+  SET_SEALS_IMMEDIATE.
+
+Each log row gets its position in the chain (chain_seq), the previous row's hash (prev_hash)
+and its own: row_hash = sha256(prev_hash || canonical(row)), the first row's prev_hash being
+32 zero bytes. chain_head holds the last position and hash.
+
+Rows are chained at COMMIT, not at INSERT, so writers never wait for each other: a deferred
+constraint trigger on the log calls seal_chain(), which only *tries* to lock the row of
+chain_head (FOR UPDATE SKIP LOCKED). Only the trail's owner and superusers can lock that row
+(it takes UPDATE on chain_head); an advisory key, which any role can take, would let any
+session stop the sealing. The transaction that gets it seals every unsealed row it can see
+(others' committed rows and its own), in id order, from the head it reads under the lock with a fresh snapshot (READ
+COMMITTED takes one per statement); one that does not get it returns at once, and its rows
+are sealed by the holder or the next writer. One sealer at a time extending the head it read
+under the lock: no forks and no gaps; the lock is tried, never waited for, after the writer's
+own row locks: no deadlocks. chain_seq, assigned under the lock, is the order the verifier
+walks. A REPEATABLE READ or SERIALIZABLE transaction does not seal (its snapshot could miss the
+last head); its rows are sealed by the next READ COMMITTED writer, or by chain_verify.
+
+The sealing trigger is ENABLE (origin), not ALWAYS: a logical replication worker runs in
+replica mode inside a security-restricted operation, where a deferred trigger cannot fire and
+would stop the subscription. The rows it applies are sealed by the next local writer or by
+chain_verify, like those of a REPEATABLE READ writer.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+SEAL_BATCH = 10000
+
+# The canonical serialisation of a log row ({seq} is its position, the row is "l"): the text of
+# a record of its position and every column, timestamps as UTC text through to_char, as UTF-8.
+# No session setting (TimeZone, DateStyle, IntervalStyle, extra_float_digits, bytea_output,
+# search_path, lc_*) changes it: the other columns are bigint, integer, boolean, text,
+# inet and jsonb, whose text output is fixed, and a record's text quotes its fields so that it
+# reads back as the same values (one text per row). A record rather than jsonb_build_array():
+# the same guarantees at half the cost (jsonb_build_array looks up each argument's type on each
+# call), which is what keeps a million-row verification in seconds. A later migration that adds
+# a column must keep this text for the rows sealed before it.
+CANONICAL_COLUMNS = (
+    "l.id", "l.table_name", "l.action", "l.old_data", "l.new_data", "l.actor_id", "{utc:changed_at}", "l.kind",
+    "l.schema_name", "l.txid", "{utc:statement_at}", "{utc:wall_at}", "l.login_role",
+    "l.effective_role", "l.application_name", "l.client_addr", "l.client_port", "l.resource", "l.success",
+    "l.client_ip", "l.user_agent", "l.metadata",
+)  # fmt: skip
+UTC_TEXT = "pg_catalog.to_char(l.%s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"
+CANONICAL = "pg_catalog.convert_to(ROW({seq}, %s)::text, 'UTF8')" % ", ".join(
+    UTC_TEXT % c[5:-1] if c.startswith("{utc:") else c for c in CANONICAL_COLUMNS
+)
+# The position in the canonical text: the sealer numbers the rows it seals from the head it
+# read; the verifier reads the stored position.
+CANONICAL_SEQ = dict(
+    seal_chain="head_seq + pg_catalog.row_number() OVER (ORDER BY l.id)",
+    verify_chain="l.chain_seq",
+)
+GENESIS = "pg_catalog.decode(pg_catalog.repeat('00', 32), 'hex')"
+
+SEAL_CHAIN = """
+#variable_conflict use_variable
+DECLARE
+    head_seq bigint;
+    head_hash bytea;
+    next_hash bytea;
+    r record;
+    sealed bigint := 0;
+    ids bigint[] := '{{}}';
+    ats timestamptz[] := '{{}}';
+    seqs bigint[] := '{{}}';
+    prevs bytea[] := '{{}}';
+    hashes bytea[] := '{{}}';
+BEGIN
+    IF pg_catalog.current_setting('transaction_isolation') <> 'read committed' THEN
+        RETURN 0;
+    END IF;
+    IF wait THEN
+        SELECT h.seq, h.hash INTO head_seq, head_hash FROM {head} AS h FOR UPDATE;
+    ELSE
+        SELECT h.seq, h.hash INTO head_seq, head_hash FROM {head} AS h FOR UPDATE SKIP LOCKED;
+    END IF;
+    IF NOT FOUND THEN
+        RETURN 0; -- another sealer holds it (or the head was deleted: verify_chain says so)
+    END IF;
+    FOR r IN
+        SELECT l.id, l.changed_at, head_seq + pg_catalog.row_number() OVER (ORDER BY l.id) AS seq,
+               {canonical} AS body
+          FROM {log} AS l
+         WHERE l.chain_seq IS NULL
+         ORDER BY l.id
+    LOOP
+        next_hash := pg_catalog.sha256(head_hash || r.body);
+        ids := pg_catalog.array_append(ids, r.id);
+        ats := pg_catalog.array_append(ats, r.changed_at);
+        seqs := pg_catalog.array_append(seqs, r.seq);
+        prevs := pg_catalog.array_append(prevs, head_hash);
+        hashes := pg_catalog.array_append(hashes, next_hash);
+        head_seq := r.seq;
+        head_hash := next_hash;
+        sealed := sealed + 1;
+        IF pg_catalog.cardinality(ids) >= {batch} THEN
+            UPDATE {log} AS l SET chain_seq = u.seq, prev_hash = u.prev, row_hash = u.hash
+              FROM ROWS FROM (pg_catalog.unnest(ids), pg_catalog.unnest(ats), pg_catalog.unnest(seqs),
+                                  pg_catalog.unnest(prevs), pg_catalog.unnest(hashes)) AS u(id, at, seq, prev, hash)
+             WHERE l.id = u.id AND l.changed_at = u.at AND l.chain_seq IS NULL;
+            ids := '{{}}'; ats := '{{}}'; seqs := '{{}}'; prevs := '{{}}'; hashes := '{{}}';
+        END IF;
+    END LOOP;
+    IF sealed > 0 THEN
+        UPDATE {log} AS l SET chain_seq = u.seq, prev_hash = u.prev, row_hash = u.hash
+          FROM ROWS FROM (pg_catalog.unnest(ids), pg_catalog.unnest(ats), pg_catalog.unnest(seqs),
+                              pg_catalog.unnest(prevs), pg_catalog.unnest(hashes)) AS u(id, at, seq, prev, hash)
+         WHERE l.id = u.id AND l.changed_at = u.at AND l.chain_seq IS NULL;
+        UPDATE {head} AS h SET seq = head_seq, hash = head_hash, sealed_at = pg_catalog.clock_timestamp();
+    END IF;
+    RETURN sealed;
+END
+"""
+
+# Fired at COMMIT once per inserted row: the first call seals every row it can (its own among
+# them); the others find their row sealed and return at once (a probe of the small partial index
+# of unsealed rows).
+SEAL_AT_COMMIT = """
+BEGIN
+    IF EXISTS (SELECT FROM {log} AS l WHERE l.id = NEW.id AND l.changed_at = NEW.changed_at AND l.chain_seq IS NULL)
+    THEN
+        PERFORM {seal}(false);
+    END IF;
+    RETURN NULL;
+END
+"""
+
+# Two streaming passes over the sealed rows from where the chain starts (chain_head.first_seq:
+# 1, or past what retention dropped), then the head. The content pass recomputes every
+# row_hash (independent per row, so PostgreSQL may spread it over parallel workers); the link
+# pass walks the chain in chain_seq order (its index, through a window) and stops at the first
+# position missing or doubled, or prev_hash that is not the row_hash before it. The first break
+# of either is reported. Then the last row against chain_head, and against the head exported
+# earlier (expected_seq, expected_hash), which is what catches a deleted tail. STABLE: every
+# statement reads the snapshot of the calling query, whatever commits meanwhile, and it writes
+# nothing, so it runs in a read-only transaction too. Hashes are hex text.
+VERIFY_CHAIN = """
+DECLARE
+    genesis CONSTANT bytea := {genesis};
+    start_seq bigint;
+    start_prev bytea;
+    bad record;
+    bad_content bigint;
+    last_seq bigint;
+    last_hash bytea;
+    stored_seq bigint;
+    stored_hash bytea;
+    found_hash bytea;
+    found_id bigint;
+    -- the column found: in PL/pgSQL that name is the FOUND flag
+    found_text text;
+BEGIN
+    ok := true;
+    SELECT h.first_seq, h.first_prev INTO start_seq, start_prev FROM {head} AS h;
+    start_seq := coalesce(start_seq, 1);
+    start_prev := coalesce(start_prev, genesis);
+    SELECT pg_catalog.count(*) INTO unsealed FROM {log} AS l WHERE l.chain_seq IS NULL;
+    SELECT l.chain_seq, l.row_hash INTO last_seq, last_hash
+      FROM {log} AS l WHERE l.chain_seq >= start_seq ORDER BY l.chain_seq DESC LIMIT 1;
+    head_seq := coalesce(last_seq, start_seq - 1);
+    last_hash := coalesce(last_hash, start_prev);
+    head_hash := pg_catalog.encode(last_hash, 'hex');
+    SELECT pg_catalog.min(l.chain_seq) FILTER (WHERE l.row_hash IS DISTINCT FROM
+                                                     pg_catalog.sha256(l.prev_hash || {canonical}))
+      INTO bad_content
+      FROM {log} AS l WHERE l.chain_seq >= start_seq;
+    SELECT c.* INTO bad
+      FROM (SELECT l.id, l.chain_seq, l.prev_hash, l.row_hash,
+                   pg_catalog.row_number() OVER w AS walked,
+                   pg_catalog.lag(l.chain_seq, 1, start_seq - 1) OVER w AS before_seq,
+                   pg_catalog.lag(l.row_hash, 1, start_prev) OVER w AS before_hash
+              FROM {log} AS l
+             WHERE l.chain_seq >= start_seq
+            WINDOW w AS (ORDER BY l.chain_seq)) AS c
+     WHERE c.chain_seq <> c.before_seq + 1 OR c.prev_hash IS DISTINCT FROM c.before_hash
+     ORDER BY c.chain_seq
+     LIMIT 1;
+    IF FOUND AND (bad_content IS NULL OR bad.chain_seq <= bad_content) THEN
+        ok := false;
+        checked := bad.walked - 1;
+        broken_id := bad.id;
+        expected := pg_catalog.encode(bad.before_hash, 'hex');
+        found_text := pg_catalog.encode(bad.prev_hash, 'hex');
+        IF bad.chain_seq > bad.before_seq + 1 THEN
+            broken_seq := bad.before_seq + 1;
+            reason := pg_catalog.format('position %s is missing: the chain goes from position %s to position %s '
+                                        '(id %s); rows were deleted',
+                                        broken_seq, bad.before_seq, bad.chain_seq, bad.id);
+        ELSIF bad.chain_seq <> bad.before_seq + 1 THEN
+            broken_seq := bad.chain_seq;
+            reason := pg_catalog.format('position %s appears more than once (id %s): rows were added to the chain',
+                                        bad.chain_seq, bad.id);
+        ELSE
+            broken_seq := bad.chain_seq;
+            reason := pg_catalog.format('the row at position %s (id %s) does not link to the row before it: its '
+                                        'prev_hash is not that row''s row_hash', bad.chain_seq, bad.id);
+        END IF;
+        RETURN QUERY SELECT ok, checked, broken_id, broken_seq, expected, found_text, head_seq, head_hash,
+                            unsealed, reason;
+        RETURN;
+    END IF;
+    IF bad_content IS NOT NULL THEN
+        ok := false;
+        checked := bad_content - start_seq;
+        broken_seq := bad_content;
+        SELECT l.id, pg_catalog.encode(pg_catalog.sha256(l.prev_hash || {canonical}), 'hex'),
+               pg_catalog.encode(l.row_hash, 'hex')
+          INTO broken_id, expected, found_text
+          FROM {log} AS l WHERE l.chain_seq = bad_content LIMIT 1;
+        reason := pg_catalog.format('the row at position %s (id %s) was changed after it was sealed: its content '
+                                    'no longer hashes to its row_hash', bad_content, broken_id);
+        RETURN QUERY SELECT ok, checked, broken_id, broken_seq, expected, found_text, head_seq, head_hash,
+                            unsealed, reason;
+        RETURN;
+    END IF;
+    checked := head_seq - start_seq + 1;
+    SELECT h.seq, h.hash INTO stored_seq, stored_hash FROM {head} AS h;
+    IF stored_seq IS DISTINCT FROM head_seq OR stored_hash IS DISTINCT FROM last_hash THEN
+        ok := false;
+        expected := pg_catalog.encode(stored_hash, 'hex');
+        IF stored_seq > head_seq THEN
+            broken_seq := head_seq + 1;
+            reason := pg_catalog.format('the chain ends at position %s but its head is at position %s: the last '
+                                        'rows were deleted', head_seq, stored_seq);
+        ELSE
+            broken_seq := stored_seq;
+            SELECT l.id, l.row_hash INTO found_id, found_hash FROM {log} AS l WHERE l.chain_seq = stored_seq;
+            broken_id := found_id;
+            found_text := pg_catalog.encode(found_hash, 'hex');
+            reason := pg_catalog.format('the chain head (position %s) does not match the log, which ends at '
+                                        'position %s: the head or the rows after it were changed',
+                                        stored_seq, head_seq);
+        END IF;
+        RETURN QUERY SELECT ok, checked, broken_id, broken_seq, expected, found_text, head_seq, head_hash,
+                            unsealed, reason;
+        RETURN;
+    END IF;
+    -- A head exported before retention dropped its position cannot be checked any more.
+    IF expected_seq IS NOT NULL AND expected_seq >= start_seq THEN
+        IF expected_seq > head_seq THEN
+            ok := false;
+            broken_seq := expected_seq;
+            expected := pg_catalog.lower(expected_hash);
+            reason := pg_catalog.format('the log no longer reaches the head exported earlier (position %s): it ends '
+                                        'at position %s; the rows at the end were deleted', expected_seq, head_seq);
+        ELSE
+            SELECT l.id, l.row_hash INTO found_id, found_hash FROM {log} AS l WHERE l.chain_seq = expected_seq;
+            IF expected_hash IS NOT NULL
+               AND pg_catalog.lower(expected_hash) IS DISTINCT FROM pg_catalog.encode(found_hash, 'hex') THEN
+                ok := false;
+                broken_seq := expected_seq;
+                broken_id := found_id;
+                expected := pg_catalog.lower(expected_hash);
+                found_text := pg_catalog.encode(found_hash, 'hex');
+                reason := pg_catalog.format('the row at position %s (id %s) no longer has the hash exported earlier: '
+                                            'the chain was rewritten up to there', expected_seq, found_id);
+            END IF;
+        END IF;
+    END IF;
+    RETURN QUERY SELECT ok, checked, broken_id, broken_seq, expected, found_text, head_seq, head_hash,
+                        unsealed, reason;
+END
+"""
+
+VERIFY_RESULT = (
+    "TABLE(ok boolean, checked bigint, broken_id bigint, broken_seq bigint, expected text, found text, "
+    "head_seq bigint, head_hash text, unsealed bigint, reason text)"
+)
+
+# Functions of the chain, as FUNCTIONS; seal_chain(wait => true) waits for the lock (the
+# modules use it, never a writer).
+CHAIN_FUNCTIONS = (
+    ("seal_chain", "wait boolean DEFAULT false", "bigint", True, SEAL_CHAIN),
+    ("seal_chain_at_commit", "", "trigger", True, SEAL_AT_COMMIT),
+    (
+        "verify_chain",
+        "expected_seq bigint DEFAULT NULL::bigint, expected_hash text DEFAULT NULL::text",
+        VERIFY_RESULT,
+        True,
+        VERIFY_CHAIN,
+    ),
+)
+
+# seq and hash: the last position and its row_hash. first_seq and first_prev: where the chain
+# starts and the hash its first row links to (1 and the zero hash, until retention drops the
+# oldest rows and moves them past the last position it dropped).
+CHAIN_HEAD_TABLE = """
+CREATE TABLE {head} (
+    one_row boolean PRIMARY KEY DEFAULT true CHECK (one_row),
+    seq bigint NOT NULL,
+    hash bytea NOT NULL,
+    sealed_at timestamptz,
+    first_seq bigint NOT NULL,
+    first_prev bytea NOT NULL
+)
+"""
+
+CHAIN_COLUMNS = "ALTER TABLE {log} ADD COLUMN chain_seq bigint, ADD COLUMN prev_hash bytea, ADD COLUMN row_hash bytea"
+# Unique on a plain log; on a partitioned one a unique index must hold the partition key, so
+# there the verifier is what catches a position used twice. Partial: a row is inserted unsealed
+# (chain_seq NULL), so the insert, which every audited write pays, adds no entry to it.
+CHAIN_INDEXES = (
+    "CREATE {unique}INDEX audit_log_chain_seq ON {log} (chain_seq) WHERE chain_seq IS NOT NULL",
+    "CREATE INDEX audit_log_unsealed ON {log} (id) WHERE chain_seq IS NULL",
+)
+CHAIN_COMMENTS = (
+    "COMMENT ON COLUMN {log}.chain_seq IS 'position in the hash chain, set at COMMIT by seal_chain()'",
+    "COMMENT ON COLUMN {log}.row_hash IS 'sha256(prev_hash || the row''s canonical text); verify_chain() checks it'",
+    "COMMENT ON TABLE {head} IS 'pgtrail.audit: the last position and hash of the hash chain, and where it starts'",
+)
+CHAIN_HEAD_ROW = "INSERT INTO {head} (seq, hash, first_seq, first_prev) VALUES (0, {genesis}, 1, {genesis})"
+
+# Retention drops the oldest rows: the chain then starts after the last position dropped, and
+# its first row links to that position's hash. A row sealed later but older than the cutoff (a
+# transaction across the month's end) goes too, so the start is past every position dropped.
+CHAIN_RETENTION = """
+UPDATE {head} AS h SET first_seq = o.chain_seq + 1, first_prev = o.row_hash
+  FROM (SELECT l.chain_seq, l.row_hash FROM {log} AS l
+         WHERE l.changed_at < {cutoff}::timestamptz AND l.chain_seq IS NOT NULL
+         ORDER BY l.chain_seq DESC LIMIT 1) AS o
+ WHERE o.chain_seq >= h.first_seq
+"""
+
+# A module's transaction waits for the sealer's lock (the head's row, when there is one) and
+# keeps it: while it changes the log's tables, no writer seals (they only try the lock), so no
+# writer's COMMIT can wait for it in a cycle, and what it writes to the head is not raced.
+HEAD_EXISTS = """
+SELECT EXISTS (SELECT FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+                WHERE n.nspname = %(schema)s AND c.relname = %(head)s) AS present
+"""
+CHAIN_LOCK = "SELECT h.seq FROM {head} AS h FOR UPDATE"
+
+CREATE_CHAIN_TRIGGER = (
+    "CREATE CONSTRAINT TRIGGER {name} AFTER INSERT ON {log} DEFERRABLE INITIALLY DEFERRED FOR EACH ROW "
+    "EXECUTE FUNCTION {function}()"
+)
+SEAL_NOW = "SELECT {seal}(wait => true) AS sealed"
+# In a module's own transaction: deferred triggers (the chain's sealer) fire at the end of each
+# statement, so DDL on the log never meets pending trigger events.
+SET_SEALS_IMMEDIATE = "SET CONSTRAINTS ALL IMMEDIATE"
