@@ -9,8 +9,15 @@ __metaclass__ = type
 
 class ModuleDocFragment(object):
     # Options of the trail's modules (audit_trail, audit_lockdown, chain_verify), besides the
-    # connection's (plugins/module_utils/_audit_trail/options.py).
+    # connection's (plugins/module_utils/_audit_trail/options.py). A module's own attributes add to
+    # these and override them key by key.
     DOCUMENTATION = r"""
+attributes:
+  check_mode:
+    support: full
+    description: Reads the database and reports the statements that would run, changing nothing.
+  diff_mode:
+    support: full
 options:
   database:
     description:
@@ -23,4 +30,6 @@ options:
         missing). Taken as the catalog stores it (never folded, no quotes), like role names.
     type: str
     default: audit
+author:
+  - pgtrail.audit maintainers (@pgtrail)
 """

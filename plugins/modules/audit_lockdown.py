@@ -38,18 +38,14 @@ description:
     reader role that is a superuser, a member of the owner or of C(pg_write_all_data), and roles
     that do not exist. Needs a superuser. Everything runs in one transaction; a re-run changes
     nothing.
-extends_documentation_fragment:
-  - pgtrail.audit.connection
-  - pgtrail.audit.trail
 attributes:
-  check_mode:
-    support: full
-    description: Reads the database and reports the statements that would run, changing nothing.
   diff_mode:
-    support: full
     description:
       Shows the owner, the grants on the schema, tables and functions, the default privileges and the
       pgaudit parameter grants before and after.
+extends_documentation_fragment:
+  - pgtrail.audit.connection
+  - pgtrail.audit.trail
 options:
   owner:
     description:
@@ -87,8 +83,6 @@ seealso:
   - module: pgtrail.audit.audit_trail
   - module: pgtrail.audit.chain_verify
   - module: pgtrail.audit.audit_info
-author:
-  - pgtrail.audit maintainers (@pgtrail)
 """
 
 EXAMPLES = r"""
@@ -176,7 +170,9 @@ log_writers:
   elements: dict
   sample: []
 executed_queries:
-  description: The statements run (in check mode, that would run), in order, in one transaction.
+  description:
+    - The statements run (in check mode, that would run), in order, in one transaction - the owner's
+      role, the ownership, then the grants and revokes.
   returned: always
   type: list
   elements: str

@@ -60,18 +60,14 @@ description:
     changed option replaces only the function or trigger it affects.
   - The log's layout has a version, recorded in C(<schema>.schema_version); a later release upgrades
     an existing log in place, keeping its rows.
-extends_documentation_fragment:
-  - pgtrail.audit.connection
-  - pgtrail.audit.trail
 attributes:
-  check_mode:
-    support: full
-    description: Reads the database and reports the statements that would run, changing nothing.
   diff_mode:
-    support: full
     description:
       Shows the audited tables, trigger and function definitions, event triggers, grants and log
       partitions before and after.
+extends_documentation_fragment:
+  - pgtrail.audit.connection
+  - pgtrail.audit.trail
 options:
   tables:
     description:
@@ -219,8 +215,6 @@ seealso:
   - module: pgtrail.audit.audit_info
   - module: pgtrail.audit.audit_lockdown
   - module: pgtrail.audit.chain_verify
-author:
-  - pgtrail.audit maintainers (@pgtrail)
 """
 
 EXAMPLES = r"""
@@ -351,20 +345,15 @@ from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail import 
 from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.converge import converge
 from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.names import TrailError
 
+# One entry of the option schemas.
+SCHEMA_RULE = dict(name=dict(type="str", required=True), exclude=dict(type="list", elements="str", default=[]))
+
 
 def main():
     module = AnsibleModule(
         argument_spec=options.argument_spec(
             tables=dict(type="list", elements="raw", default=[]),
-            schemas=dict(
-                type="list",
-                elements="dict",
-                default=[],
-                options=dict(
-                    name=dict(type="str", required=True),
-                    exclude=dict(type="list", elements="str", default=[]),
-                ),
-            ),
+            schemas=dict(type="list", elements="dict", default=[], options=SCHEMA_RULE),
             exclude_columns=dict(type="dict", default={}),
             actor_setting=dict(type="str", default="pgtrail.actor_id"),
             actor_expression=dict(type="str"),

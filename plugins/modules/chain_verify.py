@@ -25,16 +25,15 @@ description:
     writers that left them to another), in a transaction of its own; then verifies in a read-only
     transaction. It changes nothing else.
   - The result is returned, not judged - the task does not fail on a broken chain; test C(ok).
-extends_documentation_fragment:
-  - pgtrail.audit.connection
-  - pgtrail.audit.trail
 attributes:
   check_mode:
-    support: full
     description: Verifies without sealing; C(changed) says whether rows wait to be sealed.
   diff_mode:
     support: none
     description: It compares nothing; the result says what was found.
+extends_documentation_fragment:
+  - pgtrail.audit.connection
+  - pgtrail.audit.trail
 options:
   expected_head:
     description:
@@ -61,8 +60,6 @@ notes:
 seealso:
   - module: pgtrail.audit.audit_trail
   - module: pgtrail.audit.audit_lockdown
-author:
-  - pgtrail.audit maintainers (@pgtrail)
 """
 
 EXAMPLES = r"""
