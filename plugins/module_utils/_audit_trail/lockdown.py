@@ -67,12 +67,10 @@ DEFAULT_KINDS = {"r": "TABLES", "S": "SEQUENCES", "f": "FUNCTIONS", "T": "TYPES"
 # ---------------------------------------------------------------------------------------------
 
 SESSION = """
-SELECT r.rolsuper, pg_catalog.current_setting('server_version_num')::int AS server_version_num,
-       n.oid AS schema_oid, pg_catalog.pg_get_userbyid(n.nspowner)::text AS schema_owner,
+SELECT n.oid AS schema_oid, pg_catalog.pg_get_userbyid(n.nspowner)::text AS schema_owner,
        (SELECT c.oid FROM pg_catalog.pg_class AS c WHERE c.relnamespace = n.oid AND c.relname = %(log)s) AS log_oid
-  FROM pg_catalog.pg_roles AS r
+  FROM (VALUES (1)) AS one(row_count)
   LEFT JOIN pg_catalog.pg_namespace AS n ON n.nspname = %(schema)s
- WHERE r.rolname = CURRENT_USER
 """
 
 # pg_write_all_data (PostgreSQL 14+) may write every table, whatever its grants say.
@@ -480,41 +478,75 @@ def describe(schema, grants, owner, parameter):
 
 def converge(session, params):
     """Lock down the trail of one database; returns the module's result (call in one transaction)."""
-    sql = postgres.sql
-    schema, owner = params["schema"], params["owner"]
-    app_roles = sorted(set(params["app_roles"] or []))
-    readers = sorted(set(params["reader_roles"] or []))
     problems = check_request(params)
     if problems:
         raise LockdownError(problems)
+    schema, owner = params["schema"], params["owner"]
     session.query(LOCK)
     session.query(SET_SEALS_IMMEDIATE)
     lock_chain(session, schema)
-    facts = session.query(SESSION, dict(schema=schema, log=LOG))[0]
-    if not facts["rolsuper"]:
+    facts, create_owner = _check_database(session, params)
+    before = read_grants(session, schema, facts["schema_oid"], facts["log_oid"], owner)
+    parameters = read_parameter_grants(session, facts["server_version_num"])
+    plan = plan_lockdown(params, facts, before, parameters, create_owner)
+    for statement in plan["statements"]:
+        session.change(statement)
+    after = read_grants(session, schema, facts["schema_oid"], facts["log_oid"], owner)
+    remaining = read_parameter_grants(session, facts["server_version_num"])
+    # Who, superusers and the owner aside, may still change the log (pg_write_all_data, say).
+    log_writers = writers(
+        session.query(
+            LOG_WRITERS,
+            dict(log_oid=facts["log_oid"], privileges=list(LOG_PRIVILEGES), first_oid=FIRST_NORMAL_OID),
+        )
+    )
+    result = _result(params, plan, after, remaining, log_writers)
+    result["executed_queries"] = list(session.executed_queries)
+    result["diff"] = dict(
+        before=describe(schema, before, facts["schema_owner"], parameters),
+        after=describe(schema, plan["planned"], owner, [] if params["revoke_parameter_grants"] else parameters),
+    )
+    result["warnings"] = _warnings(params, plan, log_writers, remaining, session.module.check_mode)
+    return result
+
+
+def _check_database(session, params):
+    """(facts, create_owner): the server's and the schema's facts; LockdownError with every problem
+    of the database and its roles."""
+    schema, owner = params["schema"], params["owner"]
+    server = postgres.server_facts(session)
+    facts = dict(session.query(SESSION, dict(schema=schema, log=LOG))[0], **server)
+    problems = []
+    if not facts["is_superuser"]:
         problems.append(
             "audit_lockdown needs a superuser (it gives the trail to its owner and revokes parameter grants), and "
-            "%s is not one" % session.scalar("SELECT CURRENT_USER::text AS u")
+            "%s is not one" % facts["current_user"]
         )
     if facts["schema_oid"] is None or facts["log_oid"] is None:
         problems.append(
             "schema %s holds no audit log (%s): run pgtrail.audit.audit_trail in this database first"
             % (schema, render(schema, LOG))
         )
-    role_problems, create_owner = check_roles(
-        params, session.query(ROLES, dict(owner=owner, names=[owner] + app_roles + readers))
-    )
+    names = [owner] + sorted(set(params["app_roles"] or [])) + sorted(set(params["reader_roles"] or []))
+    role_problems, create_owner = check_roles(params, session.query(ROLES, dict(owner=owner, names=names)))
     problems.extend(role_problems)
     if problems:
         raise LockdownError(problems)
+    return facts, create_owner
 
-    before = read_grants(session, schema, facts["schema_oid"], facts["log_oid"], owner)
-    parameters = read_parameter_grants(session, facts["server_version_num"])
+
+def plan_lockdown(params, facts, before, parameters, create_owner):
+    """{statements, planned, event_callers, revoked, created_owner}: the statements in the order they
+    run, the grants they leave (for the diff), who may call log_event, the parameter grants revoked
+    and whether the owner is created."""
+    sql = postgres.sql
+    schema, owner = params["schema"], params["owner"]
+    app_roles = sorted(set(params["app_roles"] or []))
+    readers = sorted(set(params["reader_roles"] or []))
     event_callers = []
     for function in before["functions"]:
         if function["proname"] == EVENT_FUNCTION:
             event_callers = [g for g in function["grantees"] if g != PUBLIC]
-
     run = []
     if create_owner:
         run.append(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(owner)))
@@ -530,42 +562,16 @@ def converge(session, params):
     for step in plan_default_privileges(before["defaults"], readers):
         run.append(default_statement(schema, owner, step))
     revoked = parameters if params["revoke_parameter_grants"] else []
-    for grant in revoked:
-        run.append(parameter_statement(grant))
-
-    for statement in run:
-        session.change(statement)
-
-    after = read_grants(session, schema, facts["schema_oid"], facts["log_oid"], owner)
-    remaining = read_parameter_grants(session, facts["server_version_num"])
-    # Who, superusers and the owner aside, may still change the log (pg_write_all_data, say).
-    log_writers = writers(
-        session.query(
-            LOG_WRITERS,
-            dict(log_oid=facts["log_oid"], privileges=list(LOG_PRIVILEGES), first_oid=FIRST_NORMAL_OID),
-        )
+    run.extend(parameter_statement(grant) for grant in revoked)
+    planned = planned_grants(before, desired, app_roles, readers, event_callers)
+    return dict(
+        statements=run, planned=planned, event_callers=event_callers, revoked=revoked, created_owner=create_owner
     )
-    result = dict(
-        changed=bool(run),
-        owner=owner,
-        owner_created=create_owner,
-        grants=grant_list(schema, after["relation_acl"]),
-        function_grants=[
-            dict(function=signature(schema, f), role=g, privileges=["EXECUTE"])
-            for f in after["functions"]
-            for g in f["grantees"]
-        ],
-        schema_grants=[dict(role=g, privileges=[p]) for g, p in after["schema_acl"]],
-        default_privileges=[
-            dict(objects=DEFAULT_KINDS.get(d["objtype"]), role=d["grantee"], privileges=[d["privilege_type"]])
-            for d in after["defaults"]
-        ],
-        parameter_grants_revoked=revoked,
-        parameter_grants=remaining,
-        log_writers=log_writers,
-        executed_queries=list(session.executed_queries),
-    )
-    planned = dict(
+
+
+def planned_grants(before, desired, app_roles, readers, event_callers):
+    """The grants as the plan leaves them, in read_grants()'s shape (for the diff)."""
+    return dict(
         relation_acl=dict((k, v) for k, v in desired.items() if v),
         schema_acl=sorted(
             set((r, "USAGE") for r in app_roles + readers)
@@ -584,18 +590,41 @@ def converge(session, params):
         ],
         defaults=[dict(objtype="r", privilege_type="SELECT", grantee=r) for r in readers],
     )
-    result["diff"] = dict(
-        before=describe(schema, before, facts["schema_owner"], parameters),
-        after=describe(schema, planned, owner, [] if params["revoke_parameter_grants"] else parameters),
+
+
+def _result(params, plan, after, remaining, log_writers):
+    schema, owner = params["schema"], params["owner"]
+    return dict(
+        changed=bool(plan["statements"]),
+        owner=owner,
+        owner_created=plan["created_owner"],
+        grants=grant_list(schema, after["relation_acl"]),
+        function_grants=[
+            dict(function=signature(schema, f), role=g, privileges=["EXECUTE"])
+            for f in after["functions"]
+            for g in f["grantees"]
+        ],
+        schema_grants=[dict(role=g, privileges=[p]) for g, p in after["schema_acl"]],
+        default_privileges=[
+            dict(objects=DEFAULT_KINDS.get(d["objtype"]), role=d["grantee"], privileges=[d["privilege_type"]])
+            for d in after["defaults"]
+        ],
+        parameter_grants_revoked=plan["revoked"],
+        parameter_grants=remaining,
+        log_writers=log_writers,
     )
+
+
+def _warnings(params, plan, log_writers, remaining, check_mode):
+    schema = params["schema"]
     warnings = []
-    for role in app_roles:
-        if role not in event_callers:
+    for role in sorted(set(params["app_roles"] or [])):
+        if role not in plan["event_callers"]:
             warnings.append(
                 "app role %s may not call %s: list it in the app_roles of pgtrail.audit.audit_trail, which owns "
                 "that grant" % (role, render(schema, EVENT_FUNCTION))
             )
-    if log_writers and not session.module.check_mode:
+    if log_writers and not check_mode:
         held = ["%s (%s)" % (w["role"], ", ".join(w["privileges"])) for w in log_writers]
         warnings.append(
             "besides the superusers and the owner, these roles may still write %s: %s"
@@ -604,5 +633,4 @@ def converge(session, params):
     if remaining and not params["revoke_parameter_grants"]:
         held = ["%s holds %s on %s" % (g["role"], ", ".join(g["privileges"]), g["parameter"]) for g in remaining]
         warnings.append("roles other than superusers may set pgaudit.*: %s" % "; ".join(held))
-    result["warnings"] = warnings
-    return result
+    return warnings

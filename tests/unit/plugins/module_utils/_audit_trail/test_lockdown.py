@@ -1,6 +1,8 @@
 """The lockdown's pure logic: what it refuses, and the ownership, grant, default-privilege and
 parameter steps it plans from what the catalog says."""
 
+import pytest
+
 from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail import lockdown as al
 
 
@@ -176,3 +178,58 @@ def test_a_pgaudit_parameter_grant_is_revoked_by_its_dotted_name():
     assert render(al.parameter_statement(dict(parameter="pgaudit.role", role="PUBLIC", privileges=["SET"]))).endswith(
         "FROM PUBLIC"
     )
+
+
+def locked_down(**overrides):
+    """What read_grants() returns for a trail already given to audit_owner, as the plan wants it."""
+    grants = dict(
+        relations=[relation("audit_log", owner="audit_owner", of_log=True)],
+        relation_acl={"audit_log": {"auditor": {"table": {"SELECT"}, "columns": {}}}},
+        functions=[
+            dict(proname="log_event", arguments="action text", owner="audit_owner", grantees=["app"]),
+            dict(proname="verify_chain", arguments="", owner="audit_owner", grantees=["auditor"]),
+        ],
+        schema_acl=[("app", "USAGE"), ("auditor", "USAGE")],
+        defaults=[dict(objtype="r", privilege_type="SELECT", grantee="auditor")],
+    )
+    grants.update(overrides)
+    return grants
+
+
+FACTS = dict(schema_owner="audit_owner")
+
+
+def test_a_trail_locked_down_as_asked_plans_no_statement_and_says_what_it_keeps():
+    plan = al.plan_lockdown(params(schema="audit"), FACTS, locked_down(), [], create_owner=False)
+    assert plan["statements"] == [] and plan["revoked"] == [] and plan["created_owner"] is False
+    assert plan["event_callers"] == ["app"]
+    assert plan["planned"]["schema_acl"] == [("app", "USAGE"), ("auditor", "USAGE")]
+    assert [f["grantees"] for f in plan["planned"]["functions"]] == [["app"], ["auditor"]]
+
+
+PARAMETER_GRANT = dict(parameter="pgaudit.log", role="app", privileges=["SET"])
+APP_INSERTS = {
+    "audit_log": {"auditor": {"table": {"SELECT"}, "columns": {}}, "app": {"table": {"INSERT"}, "columns": {}}}
+}
+
+
+@pytest.mark.parametrize(
+    "change, create_owner, parameters, revoke, expected",
+    [
+        # a missing owner is created first
+        (dict(), True, [], True, ['CREATE ROLE "audit_owner" NOLOGIN']),
+        # a grant on the log to an app role goes
+        (dict(relation_acl=APP_INSERTS), False, [], True, ['REVOKE INSERT ON TABLE "audit"."audit_log" FROM "app"']),
+        # a parameter grant is revoked only when asked
+        (dict(), False, [PARAMETER_GRANT], True, ['REVOKE ALL ON PARAMETER "pgaudit"."log" FROM "app"']),
+        (dict(), False, [PARAMETER_GRANT], False, []),
+    ],
+)
+def test_each_difference_from_the_locked_down_trail_is_one_statement(
+    change, create_owner, parameters, revoke, expected
+):
+    asked = params(schema="audit", revoke_parameter_grants=revoke)
+    plan = al.plan_lockdown(asked, FACTS, locked_down(**change), parameters, create_owner)
+    assert [render(s) for s in plan["statements"]] == expected
+    assert plan["revoked"] == (parameters if revoke else [])
+    assert plan["created_owner"] is create_owner

@@ -258,3 +258,110 @@ def test_retention_detaches_then_drops():
         'ALTER TABLE "audit"."audit_log" DETACH PARTITION "audit"."audit_log_202001"',
         'DROP TABLE "audit"."audit_log_202001"',
     ]
+
+
+# --- a run: the schema, the tables, the registry ------------------------------------------------
+
+
+def trail_state(**overrides):
+    state = dict(
+        applied=set(),
+        version=0,
+        relations={},
+        registry={},
+        triggers={},
+        clones={},
+        partitions=None,
+        today=(2026, 11),
+        log_owner=None,
+        current_user="postgres",
+        can_become_log_owner=False,
+    )
+    state.update(overrides)
+    return state
+
+
+def run_params(**overrides):
+    result = dict(schema="audit", state="present", partition="none", hash_chain=False, retention_months=None)
+    result.update(overrides)
+    return result
+
+
+@pytest.mark.parametrize(
+    "state, options, versions, hash_chain, problem",
+    [
+        # a new trail: every migration it asks for
+        (trail_state(), {}, [1], False, None),
+        (trail_state(), dict(hash_chain=True), [1, 2], True, None),
+        # a chained log stays chained, and asking to unchain it is refused
+        (trail_state(applied={1, 2}, version=2, relations={"audit_log": "r"}), dict(hash_chain=True), [], True, None),
+        (trail_state(applied={1, 2}, version=2, relations={"audit_log": "r"}), {}, [], True, "cannot be switched off"),
+        # a log this module did not make, and a change of partitioning, are refused
+        (trail_state(relations={"audited_tables": "r"}), {}, [1], False, "already holds audited_tables"),
+        (trail_state(applied={1}, version=1, relations={"audit_log": "r"}), dict(partition="monthly"), [], False,
+         "changing the partitioning"),
+        # state: absent plans no migration and no chain
+        (trail_state(applied={1, 2}, version=2), dict(state="absent"), [], False, None),
+    ],
+)  # fmt: skip
+def test_the_trails_schema_is_planned_or_refused_before_anything_changes(state, options, versions, hash_chain, problem):
+    migrations, chained, problems = plan.plan_schema(state, run_params(**options))
+    assert [m[0] for m in migrations] == versions and chained is hash_chain
+    assert (problems == []) if problem is None else (len(problems) == 1 and problem in problems[0])
+
+
+def test_a_partitioned_table_brings_its_partitions_and_their_clones_follow_their_root():
+    selection = {("public", "orders"): dict(mode="row", exclude=["b", "a"])}
+    catalog = {("public", "orders"): dict(relid=10, relkind="p")}
+    tables = plan.desired_tables(selection, catalog)
+    assert tables == {10: dict(relid=10, schema="public", name="orders", mode="row", exclude=["a", "b"], relkind="p")}
+    registry = {20: dict(present=True), 30: dict(present=False), 10: dict(present=True)}
+    assert plan.audited_roots(tables, registry) == [10, 20]
+    clone = {(11, "pgtrail_audit_row"): dict(relation=("public", "orders_1"), enabled="O")}
+    desired, root_of, steps = plan.plan_table_triggers(
+        tables, {10: [(11, "public", "orders_1")]}, trail_state(clones=clone)
+    )
+    assert root_of == {11: 10} and tables[10]["partitions"] == [(11, "public", "orders_1")]
+    assert set(desired) == {(10, "pgtrail_audit_row"), (10, "pgtrail_audit_truncate"), (11, "pgtrail_audit_truncate")}
+    # The parent's row trigger is created (and enabled, which enables its clone): the clone is not enabled alone.
+    assert (("enable", (11, "pgtrail_audit_row"))) not in [(verb, key) for verb, key, _spec in steps]
+
+
+def registry_row(schema, table, mode="row", excluded=()):
+    return dict(schema_name=schema, table_name=table, mode=mode, excluded_columns=list(excluded), present=True)
+
+
+def audited(relid, name, mode="row", exclude=()):
+    return dict(relid=relid, schema="public", name=name, mode=mode, exclude=list(exclude), relkind="r")
+
+
+@pytest.mark.parametrize(
+    "tables, registry, trigger_steps, expected",
+    [
+        # a new table is inserted and added
+        ({1: audited(1, "a")}, {}, [], ([("insert", 1)], {1}, set(), [])),
+        # a changed mode or exclusion is an update
+        ({1: audited(1, "a", exclude=["x"])}, {1: registry_row("public", "a")}, [], ([("update", 1)], set(), {1}, [])),
+        # a table in place plans nothing, unless its triggers change (then it is updated)
+        ({1: audited(1, "a")}, {1: registry_row("public", "a")}, [], ([], set(), set(), [])),
+        ({1: audited(1, "a")}, {1: registry_row("public", "a")}, [("enable", (1, "t"), {})], ([], set(), {1}, [])),
+        # a table no longer selected is removed, and so is one with the trail's triggers the registry lacks
+        ({}, {1: registry_row("public", "a")}, [], ([], set(), set(), ["public.a"])),
+        ({}, {}, [("drop", (9, "t"), dict(relation=("s", "Z")))], ([], set(), set(), ['s."Z"'])),
+    ],
+)
+def test_the_registry_follows_the_tables_and_names_what_is_added_updated_and_removed(
+    tables, registry, trigger_steps, expected
+):
+    steps, added, updated, removed = plan.plan_registry(tables, registry, trigger_steps, {})
+    assert ([(verb, relid) for verb, relid, _table in steps], added, updated, removed) == expected
+
+
+def test_only_a_monthly_log_plans_partitions_and_only_a_locked_down_trail_adopts():
+    assert plan.plan_log_partitions(trail_state(), run_params()) is None
+    assert plan.plan_log_partitions(trail_state(), run_params(partition="monthly", state="absent")) is None
+    assert plan.plan_log_partitions(trail_state(), run_params(partition="monthly"))["create"][0] == (2026, 11)
+    assert plan.adopting_owner(trail_state()) is None
+    assert plan.adopting_owner(trail_state(log_owner="postgres")) is None
+    assert plan.adopting_owner(trail_state(log_owner="audit_owner")) is None
+    assert plan.adopting_owner(trail_state(log_owner="audit_owner", can_become_log_owner=True)) == "audit_owner"
