@@ -38,6 +38,10 @@ PREMAKE_MONTHS = 3
 _MONTH_PARTITION = re.compile(r"^audit_log_(\d{4})(\d{2})$")
 
 
+# ---------------------------------------------------------------------------------------------
+# Triggers of audited tables
+# ---------------------------------------------------------------------------------------------
+
 TG_ROW, TG_BEFORE, TG_INSERT, TG_DELETE, TG_UPDATE, TG_TRUNCATE, TG_INSTEAD = 1, 2, 4, 8, 16, 32, 64
 EVENT_BITS = (("INSERT", TG_INSERT), ("UPDATE", TG_UPDATE), ("DELETE", TG_DELETE), ("TRUNCATE", TG_TRUNCATE))
 
@@ -146,6 +150,10 @@ def plan_triggers(current, desired, clones=None):
     return steps
 
 
+# ---------------------------------------------------------------------------------------------
+# Functions, event triggers and grants
+# ---------------------------------------------------------------------------------------------
+
 VOLATILITY = {"s": " STABLE", "i": " IMMUTABLE"}
 
 
@@ -225,6 +233,11 @@ def plan_grants(current_grantees, app_roles):
     return [r for r in wanted if r not in have], sorted(have - set(wanted))
 
 
+# ---------------------------------------------------------------------------------------------
+# Schema versions
+# ---------------------------------------------------------------------------------------------
+
+
 def plan_migrations(applied, options=(), migrations=MIGRATIONS, optional=None):
     """The (version, description) steps still to apply, in order.
 
@@ -245,6 +258,11 @@ def plan_migrations(applied, options=(), migrations=MIGRATIONS, optional=None):
         for step in migrations
         if step[0] not in applied and (step[0] not in optional or optional[step[0]] in options)
     ]
+
+
+# ---------------------------------------------------------------------------------------------
+# The chain's sealing trigger and skip_applied on the trail's tables
+# ---------------------------------------------------------------------------------------------
 
 
 def plan_chain_trigger(rows, schema):
@@ -289,6 +307,11 @@ def plan_skip_triggers(rows, tables, schema):
         elif any(r["tgenabled"] != "R" for r in own + clones):
             plan.append((table, ["enable"]))
     return plan
+
+
+# ---------------------------------------------------------------------------------------------
+# Monthly partitions
+# ---------------------------------------------------------------------------------------------
 
 
 def month_add(month, count):
