@@ -525,7 +525,7 @@ def _check_database(session, params):
     if facts["schema_oid"] is None or facts["log_oid"] is None:
         problems.append(
             "schema %s holds no audit log (%s): run pgtrail.audit.audit_trail in this database first"
-            % (schema, render(schema, LOG))
+            % (render(schema), render(schema, LOG))
         )
     names = [owner] + sorted(set(params["app_roles"] or [])) + sorted(set(params["reader_roles"] or []))
     role_problems, create_owner = check_roles(params, session.query(ROLES, dict(owner=owner, names=names)))

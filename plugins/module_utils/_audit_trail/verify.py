@@ -27,6 +27,7 @@ import threading
 from ansible_collections.pgtrail.audit.plugins.module_utils import postgres
 from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.names import SEAL_FUNCTION, VERIFY_FUNCTION
 from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.sql_chain import SEAL_NOW
+from ansible_collections.pgtrail.audit.plugins.module_utils.identifiers import render
 
 _HASH = re.compile(r"^[0-9a-fA-F]{64}$")
 
@@ -178,12 +179,12 @@ def verify(session, schema, expected_head=None, seal=True, lock_timeout=30, conn
     found = session.query(HAS_CHAIN, dict(schema=schema, verify=VERIFY_FUNCTION, seal=SEAL_FUNCTION))[0]
     if not found["verifier"] or not found["sealer"]:
         raise ChainError(
-            "schema %s has no hash chain (no %s.%s()): turn it on with pgtrail.audit.audit_trail's hash_chain: true"
-            % (schema, schema, VERIFY_FUNCTION)
+            "schema %s has no hash chain (no %s()): turn it on with pgtrail.audit.audit_trail's hash_chain: true"
+            % (render(schema), render(schema, VERIFY_FUNCTION))
         )
     sealed = 0
     if seal and not session.module.check_mode:
-        # Its own transaction: the advisory lock is held only while sealing, not while verifying.
+        # Its own transaction: the sealer's lock (the chain head's row) is held only while sealing.
         with session.conn.transaction():
             statement = sql.SQL(SEAL_NOW).format(seal=sql.Identifier(schema, SEAL_FUNCTION))
             sealed = bounded(
