@@ -30,9 +30,14 @@ options:
     description: The registered result of M(pgtrail.audit.audit_info).
     type: dict
     required: true
-  profiles:
+  standards:
     description:
       - The standards to check -- any of V(cis), V(stig), V(pgtrail), or V(all). Omitted, all of them.
+    type: list
+    elements: str
+  profiles:
+    description:
+      - The old name of O(standards), deprecated; it is removed in release 0.2.0.
     type: list
     elements: str
 author:
@@ -64,18 +69,13 @@ _value:
   elements: dict
 """
 
-from ansible.errors import AnsibleFilterError
-
-from ansible_collections.pgtrail.audit.plugins.module_utils.compliance import evaluate
-
-
-def compliance(facts, profiles=None):
-    try:
-        return evaluate(facts, profiles)
-    except ValueError as exc:
-        raise AnsibleFilterError("compliance: %s" % exc) from exc
+from ansible_collections.pgtrail.audit.plugins.plugin_utils import filters
+from ansible_collections.pgtrail.audit.plugins.plugin_utils.compliance import evaluate
 
 
-class FilterModule(object):
-    def filters(self):
-        return {"compliance": compliance}
+def compliance(facts, standards=None, profiles=None):
+    standards = filters.standards_keyword("compliance", standards, profiles)
+    return filters.call("compliance", evaluate, facts, standards)
+
+
+FilterModule = filters.filter_module(compliance)

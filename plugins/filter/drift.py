@@ -62,18 +62,12 @@ _value:
   elements: dict
 """
 
-from ansible.errors import AnsibleFilterError
-
-from ansible_collections.pgtrail.audit.plugins.module_utils.drift import drift as compare
+from ansible_collections.pgtrail.audit.plugins.plugin_utils import filters
+from ansible_collections.pgtrail.audit.plugins.plugin_utils.drift import drift as compare
 
 
 def drift(declared_scope, facts, remove_unlisted=False):
-    try:
-        return compare(declared_scope, facts, remove_unlisted=remove_unlisted)
-    except ValueError as exc:
-        raise AnsibleFilterError("drift: %s" % exc) from exc
+    return filters.call("drift", compare, declared_scope, facts, remove_unlisted=remove_unlisted)
 
 
-class FilterModule(object):
-    def filters(self):
-        return {"drift": drift}
+FilterModule = filters.filter_module(drift)

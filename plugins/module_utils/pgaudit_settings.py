@@ -71,29 +71,6 @@ SETTINGS = {
     "pgaudit.role": {"type": "string", "default": "", "choices": None, "min_version": None},
 }
 
-PROFILES = {
-    # The collection's own starting point: writes and DDL, parameters, statement once, no catalog noise.
-    "seed": {
-        "pgaudit.log": "write, ddl",
-        "pgaudit.log_catalog": "off",
-        "pgaudit.log_level": "log",
-        "pgaudit.log_parameter": "on",
-        "pgaudit.log_statement_once": "on",
-    },
-    # CIS PostgreSQL benchmark 3.2 remediation example: pgaudit.log = 'ddl,write'.
-    "cis": {
-        "pgaudit.log": "write, ddl",
-    },
-    # DISA STIG for PostgreSQL.
-    "stig": {
-        "pgaudit.log": "read, write, role, ddl",
-        "pgaudit.log_catalog": "on",
-        "pgaudit.log_level": "log",
-        "pgaudit.log_parameter": "on",
-        "pgaudit.log_statement_once": "off",
-    },
-}
-
 # (word, value, shortest accepted prefix) as in PostgreSQL's parse_bool_with_len:
 # "o" alone is ambiguous between on and off.
 _BOOL_WORDS = (
@@ -491,12 +468,59 @@ def plan_scope(current, desired, remove_unlisted=False):
     return actions
 
 
-# --- profiles -----------------------------------------------------------------------------------
+# --- standards and profiles ---------------------------------------------------------------------
+
+# What each compliance standard asks of pgaudit: the classes pgaudit.log must log (in the order
+# its checks name them) and the other pgaudit values. The profiles of the same name set exactly
+# these, and the compliance checks (plugin_utils/compliance.py) read them: one source a standard.
+STANDARDS = {
+    # CIS PostgreSQL benchmark 3.2 (its remediation example: pgaudit.log = 'ddl,write').
+    "cis": {"classes": ("ddl", "write"), "settings": {}},
+    # DISA STIG for PostgreSQL (9.x and the Crunchy PostgreSQL 16 STIG).
+    "stig": {
+        "classes": ("ddl", "role", "read", "write"),
+        "settings": {
+            "pgaudit.log_catalog": "on",
+            "pgaudit.log_level": "log",
+            "pgaudit.log_parameter": "on",
+            "pgaudit.log_statement_once": "off",
+        },
+    },
+}
+
+
+def standard_profile(name):
+    """{full_name: canonical value} a standard asks for (its profile)."""
+    target = STANDARDS[name]
+    settings = dict(target["settings"], **{"pgaudit.log": list(target["classes"])})
+    return normalize_settings(settings)
+
+
+PROFILES = {
+    # The collection's own starting point: writes and DDL, parameters, statement once, no catalog noise.
+    "baseline": {
+        "pgaudit.log": "write, ddl",
+        "pgaudit.log_catalog": "off",
+        "pgaudit.log_level": "log",
+        "pgaudit.log_parameter": "on",
+        "pgaudit.log_statement_once": "on",
+    },
+    "cis": standard_profile("cis"),
+    "stig": standard_profile("stig"),
+}
+# Old profile names, accepted for one release (the module and the role warn).
+PROFILE_ALIASES = {"seed": "baseline"}
+
+
+def profile_name(name):
+    """The profile ``name`` stands for (an old alias gives its new name); unknown name: ValueError."""
+    key = name.strip().lower() if isinstance(name, str) else None
+    key = PROFILE_ALIASES.get(key, key)
+    if key not in PROFILES:
+        raise ValueError("unknown pgaudit profile %r; known profiles: %s" % (name, ", ".join(sorted(PROFILES))))
+    return key
 
 
 def profile_settings(name):
     """Return a copy of a named profile ({full_name: canonical value}); unknown name: ValueError."""
-    key = name.strip().lower() if isinstance(name, str) else None
-    if key not in PROFILES:
-        raise ValueError("unknown pgaudit profile %r; known profiles: %s" % (name, ", ".join(sorted(PROFILES))))
-    return dict(PROFILES[key])
+    return dict(PROFILES[profile_name(name)])

@@ -113,11 +113,6 @@ def try_connect(module, dbname=None, autocommit=False):
         return None, "Unable to connect to %s: %s" % (describe_target(kwargs), str(exc).strip())
 
 
-def qualified(schema, name):
-    """``sql.Identifier`` for schema.name: the only way names reach SQL text."""
-    return sql.Identifier(schema, name)
-
-
 class Session:
     """One connection for one module run, recording what it runs.
 
@@ -202,5 +197,27 @@ def converge_in_one_transaction(module, database, converge, refusal):
     module.exit_json(**result)
 
 
-def server_version_num(session):
-    return int(session.scalar("SELECT current_setting('server_version_num')::int AS v"))
+# What every module asks of the server it talks to; readable by any role.
+SERVER_FACTS = """
+SELECT pg_catalog.current_setting('server_version') AS server_version,
+       pg_catalog.current_setting('server_version_num')::int AS server_version_num,
+       pg_catalog.pg_is_in_recovery() AS in_recovery,
+       CURRENT_USER::text AS user_name,
+       pg_catalog.current_setting('is_superuser') = 'on' AS is_superuser,
+       pg_catalog.current_database()::text AS database
+"""
+
+
+def server_facts(session):
+    """{server_version, server_version_num, major, in_recovery, current_user, is_superuser,
+    database} of the server ``session`` is connected to: the one server-facts read of every module."""
+    row = session.query(SERVER_FACTS)[0]
+    return dict(
+        server_version=row["server_version"],
+        server_version_num=row["server_version_num"],
+        major=row["server_version_num"] // 10000,
+        in_recovery=row["in_recovery"],
+        current_user=row["user_name"],
+        is_superuser=row["is_superuser"],
+        database=row["database"],
+    )
