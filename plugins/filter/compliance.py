@@ -10,6 +10,8 @@ DOCUMENTATION = r"""
 name: compliance
 short_description: Check a host's audit facts against CIS, the STIG and pgtrail's own rules
 version_added: 0.1.0
+author:
+  - pgtrail.audit maintainers (@pgtrail)
 description:
   - Evaluates the result of M(pgtrail.audit.audit_info) and returns one verdict per check, each
     with the reason and the values it found, so an auditor can read it without the facts.
@@ -40,17 +42,10 @@ options:
       - The old name of O(standards), deprecated; it is removed in release 0.2.0.
     type: list
     elements: str
-author:
-  - pgtrail.audit maintainers (@pgtrail)
 """
 
 EXAMPLES = r"""
-- name: Read the facts
-  become: true
-  become_user: postgres
-  pgtrail.audit.audit_info:
-  register: audit
-
+# audit: the registered result of pgtrail.audit.audit_info
 - name: Fail the play on a failed CIS check
   ansible.builtin.assert:
     that: failed | length == 0

@@ -10,6 +10,8 @@ DOCUMENTATION = r"""
 name: drift
 short_description: Compare the inventory's pgaudit scope with what a host really has
 version_added: 0.1.0
+author:
+  - pgtrail.audit maintainers (@pgtrail)
 description:
   - Compares the declared scope (the output of P(pgtrail.audit.pgaudit_scope#filter), which the
     C(pgtrail.audit.pgaudit) role sets as C(pgaudit_scope)) with the C(pgaudit.settings_by_scope)
@@ -33,17 +35,10 @@ options:
         (with C(declared=null)), as the role resets them with C(pgaudit_remove_unlisted=true).
     type: bool
     default: false
-author:
-  - pgtrail.audit maintainers (@pgtrail)
 """
 
 EXAMPLES = r"""
-- name: Read the facts
-  become: true
-  become_user: postgres
-  pgtrail.audit.audit_info:
-  register: audit
-
+# audit: the registered result of pgtrail.audit.audit_info
 - name: Show where the host differs from the inventory
   ansible.builtin.debug:
     msg: "{{ pgaudit_scope | pgtrail.audit.drift(audit) }}"

@@ -10,6 +10,8 @@ DOCUMENTATION = r"""
 name: fleet_report
 short_description: Build the fleet compliance report's data from every host's evidence
 version_added: 0.1.0
+author:
+  - pgtrail.audit maintainers (@pgtrail)
 description:
   - Turns each host's facts (M(pgtrail.audit.audit_info)), checks
     (P(pgtrail.audit.compliance#filter)) and drift (P(pgtrail.audit.drift#filter)) into what the
@@ -32,8 +34,6 @@ options:
   generated_at:
     description: When the evidence was gathered, shown in the report.
     type: str
-author:
-  - pgtrail.audit maintainers (@pgtrail)
 """
 
 EXAMPLES = r"""

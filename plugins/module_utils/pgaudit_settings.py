@@ -317,6 +317,17 @@ def parse_bool(value):
     return None
 
 
+def bool_text(name, value, shown=None):
+    """'on' or 'off' for a boolean PostgreSQL accepts; else ValueError naming ``name`` and the
+    value as the user gave it (``shown``, default ``value``)."""
+    parsed = parse_bool(value)
+    if parsed is None:
+        raise ValueError(
+            "%s: invalid boolean %r; use on/off, true/false, yes/no or 1/0" % (name, value if shown is None else shown)
+        )
+    return "on" if parsed else "off"
+
+
 def _parse_int(value):
     """Return the int of a Python int or a decimal string, else None (no units: the GUC has none)."""
     if isinstance(value, bool):
@@ -349,10 +360,7 @@ def normalize_setting(name, value, pgaudit_version=None):
     if kind == "list":
         return normalize_log_classes(value)
     if kind == "bool":
-        parsed = parse_bool(value)
-        if parsed is None:
-            raise ValueError("%s: invalid boolean %r; use on/off, true/false, yes/no or 1/0" % (key, value))
-        return "on" if parsed else "off"
+        return bool_text(key, value)
     if kind == "int":
         parsed = _parse_int(value)
         if parsed is None:

@@ -65,8 +65,6 @@ notes:
 seealso:
   - module: pgtrail.audit.audit_trail
   - module: pgtrail.audit.pgaudit_settings
-author:
-  - pgtrail.audit maintainers (@pgtrail)
 """
 
 EXAMPLES = r"""

@@ -85,8 +85,6 @@ notes:
     table and column privileges.
 seealso:
   - module: pgtrail.audit.pgaudit_settings
-author:
-  - pgtrail.audit maintainers (@pgtrail)
 """
 
 EXAMPLES = r"""

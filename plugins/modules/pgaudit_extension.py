@@ -60,8 +60,6 @@ notes:
 seealso:
   - module: pgtrail.audit.preload
   - module: pgtrail.audit.pgaudit_settings
-author:
-  - pgtrail.audit maintainers (@pgtrail)
 """
 
 EXAMPLES = r"""

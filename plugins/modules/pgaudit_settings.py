@@ -91,8 +91,6 @@ notes:
 seealso:
   - module: pgtrail.audit.pgaudit_extension
   - module: pgtrail.audit.object_audit
-author:
-  - pgtrail.audit maintainers (@pgtrail)
 """
 
 EXAMPLES = r"""
@@ -183,14 +181,15 @@ pgaudit_version:
 unreached_role_settings:
   description:
     - The listed roles that cannot log in (NOLOGIN group roles), with the settings given for them
-      and their login members. pgaudit does not inherit role settings through membership or
-      C(SET ROLE), so these settings reach no session; each is also reported as a warning.
+      and their login members, in the shape of RV(pgtrail.audit.audit_info#module:unreached_role_settings).
+      pgaudit does not inherit role settings through membership or C(SET ROLE), so these settings
+      reach no session; each is also reported as a warning.
   returned: always
   type: list
   elements: dict
   sample:
-    - {scope: role, target: dba_team, role: dba_team, database: null, settings: {pgaudit.log: all},
-       login_members: [alice, bob]}
+    - {scope: role_in_database, target: readers@finance, role: readers, database: finance,
+       settings: {pgaudit.log: read}, login_members: [carol]}
 executed_queries:
   description: The statements run (in check mode, that would run), in order.
   returned: always

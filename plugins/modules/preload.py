@@ -110,8 +110,6 @@ notes:
   - Only the default C(dynamic_library_path) (C($libdir)) is searched for the library files.
 seealso:
   - module: pgtrail.audit.audit_info
-author:
-  - pgtrail.audit maintainers (@pgtrail)
 """
 
 EXAMPLES = r"""

@@ -193,10 +193,6 @@ def _classes_check(facts, required):
     return PASS, "pgaudit is preloaded and pgaudit.log = %s logs %s" % (_quote(value), _join(required))
 
 
-def check_cis_pgaudit(facts):
-    return _classes_check(facts, CIS_CLASSES)
-
-
 def _connections_check(name):
     def check(facts):
         value = _logging(facts, name)
@@ -475,42 +471,30 @@ def _stig_value_checks():
     )
 
 
+def _classes_entry(check_id, standard, title, classes):
+    return (check_id, standard, title % _and(classes), lambda facts: _classes_check(facts, classes))
+
+
+def _prefix_entry(check_id, standard, items):
+    return (check_id, standard, "log_line_prefix has %s" % _and(items), _prefix_check(items))
+
+
 # id, standard, title, check
 CHECKS = (
     (
-        (
-            "CIS-3.2",
-            "CIS",
-            "pgaudit is preloaded and logs %s" % _and(CIS_CLASSES),
-            check_cis_pgaudit,
-        ),
+        _classes_entry("CIS-3.2", "CIS", "pgaudit is preloaded and logs %s", CIS_CLASSES),
         ("CIS-3.1.20", "CIS", "log_connections is on", _connections_check("log_connections")),
         ("CIS-3.1.21", "CIS", "log_disconnections is on", _connections_check("log_disconnections")),
-        (
-            "CIS-3.1.24",
-            "CIS",
-            "log_line_prefix has time, pid, database, user, application and client",
-            _prefix_check(CIS_PREFIX),
-        ),
+        _prefix_entry("CIS-3.1.24", "CIS", CIS_PREFIX),
         ("CIS-3.1.25", "CIS", "log_statement is not none", check_log_statement),
         ("CIS-3.1.26", "CIS", "log_timezone is UTC", check_log_timezone),
         ("CIS-4.8", "CIS", "the set_user extension is installed", check_set_user),
-        (
-            "STIG-classes",
-            "STIG",
-            "pgaudit.log covers %s" % _and(STIG_CLASSES),
-            lambda f: _classes_check(f, STIG_CLASSES),
-        ),
+        _classes_entry("STIG-classes", "STIG", "pgaudit.log covers %s", STIG_CLASSES),
     )
     + _stig_value_checks()
     + (
         ("STIG-preload", "STIG", "pgaudit is in shared_preload_libraries", check_preload),
-        (
-            "STIG-log_line_prefix",
-            "STIG",
-            "log_line_prefix has time, user, database and client",
-            _prefix_check(STIG_PREFIX),
-        ),
+        _prefix_entry("STIG-log_line_prefix", "STIG", STIG_PREFIX),
         ("PGT-passwords", "pgtrail", "no server setting logs cleartext passwords", check_passwords),
         ("PGT-weakening", "pgtrail", "no database or role value weakens the system classes", check_weakening),
         ("PGT-restart", "pgtrail", "no configuration waits for a restart", check_restart),
