@@ -131,14 +131,6 @@ def staged_settings(rows, data_directory):
     return staged
 
 
-def _scope_of(database, role):
-    if database and role:
-        return "role_in_database", "%s@%s" % (role, database)
-    if database:
-        return "database", database
-    return "role", role
-
-
 def scope_entries(rows, prefix=ps.PREFIX):
     """Entries {scope, target, database, role, name, value, source} of pg_db_role_setting rows
     for the settings whose name starts with ``prefix``, sorted by scope order then target."""
@@ -147,7 +139,7 @@ def scope_entries(rows, prefix=ps.PREFIX):
         database, role = row.get("datname"), row.get("rolname")
         if not database and not role:
             continue
-        scope, target = _scope_of(database, role)
+        scope, target = ps.scope_of(database, role)
         try:
             settings = ps.parse_setconfig(row.get("setconfig"))
         except ValueError:
@@ -412,7 +404,7 @@ def replication_warnings(publications, subscriptions, trail_schema):
 
 def backup_needs(trail_schema, objects):
     """The privileges a role needs to pg_dump the trail (pure)."""
-    needs = ["USAGE on schema %s" % trail_schema]
+    needs = ["USAGE on schema %s" % render(trail_schema)]
     needs += ["SELECT on %s" % render(trail_schema, o["name"]) for o in objects]
     return needs
 

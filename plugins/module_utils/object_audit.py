@@ -120,7 +120,8 @@ def check_role(module, session):
     if rows[0]["rolcanlogin"]:
         module.fail_json(
             msg="role %r can log in; an object-audit role must be NOLOGIN (whoever logs in as it holds exactly the "
-            "audited privileges). Use another role name, or ALTER ROLE %s NOLOGIN; nothing was changed" % (role, role),
+            "audited privileges). Use another role name, or ALTER ROLE %s NOLOGIN; nothing was changed"
+            % (role, identifiers.render(role)),
             changed=False,
             executed_queries=[],
         )

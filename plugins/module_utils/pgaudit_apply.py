@@ -73,9 +73,7 @@ class Scope:
 
     @property
     def target(self):
-        if self.kind == "role_in_database":
-            return "%s@%s" % (self.role, self.database)
-        return self.database if self.kind == "database" else self.role
+        return None if self.kind == "system" else ps.scope_of(self.database, self.role)[1]
 
     @property
     def label(self):

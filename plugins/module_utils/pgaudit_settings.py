@@ -422,6 +422,16 @@ def normalize_settings(settings, pgaudit_version=None):
 # --- catalog and planning -----------------------------------------------------------------------
 
 
+def scope_of(database, role):
+    """(scope, target) of settings stored for a database and/or a role: the target is the
+    database, the role, or ``role@database`` (the one way every result names a scope)."""
+    if database and role:
+        return "role_in_database", "%s@%s" % (role, database)
+    if database:
+        return "database", database
+    return "role", role
+
+
 def parse_setconfig(array):
     """Return {name: value} of a pg_db_role_setting.setconfig text[] ('pgaudit.log=read, write').
 

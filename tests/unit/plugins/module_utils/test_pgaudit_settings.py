@@ -678,3 +678,16 @@ def test_unknown_profile_names_it(name):
         ps.profile_settings(name)
     assert repr(name) in str(exc.value)
     assert "baseline, cis, stig" in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    "database, role, expected",
+    [
+        ("finance", None, ("database", "finance")),
+        (None, "etl", ("role", "etl")),
+        ("dw", "etl", ("role_in_database", "etl@dw")),
+        ("", "etl", ("role", "etl")),
+    ],
+)
+def test_every_scope_is_named_one_way(database, role, expected):
+    assert ps.scope_of(database, role) == expected
