@@ -23,7 +23,6 @@ from ansible_collections.pgtrail.audit.plugins.module_utils import pgaudit_setti
 from ansible_collections.pgtrail.audit.plugins.module_utils import pgconf
 from ansible_collections.pgtrail.audit.plugins.module_utils.audit_trail import (
     LOG,
-    REGISTRY,  # noqa: F401 -- the trail's names reach audit_info through this module
     ROW_TRIGGER,
     STATEMENT_TRIGGERS,
     TRUNCATE_TRIGGER,

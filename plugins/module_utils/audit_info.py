@@ -17,14 +17,12 @@ import os
 from ansible_collections.pgtrail.audit.plugins.module_utils import audit_facts, pgconf, postgres
 from ansible_collections.pgtrail.audit.plugins.module_utils.audit_facts import (
     FIRST_NORMAL_OID,
-    LOG,
     LOG_PRIVILEGES,
     LOG_WRITERS,
     LOGGING_PARAMETERS,
     NO_TRAIL,
     PARAMETER_ACL,
     PARAMETER_ACL_SINCE,
-    REGISTRY,
     ROLE_LOGINS,
     SPL,
     backup_needs,
@@ -42,6 +40,7 @@ from ansible_collections.pgtrail.audit.plugins.module_utils.audit_facts import (
     weakening,
     writers,
 )
+from ansible_collections.pgtrail.audit.plugins.module_utils.audit_trail import LOG, REGISTRY
 from ansible_collections.pgtrail.audit.plugins.module_utils.identifiers import render
 
 # What audit_info returns besides postgres.server_facts (a superuser or pg_read_all_settings
