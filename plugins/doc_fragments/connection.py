@@ -8,8 +8,11 @@ __metaclass__ = type
 
 
 class ModuleDocFragment(object):
-    # Connection options shared by every module (plugins/module_utils/postgres.py).
+    # What every module shares: its connection options (plugins/module_utils/postgres.py), what
+    # it needs on the host, and its maintainers.
     DOCUMENTATION = r"""
+author:
+  - pgtrail.audit maintainers (@pgtrail)
 options:
   login_user:
     description:

@@ -10,6 +10,8 @@ DOCUMENTATION = r"""
 name: compliance
 short_description: Check a host's audit facts against CIS, the STIG and pgtrail's own rules
 version_added: 0.1.0
+author:
+  - pgtrail.audit maintainers (@pgtrail)
 description:
   - Evaluates the result of M(pgtrail.audit.audit_info) and returns one verdict per check, each
     with the reason and the values it found, so an auditor can read it without the facts.
@@ -30,22 +32,20 @@ options:
     description: The registered result of M(pgtrail.audit.audit_info).
     type: dict
     required: true
-  profiles:
+  standards:
     description:
       - The standards to check -- any of V(cis), V(stig), V(pgtrail), or V(all). Omitted, all of them.
     type: list
     elements: str
-author:
-  - pgtrail.audit maintainers (@pgtrail)
+  profiles:
+    description:
+      - The old name of O(standards), deprecated; it is removed in release 0.2.0.
+    type: list
+    elements: str
 """
 
 EXAMPLES = r"""
-- name: Read the facts
-  become: true
-  become_user: postgres
-  pgtrail.audit.audit_info:
-  register: audit
-
+# audit: the registered result of pgtrail.audit.audit_info
 - name: Fail the play on a failed CIS check
   ansible.builtin.assert:
     that: failed | length == 0
@@ -64,18 +64,13 @@ _value:
   elements: dict
 """
 
-from ansible.errors import AnsibleFilterError
-
-from ansible_collections.pgtrail.audit.plugins.module_utils.compliance import evaluate
-
-
-def compliance(facts, profiles=None):
-    try:
-        return evaluate(facts, profiles)
-    except ValueError as exc:
-        raise AnsibleFilterError("compliance: %s" % exc) from exc
+from ansible_collections.pgtrail.audit.plugins.plugin_utils import filters
+from ansible_collections.pgtrail.audit.plugins.plugin_utils.compliance import evaluate
 
 
-class FilterModule(object):
-    def filters(self):
-        return {"compliance": compliance}
+def compliance(facts, standards=None, profiles=None):
+    standards = filters.standards_keyword("compliance", standards, profiles)
+    return filters.call("compliance", evaluate, facts, standards)
+
+
+FilterModule = filters.filter_module(compliance)

@@ -10,6 +10,8 @@ DOCUMENTATION = r"""
 name: drift
 short_description: Compare the inventory's pgaudit scope with what a host really has
 version_added: 0.1.0
+author:
+  - pgtrail.audit maintainers (@pgtrail)
 description:
   - Compares the declared scope (the output of P(pgtrail.audit.pgaudit_scope#filter), which the
     C(pgtrail.audit.pgaudit) role sets as C(pgaudit_scope)) with the C(pgaudit.settings_by_scope)
@@ -33,17 +35,10 @@ options:
         (with C(declared=null)), as the role resets them with C(pgaudit_remove_unlisted=true).
     type: bool
     default: false
-author:
-  - pgtrail.audit maintainers (@pgtrail)
 """
 
 EXAMPLES = r"""
-- name: Read the facts
-  become: true
-  become_user: postgres
-  pgtrail.audit.audit_info:
-  register: audit
-
+# audit: the registered result of pgtrail.audit.audit_info
 - name: Show where the host differs from the inventory
   ansible.builtin.debug:
     msg: "{{ pgaudit_scope | pgtrail.audit.drift(audit) }}"
@@ -62,18 +57,12 @@ _value:
   elements: dict
 """
 
-from ansible.errors import AnsibleFilterError
-
-from ansible_collections.pgtrail.audit.plugins.module_utils.drift import drift as compare
+from ansible_collections.pgtrail.audit.plugins.plugin_utils import filters
+from ansible_collections.pgtrail.audit.plugins.plugin_utils.drift import drift as compare
 
 
 def drift(declared_scope, facts, remove_unlisted=False):
-    try:
-        return compare(declared_scope, facts, remove_unlisted=remove_unlisted)
-    except ValueError as exc:
-        raise AnsibleFilterError("drift: %s" % exc) from exc
+    return filters.call("drift", compare, declared_scope, facts, remove_unlisted=remove_unlisted)
 
 
-class FilterModule(object):
-    def filters(self):
-        return {"drift": drift}
+FilterModule = filters.filter_module(drift)

@@ -10,6 +10,8 @@ DOCUMENTATION = r"""
 name: fleet_report
 short_description: Build the fleet compliance report's data from every host's evidence
 version_added: 0.1.0
+author:
+  - pgtrail.audit maintainers (@pgtrail)
 description:
   - Turns each host's facts (M(pgtrail.audit.audit_info)), checks
     (P(pgtrail.audit.compliance#filter)) and drift (P(pgtrail.audit.drift#filter)) into what the
@@ -21,15 +23,17 @@ options:
     description: "C({host: {facts, checks, drift}}), or C({host: {error}}) for a host that could not be read."
     type: dict
     required: true
-  profiles:
+  standards:
     description: The standards checked (V(cis), V(stig), V(pgtrail), V(all)); omitted, all.
+    type: list
+    elements: str
+  profiles:
+    description: The old name of O(standards), deprecated; it is removed in release 0.2.0.
     type: list
     elements: str
   generated_at:
     description: When the evidence was gathered, shown in the report.
     type: str
-author:
-  - pgtrail.audit maintainers (@pgtrail)
 """
 
 EXAMPLES = r"""
@@ -44,26 +48,22 @@ EXAMPLES = r"""
 RETURN = r"""
 _value:
   description:
-    - C(generated_at), C(profiles), C(summary) (hosts, hosts read, compliant hosts, hosts with
-      drift, drift count, checks, totals per status), C(checks) (every check reported),
+    - C(generated_at), C(standards) (and its old name C(profiles), for one release), C(summary)
+      (hosts, hosts read, compliant hosts, hosts with drift, drift count, checks, totals per
+      status), C(checks) (every check reported),
       C(matrix) (per check, one cell per host with C(status) and C(reason)), C(hosts) (per host
       its versions, counts, failing checks, drift, coverage, settings by scope, weakening,
       preload, logging, lockdown and facts) and C(coverage) (one row per host and database).
   type: dict
 """
 
-from ansible.errors import AnsibleFilterError
-
-from ansible_collections.pgtrail.audit.plugins.module_utils.report import fleet_model
-
-
-def fleet_report(evidence_by_host, profiles=None, generated_at=None):
-    try:
-        return fleet_model(evidence_by_host, profiles=profiles, generated_at=generated_at)
-    except ValueError as exc:
-        raise AnsibleFilterError("fleet_report: %s" % exc) from exc
+from ansible_collections.pgtrail.audit.plugins.plugin_utils import filters
+from ansible_collections.pgtrail.audit.plugins.plugin_utils.report import fleet_model
 
 
-class FilterModule(object):
-    def filters(self):
-        return {"fleet_report": fleet_report}
+def fleet_report(evidence_by_host, standards=None, generated_at=None, profiles=None):
+    standards = filters.standards_keyword("fleet_report", standards, profiles)
+    return filters.call("fleet_report", fleet_model, evidence_by_host, standards=standards, generated_at=generated_at)
+
+
+FilterModule = filters.filter_module(fleet_report)

@@ -1,11 +1,10 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, pgtrail.audit contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The evidence an auditor asks for, read from one server without changing anything.
+"""The evidence an auditor asks for, shaped from what the catalog returns (pure; unit-tested).
 
-The audit_info module calls :func:`gather_server` on its main connection and
-:func:`gather_database` on one read-only connection per database; the pure functions below
-(unit-tested) shape what the catalog returns: where each pgaudit setting comes from, which
+module_utils/audit_info.py reads the server and each database; the functions below shape what
+it reads: where each pgaudit setting comes from, which
 database or role values weaken the system classes, how far the audit trail covers its schemas,
 who could rewrite the log, and what the hash chain's verifier says.
 
@@ -21,10 +20,9 @@ __metaclass__ = type
 import os
 
 from ansible_collections.pgtrail.audit.plugins.module_utils import pgaudit_settings as ps
-from ansible_collections.pgtrail.audit.plugins.module_utils import pgconf, postgres
+from ansible_collections.pgtrail.audit.plugins.module_utils import pgconf
 from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.names import (
     LOG,
-    REGISTRY,
     ROW_TRIGGER,
     STATEMENT_TRIGGERS,
     TRUNCATE_TRIGGER,
@@ -58,22 +56,7 @@ FIRST_NORMAL_OID = 16384
 PARAMETER_ACL_SINCE = 150000
 VIA = {"database": "ALTER DATABASE", "role": "ALTER ROLE", "role_in_database": "ALTER ROLE IN DATABASE"}
 
-# ---------------------------------------------------------------------------------------------
-# What is read once per server
-# ---------------------------------------------------------------------------------------------
-
-DATABASES = """
-SELECT datname FROM pg_catalog.pg_database WHERE datallowconn ORDER BY datname
-"""
-
-# Databases no session of the current user can open: never read, and said so. template0 never
-# accepts connections by design and is left out.
-CLOSED_DATABASES = """
-SELECT datname, datallowconn, pg_catalog.has_database_privilege(oid, 'CONNECT') AS can_connect
-  FROM pg_catalog.pg_database
- WHERE datname <> 'template0' AND NOT (datallowconn AND pg_catalog.has_database_privilege(oid, 'CONNECT'))
- ORDER BY datname
-"""
+# SQL other modules share (pgaudit_settings, audit_lockdown).
 
 # Whether each named role can log in, and its login members, direct or through other roles:
 # pgaudit's role settings reach only sessions of the role itself (they are not inherited).
@@ -90,25 +73,6 @@ SELECT r.rolname, r.rolcanlogin,
  WHERE r.rolname = ANY (%(roles)s)
 """
 
-# The staged configuration: what the files say now (pg_file_settings re-reads them).
-FILE_SETTINGS = """
-SELECT name, setting, sourcefile, sourceline, error FROM pg_catalog.pg_file_settings ORDER BY seqno
-"""
-
-SCOPE_SETTINGS = """
-SELECT d.datname, r.rolname, s.setconfig
-  FROM pg_catalog.pg_db_role_setting AS s
-  LEFT JOIN pg_catalog.pg_database AS d ON d.oid = s.setdatabase
-  LEFT JOIN pg_catalog.pg_roles AS r ON r.oid = s.setrole
- ORDER BY d.datname NULLS FIRST, r.rolname NULLS FIRST
-"""
-
-RUNNING = """
-SELECT name, setting FROM pg_catalog.pg_settings WHERE name = ANY (%(names)s)
-"""
-
-SUPERUSERS = "SELECT rolname FROM pg_catalog.pg_roles WHERE rolsuper ORDER BY rolname"
-
 # GRANT SET / ALTER SYSTEM ON PARAMETER pgaudit.* (PostgreSQL 15+), PUBLIC as grantee 0.
 PARAMETER_ACL = """
 SELECT p.parname, CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE r.rolname END AS grantee,
@@ -118,64 +82,6 @@ SELECT p.parname, CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE r.rolname END AS gr
   LEFT JOIN pg_catalog.pg_roles AS r ON r.oid = g.grantee
  WHERE p.parname LIKE 'pgaudit.%%'
  ORDER BY 1, 2, 4
-"""
-
-SET_USER = """
-SELECT (SELECT default_version FROM pg_catalog.pg_available_extensions WHERE name = 'set_user') AS available
-"""
-
-# ---------------------------------------------------------------------------------------------
-# What is read in each database
-# ---------------------------------------------------------------------------------------------
-
-EXTENSIONS = """
-SELECT extname, extversion FROM pg_catalog.pg_extension WHERE extname IN ('pgaudit', 'set_user')
-"""
-
-TRAIL_OBJECTS = """
-SELECT n.oid AS schema_oid,
-       (SELECT c.oid FROM pg_catalog.pg_class AS c
-         WHERE c.relnamespace = n.oid AND c.relname = %(log)s AND c.relkind IN ('r', 'p')) AS log_oid,
-       (SELECT c.oid FROM pg_catalog.pg_class AS c
-         WHERE c.relnamespace = n.oid AND c.relname = %(registry)s AND c.relkind IN ('r', 'p')) AS registry_oid
-  FROM pg_catalog.pg_namespace AS n WHERE n.nspname = %(schema)s
-"""
-
-# Every column of the registry, whatever the trail's version calls them.
-REGISTRY_ROWS = "SELECT pg_catalog.to_jsonb(a) AS entry FROM {registry} AS a"
-
-# The trail's triggers (by their fixed name prefix), with the audited table a partition's
-# trigger belongs to.
-TRAIL_TRIGGERS = """
-SELECT n.nspname AS rel_schema, c.relname AS rel_name, t.tgname, t.tgenabled::text AS enabled,
-       rn.nspname AS root_schema, rc.relname AS root_name
-  FROM pg_catalog.pg_trigger AS t
-  JOIN pg_catalog.pg_class AS c ON c.oid = t.tgrelid
-  JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
-  JOIN pg_catalog.pg_class AS rc ON rc.oid = CASE WHEN c.relispartition
-                                                   THEN pg_catalog.pg_partition_root(c.oid) ELSE c.oid END
-  JOIN pg_catalog.pg_namespace AS rn ON rn.oid = rc.relnamespace
- WHERE NOT t.tgisinternal AND t.tgname LIKE 'pgtrail\\_audit\\_%%'
- ORDER BY 1, 2, 3
-"""
-
-EVENT_TRIGGERS = """
-SELECT evtname, evtenabled::text AS enabled FROM pg_catalog.pg_event_trigger
- WHERE evtname LIKE 'pgtrail\\_audit\\_%%' ORDER BY 1
-"""
-
-# Tables (not partitions, not temporary) of the given schemas.
-SCHEMA_TABLES = """
-SELECT n.nspname AS schema_name, c.relname AS table_name
-  FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
- WHERE n.nspname = ANY (%(schemas)s) AND c.relkind IN ('r', 'p') AND NOT c.relispartition
-   AND c.relpersistence <> 't'
- ORDER BY 1, 2
-"""
-
-LOG_OWNER = """
-SELECT r.rolname AS owner FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_roles AS r ON r.oid = c.relowner
- WHERE c.oid = %(log_oid)s
 """
 
 # Roles other than superusers, the owner and PostgreSQL's predefined roles that hold a privilege
@@ -192,55 +98,6 @@ SELECT 'PUBLIC', g.privilege_type
   FROM pg_catalog.pg_class AS c CROSS JOIN LATERAL pg_catalog.aclexplode(c.relacl) AS g
  WHERE c.oid = %(log_oid)s AND g.grantee = 0 AND g.privilege_type = ANY (%(privileges)s)
  ORDER BY 1, 2
-"""
-
-CHAIN_OBJECTS = """
-SELECT ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute AS a
-              WHERE a.attrelid = %(log_oid)s AND a.attnum > 0 AND NOT a.attisdropped
-                AND a.attname IN ('prev_hash', 'row_hash') ORDER BY 1) AS columns,
-       EXISTS (SELECT FROM pg_catalog.pg_proc AS p
-                WHERE p.pronamespace = %(schema_oid)s AND p.proname = 'verify_chain'
-                  AND p.pronargs = p.pronargdefaults) AS verifier
-"""
-
-VERIFY_CHAIN = "SELECT * FROM {function}()"
-
-# Logical replication: the publications of the database (with the trail's tables each
-# publishes) and its subscriptions (pg_subscription's columns other than the conninfo, which
-# only superusers may read), with their workers and error counts.
-PUBLICATIONS = """
-SELECT p.pubname::text AS name, p.puballtables AS all_tables,
-       ARRAY(SELECT t.tablename::text FROM pg_catalog.pg_publication_tables AS t
-              WHERE t.pubname = p.pubname AND t.schemaname = %(schema)s ORDER BY 1) AS trail_tables
-  FROM pg_catalog.pg_publication AS p ORDER BY 1
-"""
-SUBSCRIPTIONS = """
-SELECT s.subname::text AS name, s.subenabled AS enabled, s.subpublications::text[] AS publications,
-       pg_catalog.pg_get_userbyid(s.subowner)::text AS owner,
-       ARRAY(SELECT w.pid FROM pg_catalog.pg_stat_subscription AS w
-              WHERE w.subid = s.oid AND w.pid IS NOT NULL ORDER BY 1) AS worker_pids,
-       st.apply_error_count, st.sync_error_count
-  FROM pg_catalog.pg_subscription AS s
-  LEFT JOIN pg_catalog.pg_stat_subscription_stats AS st ON st.subid = s.oid
- WHERE s.subdbid = (SELECT d.oid FROM pg_catalog.pg_database AS d WHERE d.datname = pg_catalog.current_database())
- ORDER BY 1
-"""
-
-# What pg_dump needs to dump the trail: USAGE on its schema and SELECT on each of its tables,
-# partitions and sequences; and the roles (not superusers) that can log in and hold all of it
-# (pg_read_all_data gives it too).
-BACKUP_OBJECTS = """
-SELECT c.relname::text AS name, c.relkind::text AS kind FROM pg_catalog.pg_class AS c
- WHERE c.relnamespace = %(schema_oid)s AND c.relkind IN ('r', 'p', 'S') ORDER BY 1
-"""
-BACKUP_ROLES = """
-SELECT r.rolname::text AS rolname FROM pg_catalog.pg_roles AS r
- WHERE r.rolcanlogin AND NOT r.rolsuper
-   AND pg_catalog.has_schema_privilege(r.oid, %(schema_oid)s, 'USAGE')
-   AND NOT EXISTS (SELECT FROM pg_catalog.pg_class AS c
-                    WHERE c.relnamespace = %(schema_oid)s AND c.relkind IN ('r', 'p', 'S')
-                      AND NOT pg_catalog.has_table_privilege(r.oid, c.oid, 'SELECT'))
- ORDER BY 1
 """
 
 
@@ -274,14 +131,6 @@ def staged_settings(rows, data_directory):
     return staged
 
 
-def _scope_of(database, role):
-    if database and role:
-        return "role_in_database", "%s@%s" % (role, database)
-    if database:
-        return "database", database
-    return "role", role
-
-
 def scope_entries(rows, prefix=ps.PREFIX):
     """Entries {scope, target, database, role, name, value, source} of pg_db_role_setting rows
     for the settings whose name starts with ``prefix``, sorted by scope order then target."""
@@ -290,7 +139,7 @@ def scope_entries(rows, prefix=ps.PREFIX):
         database, role = row.get("datname"), row.get("rolname")
         if not database and not role:
             continue
-        scope, target = _scope_of(database, role)
+        scope, target = ps.scope_of(database, role)
         try:
             settings = ps.parse_setconfig(row.get("setconfig"))
         except ValueError:
@@ -555,7 +404,7 @@ def replication_warnings(publications, subscriptions, trail_schema):
 
 def backup_needs(trail_schema, objects):
     """The privileges a role needs to pg_dump the trail (pure)."""
-    needs = ["USAGE on schema %s" % trail_schema]
+    needs = ["USAGE on schema %s" % render(trail_schema)]
     needs += ["SELECT on %s" % render(trail_schema, o["name"]) for o in objects]
     return needs
 
@@ -571,166 +420,6 @@ def chain_result(row):
         if value is not None and not isinstance(value, (bool, int, float, str)):
             result[name] = str(value)
     return result
-
-
-# ---------------------------------------------------------------------------------------------
-# Reading (one server connection, one read-only connection per database)
-# ---------------------------------------------------------------------------------------------
-
-
-def _error_text(exc):
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-
-
-def read_only(session):
-    """Make every later transaction of the session read-only: evidence never writes."""
-    session.query("SET default_transaction_read_only = on")
-    # ...and never waits long for a lock (verify_chain() reads the log).
-    session.query("SET lock_timeout = '10s'")
-
-
-def gather_server(session, base):
-    """Server-wide evidence; ``base`` holds what audit_info already read (version, files...)."""
-    data_directory = base["data_directory"]
-    try:
-        file_rows = session.query(FILE_SETTINGS)
-        file_error = None
-    except postgres.psycopg.Error as exc:  # needs a superuser or pg_read_all_settings
-        file_rows, file_error = [], _error_text(exc)
-    staged = staged_settings(file_rows, data_directory)
-
-    running_preload = base["shared_preload_libraries"]
-    staged_preload = None
-    source = dict(file=None, line=None, via="default")
-    if file_error is None:
-        spl = staged.get(SPL)
-        staged_preload = pgconf.ensure_entries(spl["value"]) if spl else []
-        if spl:
-            source = spl["source"]
-    preload = dict(
-        running=running_preload,
-        staged=staged_preload,
-        source=source,
-        restart_required=staged_preload is not None and staged_preload != running_preload,
-        pgaudit_running=library_listed(running_preload, "pgaudit", base["pkglibdir"]),
-        pgaudit_staged=library_listed(staged_preload, "pgaudit", base["pkglibdir"]),
-    )
-    if file_error:
-        preload["error"] = file_error
-
-    scope_rows = session.query(SCOPE_SETTINGS)
-    entries = system_entries(staged) + scope_entries(scope_rows)
-    system_value = system_log_value(base["pgaudit"]["settings"], staged)
-
-    running = {r["name"]: r["setting"] for r in session.query(RUNNING, dict(names=list(LOGGING_PARAMETERS)))}
-    logging = dict((name, running.get(name)) for name in LOGGING_PARAMETERS)
-    logging["staged"] = dict((name, staged[name]["value"]) for name in LOGGING_PARAMETERS if name in staged)
-    logging["overrides"] = [
-        dict(scope=e["scope"], target=e["target"], name=e["name"], value=e["value"])
-        for e in scope_entries(scope_rows, prefix="log_")
-    ]
-
-    roles = sorted({e["role"] for e in entries if e["scope"] in ("role", "role_in_database")})
-    unreached = unreached_role_settings(entries, session.query(ROLE_LOGINS, dict(roles=roles))) if roles else []
-
-    superusers = [r["rolname"] for r in session.query(SUPERUSERS)]
-    if base["server_version_num"] >= PARAMETER_ACL_SINCE:
-        grants = parameter_grants(session.query(PARAMETER_ACL))
-    else:
-        grants = []
-
-    return dict(
-        preload=preload,
-        settings_by_scope=entries,
-        system_log=system_value,
-        weakening=weakening(entries, system_value),
-        unreached_role_settings=unreached,
-        closed_databases=closed_databases(session.query(CLOSED_DATABASES)),
-        logging=logging,
-        superusers=superusers,
-        parameter_grants=grants,
-        set_user_available=session.scalar(SET_USER),
-    )
-
-
-def gather_database(session, trail_schema, verify=True):
-    """Per-database evidence: extension versions, trail coverage, log lockdown, hash chain.
-
-    With ``verify`` false the chain's verifier is found but not called.
-    """
-    sql = postgres.sql
-    versions = {r["extname"]: r["extversion"] for r in session.query(EXTENSIONS)}
-    result = dict(
-        pgaudit_version=versions.get("pgaudit"),
-        set_user_version=versions.get("set_user"),
-        trail=dict(status=NO_TRAIL),
-        lockdown=None,
-        hash_chain=dict(enabled=False),
-        replication=read_replication(session, trail_schema),
-        backup=None,
-    )
-    objects = session.query(TRAIL_OBJECTS, dict(schema=trail_schema, log=LOG, registry=REGISTRY))
-    objects = objects[0] if objects else {}
-    log_oid = objects.get("log_oid")
-    if log_oid is not None:
-        owner = session.scalar(LOG_OWNER, dict(log_oid=log_oid))
-        rows = session.query(
-            LOG_WRITERS, dict(log_oid=log_oid, privileges=list(LOG_PRIVILEGES), first_oid=FIRST_NORMAL_OID)
-        )
-        result["lockdown"] = dict(log_table=render(trail_schema, LOG), owner=owner, writers=writers(rows))
-        result["hash_chain"] = read_chain(session, trail_schema, objects["schema_oid"], log_oid, verify)
-        oid = dict(schema_oid=objects["schema_oid"])
-        result["backup"] = dict(
-            needs=backup_needs(trail_schema, session.query(BACKUP_OBJECTS, oid)),
-            roles=[r["rolname"] for r in session.query(BACKUP_ROLES, oid)],
-        )
-    if objects.get("registry_oid") is None or log_oid is None:
-        return result
-
-    registry = [
-        r["entry"]
-        for r in session.query(sql.SQL(REGISTRY_ROWS).format(registry=sql.Identifier(trail_schema, REGISTRY)))
-    ]
-    triggers = session.query(TRAIL_TRIGGERS)
-    schemas = sorted({e.get("schema_name") for e in registry if e.get("schema_name")})
-    tables = [(r["schema_name"], r["table_name"]) for r in session.query(SCHEMA_TABLES, dict(schemas=schemas))]
-    events = {r["evtname"]: r["enabled"] for r in session.query(EVENT_TRIGGERS)}
-    result["trail"] = trail_coverage(registry, triggers, tables, events, trail_schema)
-    return result
-
-
-def read_replication(session, trail_schema):
-    """{publications, subscriptions, warnings} of the database."""
-    publications = [dict(r) for r in session.query(PUBLICATIONS, dict(schema=trail_schema))]
-    for pub in publications:
-        pub["trail_tables"] = [render(trail_schema, t) for t in pub["trail_tables"] or []]
-    subscriptions = [dict(r) for r in session.query(SUBSCRIPTIONS)]
-    for sub in subscriptions:
-        sub["publications"] = list(sub["publications"] or [])
-        sub["worker_pids"] = list(sub["worker_pids"] or [])
-    return dict(
-        publications=publications,
-        subscriptions=subscriptions,
-        warnings=replication_warnings(publications, subscriptions, trail_schema),
-    )
-
-
-def read_chain(session, trail_schema, schema_oid, log_oid, verify=True):
-    """{enabled, columns, verifier} and, when the verifier exists and ``verify``, its result."""
-    sql = postgres.sql
-    found = session.query(CHAIN_OBJECTS, dict(log_oid=log_oid, schema_oid=schema_oid))[0]
-    columns = list(found["columns"] or [])
-    chain = dict(enabled=bool(columns) or found["verifier"], columns=columns, verifier=found["verifier"])
-    if not found["verifier"] or not verify:
-        return chain
-    statement = sql.SQL(VERIFY_CHAIN).format(function=sql.Identifier(trail_schema, "verify_chain"))
-    try:
-        rows = session.query(statement)
-    except postgres.psycopg.Error as exc:
-        chain["error"] = _error_text(exc)
-        return chain
-    chain["verify"] = chain_result(rows[0] if rows else None)
-    return chain
 
 
 def package_of(path, run):

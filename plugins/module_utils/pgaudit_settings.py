@@ -71,29 +71,6 @@ SETTINGS = {
     "pgaudit.role": {"type": "string", "default": "", "choices": None, "min_version": None},
 }
 
-PROFILES = {
-    # The collection's own starting point: writes and DDL, parameters, statement once, no catalog noise.
-    "seed": {
-        "pgaudit.log": "write, ddl",
-        "pgaudit.log_catalog": "off",
-        "pgaudit.log_level": "log",
-        "pgaudit.log_parameter": "on",
-        "pgaudit.log_statement_once": "on",
-    },
-    # CIS PostgreSQL benchmark 3.2 remediation example: pgaudit.log = 'ddl,write'.
-    "cis": {
-        "pgaudit.log": "write, ddl",
-    },
-    # DISA STIG for PostgreSQL.
-    "stig": {
-        "pgaudit.log": "read, write, role, ddl",
-        "pgaudit.log_catalog": "on",
-        "pgaudit.log_level": "log",
-        "pgaudit.log_parameter": "on",
-        "pgaudit.log_statement_once": "off",
-    },
-}
-
 # (word, value, shortest accepted prefix) as in PostgreSQL's parse_bool_with_len:
 # "o" alone is ambiguous between on and off.
 _BOOL_WORDS = (
@@ -340,6 +317,17 @@ def parse_bool(value):
     return None
 
 
+def bool_text(name, value, shown=None):
+    """'on' or 'off' for a boolean PostgreSQL accepts; else ValueError naming ``name`` and the
+    value as the user gave it (``shown``, default ``value``)."""
+    parsed = parse_bool(value)
+    if parsed is None:
+        raise ValueError(
+            "%s: invalid boolean %r; use on/off, true/false, yes/no or 1/0" % (name, value if shown is None else shown)
+        )
+    return "on" if parsed else "off"
+
+
 def _parse_int(value):
     """Return the int of a Python int or a decimal string, else None (no units: the GUC has none)."""
     if isinstance(value, bool):
@@ -372,10 +360,7 @@ def normalize_setting(name, value, pgaudit_version=None):
     if kind == "list":
         return normalize_log_classes(value)
     if kind == "bool":
-        parsed = parse_bool(value)
-        if parsed is None:
-            raise ValueError("%s: invalid boolean %r; use on/off, true/false, yes/no or 1/0" % (key, value))
-        return "on" if parsed else "off"
+        return bool_text(key, value)
     if kind == "int":
         parsed = _parse_int(value)
         if parsed is None:
@@ -437,6 +422,16 @@ def normalize_settings(settings, pgaudit_version=None):
 # --- catalog and planning -----------------------------------------------------------------------
 
 
+def scope_of(database, role):
+    """(scope, target) of settings stored for a database and/or a role: the target is the
+    database, the role, or ``role@database`` (the one way every result names a scope)."""
+    if database and role:
+        return "role_in_database", "%s@%s" % (role, database)
+    if database:
+        return "database", database
+    return "role", role
+
+
 def parse_setconfig(array):
     """Return {name: value} of a pg_db_role_setting.setconfig text[] ('pgaudit.log=read, write').
 
@@ -491,12 +486,59 @@ def plan_scope(current, desired, remove_unlisted=False):
     return actions
 
 
-# --- profiles -----------------------------------------------------------------------------------
+# --- standards and profiles ---------------------------------------------------------------------
+
+# What each compliance standard asks of pgaudit: the classes pgaudit.log must log (in the order
+# its checks name them) and the other pgaudit values. The profiles of the same name set exactly
+# these, and the compliance checks (plugin_utils/compliance.py) read them: one source a standard.
+STANDARDS = {
+    # CIS PostgreSQL benchmark 3.2 (its remediation example: pgaudit.log = 'ddl,write').
+    "cis": {"classes": ("ddl", "write"), "settings": {}},
+    # DISA STIG for PostgreSQL (9.x and the Crunchy PostgreSQL 16 STIG).
+    "stig": {
+        "classes": ("ddl", "role", "read", "write"),
+        "settings": {
+            "pgaudit.log_catalog": "on",
+            "pgaudit.log_level": "log",
+            "pgaudit.log_parameter": "on",
+            "pgaudit.log_statement_once": "off",
+        },
+    },
+}
+
+
+def standard_profile(name):
+    """{full_name: canonical value} a standard asks for (its profile)."""
+    target = STANDARDS[name]
+    settings = dict(target["settings"], **{"pgaudit.log": list(target["classes"])})
+    return normalize_settings(settings)
+
+
+PROFILES = {
+    # The collection's own starting point: writes and DDL, parameters, statement once, no catalog noise.
+    "baseline": {
+        "pgaudit.log": "write, ddl",
+        "pgaudit.log_catalog": "off",
+        "pgaudit.log_level": "log",
+        "pgaudit.log_parameter": "on",
+        "pgaudit.log_statement_once": "on",
+    },
+    "cis": standard_profile("cis"),
+    "stig": standard_profile("stig"),
+}
+# Old profile names, accepted for one release (the module and the role warn).
+PROFILE_ALIASES = {"seed": "baseline"}
+
+
+def profile_name(name):
+    """The profile ``name`` stands for (an old alias gives its new name); unknown name: ValueError."""
+    key = name.strip().lower() if isinstance(name, str) else None
+    key = PROFILE_ALIASES.get(key, key)
+    if key not in PROFILES:
+        raise ValueError("unknown pgaudit profile %r; known profiles: %s" % (name, ", ".join(sorted(PROFILES))))
+    return key
 
 
 def profile_settings(name):
     """Return a copy of a named profile ({full_name: canonical value}); unknown name: ValueError."""
-    key = name.strip().lower() if isinstance(name, str) else None
-    if key not in PROFILES:
-        raise ValueError("unknown pgaudit profile %r; known profiles: %s" % (name, ", ".join(sorted(PROFILES))))
-    return dict(PROFILES[key])
+    return dict(PROFILES[profile_name(name)])

@@ -113,11 +113,6 @@ def try_connect(module, dbname=None, autocommit=False):
         return None, "Unable to connect to %s: %s" % (describe_target(kwargs), str(exc).strip())
 
 
-def qualified(schema, name):
-    """``sql.Identifier`` for schema.name: the only way names reach SQL text."""
-    return sql.Identifier(schema, name)
-
-
 class Session:
     """One connection for one module run, recording what it runs.
 

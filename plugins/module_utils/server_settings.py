@@ -16,7 +16,7 @@ __metaclass__ = type
 
 import re
 
-from ansible_collections.pgtrail.audit.plugins.module_utils.pgaudit_settings import parse_bool
+from ansible_collections.pgtrail.audit.plugins.module_utils.pgaudit_settings import bool_text, parse_bool
 
 # Names another step owns, with the reason shown to the user.
 REFUSED = {
@@ -94,10 +94,7 @@ def check_value(name, value, row):
         raise ValueError("%s: %s" % (name, exc))
     vartype = row.get("vartype")
     if vartype == "bool":
-        parsed = parse_bool(text)
-        if parsed is None:
-            raise ValueError("%s: invalid boolean %r; use on/off, true/false, yes/no or 1/0" % (name, value))
-        return "on" if parsed else "off"
+        return bool_text(name, text, shown=value)
     if vartype == "enum":
         choices = list(row.get("enumvals") or [])
         if choices and text.strip().lower() not in choices:

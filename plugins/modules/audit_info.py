@@ -65,8 +65,6 @@ notes:
 seealso:
   - module: pgtrail.audit.audit_trail
   - module: pgtrail.audit.pgaudit_settings
-author:
-  - pgtrail.audit maintainers (@pgtrail)
 """
 
 EXAMPLES = r"""
@@ -381,127 +379,9 @@ backup:
         roles: [backup]
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.pgtrail.audit.plugins.module_utils import audit_facts, pgconf, postgres
-
-SERVER_FACTS = """
-SELECT current_setting('server_version') AS server_version,
-       current_setting('server_version_num')::int AS server_version_num,
-       current_setting('data_directory') AS data_directory,
-       current_setting('config_file') AS config_file,
-       current_setting('shared_preload_libraries') AS shared_preload_libraries,
-       current_database() AS current_database,
-       pg_catalog.pg_is_in_recovery() AS in_recovery,
-       (SELECT setting FROM pg_catalog.pg_config WHERE name = 'PKGLIBDIR') AS pkglibdir,
-       (SELECT default_version FROM pg_catalog.pg_available_extensions WHERE name = 'pgaudit')
-         AS pgaudit_available_version,
-       ARRAY(SELECT name FROM pg_catalog.pg_settings WHERE pending_restart ORDER BY name)
-         AS pending_restart
-"""
-
-PGAUDIT_SETTINGS = """
-SELECT name, setting FROM pg_catalog.pg_settings WHERE name LIKE 'pgaudit.%' ORDER BY name
-"""
-
-
-def gather(session):
-    """The server facts every caller relies on (the role reads version and recovery state)."""
-    row = session.query(SERVER_FACTS)[0]
-    libraries = pgconf.parse_list(row["shared_preload_libraries"])
-    settings = {r["name"]: r["setting"] for r in session.query(PGAUDIT_SETTINGS)}
-    library = os.path.join(row["pkglibdir"], "pgaudit.so")
-    return dict(
-        server_version=row["server_version"],
-        server_version_num=row["server_version_num"],
-        major=row["server_version_num"] // 10000,
-        data_directory=row["data_directory"],
-        config_file=row["config_file"],
-        pkglibdir=row["pkglibdir"],
-        in_recovery=row["in_recovery"],
-        shared_preload_libraries=libraries,
-        pending_restart=list(row["pending_restart"]),
-        pgaudit=dict(
-            library_file=os.path.exists(library),
-            loaded=audit_facts.library_listed(libraries, "pgaudit", row["pkglibdir"]),
-            available_version=row["pgaudit_available_version"],
-            settings=settings,
-        ),
-    ), row["current_database"]
-
-
-def gather_databases(module, main, current, names, trail_schema, verify):
-    """Per-database evidence; one read-only connection per database (the main one for its own)."""
-    read, unreachable = {}, {}
-    for name in names:
-        if name == current:
-            session = main
-        else:
-            conn, error = postgres.try_connect(module, dbname=name, autocommit=True)
-            if conn is None:
-                unreachable[name] = error
-                continue
-            session = postgres.Session(module, conn)
-            audit_facts.read_only(session)
-        try:
-            read[name] = audit_facts.gather_database(session, trail_schema, verify)
-        except postgres.psycopg.Error as exc:
-            unreachable[name] = "PostgreSQL refused a read in database %r: %s" % (name, str(exc).strip())
-        finally:
-            if session is not main:
-                session.close()
-    return read, unreachable
-
-
-def evidence(module, session, facts, current):
-    params = module.params
-    server = audit_facts.gather_server(session, facts)
-    if params["databases"] is None:
-        names = [r["datname"] for r in session.query(audit_facts.DATABASES)]
-    else:
-        names = sorted(set(params["databases"]))
-    per_db, unreachable = gather_databases(
-        module, session, current, names, params["trail_schema"], params["verify_chain"]
-    )
-
-    facts["preload"] = server["preload"]
-    facts["pgaudit"].update(
-        package=audit_facts.package_of(os.path.join(facts["pkglibdir"], "pgaudit.so"), module.run_command),
-        extension_versions=dict((db, per_db[db]["pgaudit_version"]) for db in sorted(per_db)),
-        settings_by_scope=server["settings_by_scope"],
-        system_log=server["system_log"],
-    )
-    facts.update(
-        weakening=server["weakening"],
-        unreached_role_settings=server["unreached_role_settings"],
-        logging=server["logging"],
-        set_user=dict(
-            available_version=server["set_user_available"],
-            preloaded=audit_facts.library_listed(facts["shared_preload_libraries"], "set_user", facts["pkglibdir"]),
-            databases=sorted(db for db in per_db if per_db[db]["set_user_version"]),
-        ),
-        databases=sorted(per_db),
-        unreachable_databases=unreachable,
-        closed_databases=server["closed_databases"],
-        trail=dict(schema=params["trail_schema"], databases=dict((db, per_db[db]["trail"]) for db in sorted(per_db))),
-        lockdown=dict(
-            superusers=server["superusers"],
-            parameter_grants=server["parameter_grants"],
-            databases=dict((db, per_db[db]["lockdown"]) for db in sorted(per_db) if per_db[db]["lockdown"]),
-        ),
-        hash_chain=dict(
-            enabled=any(per_db[db]["hash_chain"]["enabled"] for db in per_db),
-            databases=dict((db, per_db[db]["hash_chain"]) for db in sorted(per_db)),
-        ),
-        replication=dict(databases=dict((db, per_db[db]["replication"]) for db in sorted(per_db))),
-        backup=dict(databases=dict((db, per_db[db]["backup"]) for db in sorted(per_db) if per_db[db]["backup"])),
-    )
-    for db in sorted(per_db):
-        for warning in per_db[db]["replication"]["warnings"]:
-            module.warn("Database %s: %s" % (db, warning))
-    return facts
+from ansible_collections.pgtrail.audit.plugins.module_utils import audit_info, postgres
 
 
 def main():
@@ -512,16 +392,7 @@ def main():
         verify_chain=dict(type="bool", default=True),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    session = postgres.open_session(module, autocommit=True)
-    try:
-        audit_facts.read_only(session)
-        facts, current = gather(session)
-        facts = evidence(module, session, facts, current)
-    except postgres.psycopg.Error as exc:
-        module.fail_json(msg="PostgreSQL refused a read: %s" % str(exc).strip())
-    finally:
-        session.close()
-    module.exit_json(changed=False, **facts)
+    module.exit_json(**audit_info.run(module))
 
 
 if __name__ == "__main__":

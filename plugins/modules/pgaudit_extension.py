@@ -60,8 +60,6 @@ notes:
 seealso:
   - module: pgtrail.audit.preload
   - module: pgtrail.audit.pgaudit_settings
-author:
-  - pgtrail.audit maintainers (@pgtrail)
 """
 
 EXAMPLES = r"""
@@ -122,100 +120,7 @@ executed_queries:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.pgtrail.audit.plugins.module_utils import audit_facts, pgconf, postgres
-
-FACTS = """
-SELECT current_setting('shared_preload_libraries') AS shared_preload_libraries,
-       (SELECT default_version FROM pg_catalog.pg_available_extensions WHERE name = 'pgaudit') AS available_version
-"""
-
-DATABASES = """
-SELECT datname, datallowconn, pg_catalog.has_database_privilege(oid, 'CONNECT') AS can_connect
-  FROM pg_catalog.pg_database ORDER BY datname
-"""
-
-INSTALLED = "SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'pgaudit'"
-
-# The version CREATE EXTENSION installs, when the package is not there yet (check mode only).
-DEFAULT = "default"
-
-
-def targets(module, rows):
-    """(the databases to act on, {database: why} of those 'all' passed over), or fail naming every
-    unknown or non-connectable database named."""
-    allow = {row["datname"]: row["datallowconn"] and row["can_connect"] for row in rows}
-    closed = audit_facts.closed_databases(r for r in rows if r["datname"] != "template0" and not allow[r["datname"]])
-    chosen = []
-    skipped = {}
-    errors = []
-    for name in module.params["databases"]:
-        if name == "all":
-            chosen.extend(db for db in sorted(allow) if allow[db])
-            skipped.update(closed)
-        elif name not in allow:
-            errors.append("database %r does not exist" % name)
-        elif not allow[name]:
-            errors.append("database %r %s" % (name, closed.get(name, "does not allow connections")))
-        else:
-            chosen.append(name)
-    if errors:
-        module.fail_json(msg="Nothing was changed: %s" % "; ".join(errors), changed=False, executed_queries=[])
-    for name, why in sorted(skipped.items()):
-        module.warn("database %s was skipped: it %s, so it has no pgaudit extension" % (name, why))
-    return sorted(set(chosen)), skipped
-
-
-def check_loaded(module, facts):
-    """Fail unless pgaudit is loaded (or, in check mode, expected to be after a pending restart)."""
-    if module.params["state"] != "present":
-        return
-    loaded = "pgaudit" in pgconf.parse_list(facts["shared_preload_libraries"])
-    expected = module.check_mode and module.params["expect_loaded"]
-    if not loaded and not expected:
-        module.fail_json(
-            msg="pgaudit is not in the running shared_preload_libraries (%r): add it (pgtrail.audit.preload) "
-            "and restart PostgreSQL before creating the extension; nothing was changed"
-            % facts["shared_preload_libraries"],
-            changed=False,
-            executed_queries=[],
-        )
-    if facts["available_version"] is None and not expected:
-        module.fail_json(
-            msg="the pgaudit package is not installed (no pgaudit in pg_available_extensions); nothing was changed",
-            changed=False,
-            executed_queries=[],
-        )
-
-
-def plan(state, installed, available):
-    """The statements ('drop', 'create') one database needs, and the version it ends with."""
-    if state == "absent":
-        return (["drop"], None) if installed is not None else ([], None)
-    if installed is None:
-        return ["create"], available
-    if available is not None and installed != available:
-        return ["drop", "create"], available
-    return [], installed
-
-
-def converge(module, session, database, available):
-    """Bring one database to the wanted state; returns (before, after, steps)."""
-    sql = postgres.sql
-    before = session.scalar(INSTALLED)
-    steps, after = plan(module.params["state"], before, available or DEFAULT)
-    statements = {
-        "drop": sql.SQL("DROP EXTENSION {}").format(sql.Identifier("pgaudit")),
-        "create": sql.SQL("CREATE EXTENSION {}").format(sql.Identifier("pgaudit")),
-    }
-    if steps:
-        start = len(session.executed_queries)
-        # Drop and create together: a failure never leaves a database without the extension.
-        with session.conn.transaction():
-            for step in steps:
-                session.change(statements[step])
-        for index in range(start, len(session.executed_queries)):
-            session.executed_queries[index] += " -- database %s" % database
-    return before, after, steps
+from ansible_collections.pgtrail.audit.plugins.module_utils import pgaudit_extension, postgres
 
 
 def main():
@@ -226,45 +131,7 @@ def main():
         expect_loaded=dict(type="bool", default=False),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    main_session = postgres.open_session(module, autocommit=True)
-    executed = []
-    result = dict(databases={}, recreated=[], skipped={})
-    try:
-        facts = main_session.query(FACTS)[0]
-        chosen, result["skipped"] = targets(module, main_session.query(DATABASES))
-        check_loaded(module, facts)
-        for database in chosen:
-            own = database == module.params["login_db"]
-            session = main_session if own else postgres.open_session(module, dbname=database, autocommit=True)
-            try:
-                before, after, steps = converge(module, session, database, facts["available_version"])
-            except postgres.psycopg.Error as exc:
-                module.fail_json(
-                    msg="PostgreSQL refused the change in database %s: %s; that database was left as it was"
-                    % (database, str(exc).strip()),
-                    executed_queries=executed + session.executed_queries,
-                    **result,
-                )
-            finally:
-                if not own:
-                    executed.extend(session.executed_queries)
-                    session.close()
-            if own:
-                executed.extend(main_session.executed_queries)
-                main_session.executed_queries = []
-            result["databases"][database] = dict(before=before, after=after)
-            if steps == ["drop", "create"]:
-                result["recreated"].append(database)
-    finally:
-        main_session.close()
-    changed = any(v["before"] != v["after"] for v in result["databases"].values()) or bool(result["recreated"])
-    result.update(changed=changed, available_version=facts["available_version"], executed_queries=executed)
-    if module._diff:
-        result["diff"] = dict(
-            before={db: v["before"] for db, v in result["databases"].items()},
-            after={db: v["after"] for db, v in result["databases"].items()},
-        )
-    module.exit_json(**result)
+    module.exit_json(**pgaudit_extension.run(module))
 
 
 if __name__ == "__main__":

@@ -33,6 +33,16 @@ attributes:
     support: full
     description: Shows the settings of every listed scope before and after.
 options:
+  profile:
+    description:
+      - A named set of system pgaudit values that O(system) starts from; O(system) overrides any of
+        them. V(baseline) logs writes and DDL with parameters, each statement once, no catalog
+        noise; V(cis) is what the CIS benchmark 3.2 asks (C(write, ddl)); V(stig) is what the DISA
+        STIG asks (C(read, write, role, ddl), C(log_catalog) on, C(log_parameter) on,
+        C(log_statement_once) off, C(log_level) log).
+      - V(seed) is the old name of V(baseline), deprecated; it is removed in release 0.2.0.
+    type: str
+    choices: [baseline, cis, stig, seed]
   system:
     description:
       - pgaudit settings for the whole server, set with C(ALTER SYSTEM).
@@ -81,8 +91,6 @@ notes:
 seealso:
   - module: pgtrail.audit.pgaudit_extension
   - module: pgtrail.audit.object_audit
-author:
-  - pgtrail.audit maintainers (@pgtrail)
 """
 
 EXAMPLES = r"""
@@ -173,14 +181,15 @@ pgaudit_version:
 unreached_role_settings:
   description:
     - The listed roles that cannot log in (NOLOGIN group roles), with the settings given for them
-      and their login members. pgaudit does not inherit role settings through membership or
-      C(SET ROLE), so these settings reach no session; each is also reported as a warning.
+      and their login members, in the shape of RV(pgtrail.audit.audit_info#module:unreached_role_settings).
+      pgaudit does not inherit role settings through membership or C(SET ROLE), so these settings
+      reach no session; each is also reported as a warning.
   returned: always
   type: list
   elements: dict
   sample:
-    - {scope: role, target: dba_team, role: dba_team, database: null, settings: {pgaudit.log: all},
-       login_members: [alice, bob]}
+    - {scope: role_in_database, target: readers@finance, role: readers, database: finance,
+       settings: {pgaudit.log: read}, login_members: [carol]}
 executed_queries:
   description: The statements run (in check mode, that would run), in order.
   returned: always
@@ -194,353 +203,13 @@ executed_queries:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.pgtrail.audit.plugins.module_utils import audit_facts, postgres, server_settings
-from ansible_collections.pgtrail.audit.plugins.module_utils import pgaudit_settings as ps
-
-FACTS = """
-SELECT current_setting('server_version_num')::int AS version_num,
-       current_setting('data_directory') AS data_directory,
-       (SELECT default_version FROM pg_catalog.pg_available_extensions WHERE name = 'pgaudit') AS pgaudit_version,
-       ARRAY(SELECT name FROM pg_catalog.pg_settings WHERE name LIKE 'pgaudit.%') AS known_pgaudit
-"""
-
-STAGED = """
-SELECT name, setting, sourcefile, sourceline FROM pg_catalog.pg_file_settings ORDER BY seqno
-"""
-
-SCOPE_SETTINGS = """
-SELECT d.datname, r.rolname, s.setconfig
-  FROM pg_catalog.pg_db_role_setting s
-  LEFT JOIN pg_catalog.pg_database d ON d.oid = s.setdatabase
-  LEFT JOIN pg_catalog.pg_roles r ON r.oid = s.setrole
-"""
-
-SERVER_PARAMETERS = """
-SELECT name, vartype, context, enumvals, min_val, max_val, current_setting(name) AS running
-  FROM pg_catalog.pg_settings WHERE name = ANY(%s)
-"""
-
-# ALTER SYSTEM learned to accept unrecognised custom parameters in PostgreSQL 17.
-SYSTEM_ACCEPTS_UNKNOWN = 170000
-
-
-class Scope:
-    """One place settings live: the server, a database, a role, or a role in a database."""
-
-    def __init__(self, kind, database=None, role=None, desired=None):
-        self.kind = kind
-        self.database = database
-        self.role = role
-        self.desired = desired or {}
-        self.current = {}
-        self.actions = []
-
-    @property
-    def target(self):
-        if self.kind == "role_in_database":
-            return "%s@%s" % (self.role, self.database)
-        return self.database if self.kind == "database" else self.role
-
-    @property
-    def label(self):
-        return {
-            "system": "system",
-            "database": "database %s" % self.database,
-            "role": "role %s" % self.role,
-            "role_in_database": "role %s in database %s" % (self.role, self.database),
-        }[self.kind]
-
-    def statement(self, name, value=None):
-        """ALTER ... SET name = value, or RESET name when value is None."""
-        sql = postgres.sql
-        guc = sql.Identifier(*name.split("."))
-        head = {
-            "system": sql.SQL("ALTER SYSTEM"),
-            "database": sql.SQL("ALTER DATABASE {}").format(sql.Identifier(self.database or "")),
-            "role": sql.SQL("ALTER ROLE {}").format(sql.Identifier(self.role or "")),
-            "role_in_database": sql.SQL("ALTER ROLE {} IN DATABASE {}").format(
-                sql.Identifier(self.role or ""), sql.Identifier(self.database or "")
-            ),
-        }[self.kind]
-        if value is None:
-            return sql.SQL("{} RESET {}").format(head, guc)
-        return sql.SQL("{} SET {} = {}").format(head, guc, sql.Literal(value))
-
-
-def validate(module, session, facts):
-    """Normalise every scope and check every name; returns (scopes, server) or fails naming every problem."""
-    params = module.params
-    version = facts["pgaudit_version"]
-    errors = []
-    scopes = []
-
-    def settings_of(where, values):
-        if not isinstance(values, dict):
-            errors.append("%s: expected a dict of pgaudit settings, got %r" % (where, values))
-            return {}
-        try:
-            return ps.normalize_settings(values, pgaudit_version=version)
-        except ValueError as exc:
-            errors.append("%s: %s" % (where, exc))
-            return {}
-
-    if params["system"] is not None:
-        scopes.append(Scope("system", desired=settings_of("system", params["system"])))
-    for database, values in sorted((params["databases"] or {}).items()):
-        scopes.append(Scope("database", database=database, desired=settings_of("databases.%s" % database, values)))
-    for role, values in sorted((params["roles"] or {}).items()):
-        values = dict(values) if isinstance(values, dict) else values
-        database = values.pop("database", None) if isinstance(values, dict) else None
-        if database is not None and not isinstance(database, str):
-            errors.append("roles.%s: database must be a database name, got %r" % (role, database))
-            database = None
-        kind = "role_in_database" if database else "role"
-        scopes.append(Scope(kind, database=database, role=role, desired=settings_of("roles.%s" % role, values)))
-
-    databases = sorted({s.database for s in scopes if s.database})
-    if databases:
-        found = {
-            r["datname"]
-            for r in session.query("SELECT datname FROM pg_catalog.pg_database WHERE datname = ANY(%s)", [databases])
-        }
-        for name in databases:
-            if name not in found:
-                errors.append("database %r does not exist" % name)
-    roles = sorted({s.role for s in scopes if s.role})
-    if roles:
-        found = {
-            r["rolname"]
-            for r in session.query("SELECT rolname FROM pg_catalog.pg_roles WHERE rolname = ANY(%s)", [roles])
-        }
-        for name in roles:
-            if name not in found:
-                errors.append("role %r does not exist" % name)
-
-    server = {}
-    requested = params["server_settings"] or {}
-    if requested:
-        names = {}
-        for name in requested:
-            key = str(name).strip().lower()
-            if ps.is_pgaudit_name(key):
-                errors.append("server_settings: %s is a pgaudit setting; give it in 'system'" % name)
-            else:
-                names[key] = name
-        rows = {r["name"]: r for r in session.query(SERVER_PARAMETERS, [sorted(names)])}
-        unknown = sorted(names[key] for key in names if key not in rows)
-        if unknown:
-            errors.append(
-                "server_settings: unknown parameter(s) %s (not in pg_settings on PostgreSQL %d)"
-                % (", ".join(repr(n) for n in unknown), facts["version_num"] // 10000)
-            )
-        for key in sorted(names):
-            if key not in rows:
-                continue
-            try:
-                server[key] = dict(rows[key], value=server_settings.check_value(key, requested[names[key]], rows[key]))
-            except ValueError as exc:
-                errors.append("server_settings: %s" % exc)
-
-    if errors:
-        module.fail_json(
-            msg="Nothing was changed: %d problem(s): %s" % (len(errors), "; ".join(errors)),
-            changed=False,
-            executed_queries=[],
-        )
-    return scopes, server
-
-
-def read_staged(session, facts):
-    """The staged value of every parameter (last row per name wins) and the names set in postgresql.auto.conf."""
-    auto_conf = facts["data_directory"].rstrip("/") + "/postgresql.auto.conf"
-    staged, in_auto, elsewhere = {}, set(), {}
-    for row in session.query(STAGED):
-        name = row["name"].lower()
-        staged[name] = row["setting"]
-        if row["sourcefile"] == auto_conf:
-            in_auto.add(name)
-        else:
-            elsewhere[name] = "%s line %s" % (row["sourcefile"], row["sourceline"])
-    return staged, in_auto, elsewhere
-
-
-def plan(module, session, facts, scopes, server):
-    """Fill each scope's current values and actions; returns the server-setting actions."""
-    remove = module.params["remove_unlisted"]
-    staged, in_auto, elsewhere = read_staged(session, facts)
-    facts["staged_log"] = staged.get("pgaudit.log")
-    stored = {}
-    for row in session.query(SCOPE_SETTINGS):
-        stored[(row["datname"], row["rolname"])] = ps.parse_setconfig(row["setconfig"])
-    loaded = bool(facts["known_pgaudit"])
-    for scope in scopes:
-        if scope.kind == "system":
-            scope.current = {n: v for n, v in staged.items() if ps.is_pgaudit_name(n)}
-        else:
-            key = (scope.database, None) if scope.kind == "database" else (scope.database, scope.role)
-            scope.current = {n: v for n, v in stored.get(key, {}).items() if ps.is_pgaudit_name(n)}
-        actions = ps.plan_scope(scope.current, scope.desired, remove_unlisted=remove)
-        if scope.kind == "system":
-            kept = []
-            for action in actions:
-                name = action[1]
-                if action[0] == "reset" and name not in in_auto:
-                    module.warn(
-                        "%s is set in %s; ALTER SYSTEM cannot remove it: delete that line by hand"
-                        % (name, elsewhere.get(name, "a configuration file"))
-                    )
-                    continue
-                if (
-                    action[0] == "reset"
-                    and loaded
-                    and name not in ps.SETTINGS
-                    and facts["version_num"] < SYSTEM_ACCEPTS_UNKNOWN
-                ):
-                    module.warn(
-                        "%s in postgresql.auto.conf is not a pgaudit setting and PostgreSQL %d refuses ALTER SYSTEM "
-                        "on it while pgaudit is loaded: delete that line by hand"
-                        % (name, facts["version_num"] // 10000)
-                    )
-                    continue
-                if action[0] == "reset" and name in elsewhere:
-                    module.warn("%s is also set in %s, which applies once it is reset" % (name, elsewhere[name]))
-                kept.append(action)
-            actions = kept
-        scope.actions = actions
-
-    server_actions = []
-    for name, row in sorted(server.items()):
-        before = row["staged"] = staged.get(name, row["running"])
-        if not server_settings.same_value(before, row["value"], row["vartype"]):
-            server_actions.append((name, before, row["value"]))
-    return server_actions
-
-
-def warn_weakening(module, scopes, staged_log):
-    """Warn when a database or role pgaudit.log being set logs fewer classes than the system value."""
-    system = next((s for s in scopes if s.kind == "system"), None)
-    system_log = system.desired.get("pgaudit.log", staged_log) if system else staged_log
-    if not system_log:
-        return
-    for scope in scopes:
-        for action in scope.actions:
-            if scope.kind == "system" or action[0] != "set" or action[1] != "pgaudit.log":
-                continue
-            try:
-                missing = ps.weakens(system_log, action[2])
-            except ValueError:
-                continue
-            if missing:
-                module.warn(
-                    "%s: pgaudit.log %r does not log %s, which the system value %r logs; it replaces the system "
-                    "value for those sessions" % (scope.label, action[2], ", ".join(missing), system_log)
-                )
-
-
-def warn_unreached(module, session, scopes):
-    """Warn about, and return, the listed role scopes whose role cannot log in."""
-    entries = [
-        dict(scope=scope.kind, target=scope.target, role=scope.role, database=scope.database, name=name, value=value)
-        for scope in scopes
-        if scope.role
-        for name, value in scope.desired.items()
-    ]
-    roles = sorted({entry["role"] for entry in entries})
-    if not roles:
-        return []
-    unreached = audit_facts.unreached_role_settings(entries, session.query(audit_facts.ROLE_LOGINS, dict(roles=roles)))
-    for item in unreached:
-        module.warn(audit_facts.unreached_message(item))
-    return unreached
-
-
-def describe(scopes, server_actions, server):
-    """The changes list and the before/after of every listed scope."""
-    changes = []
-    before, after = {}, {}
-    for scope in scopes:
-        old = dict(sorted(scope.current.items()))
-        new = dict(old)
-        for action in scope.actions:
-            name = action[1]
-            value = action[2] if action[0] == "set" else None
-            change = dict(scope=scope.kind, target=scope.target, name=name, before=old.get(name), after=value)
-            if scope.database:
-                change["database"] = scope.database
-            if scope.role:
-                change["role"] = scope.role
-            changes.append(change)
-            if value is None:
-                new.pop(name, None)
-            else:
-                new[name] = value
-        before[scope.label] = old
-        after[scope.label] = dict(sorted(new.items()))
-    if server:
-        before.setdefault("system", {})
-        after.setdefault("system", {})
-        for name, row in server.items():
-            before["system"][name] = after["system"][name] = row["staged"]
-        for name, old, value in server_actions:
-            changes.append(dict(scope="system", target=None, name=name, before=old, after=value))
-            before["system"][name] = old
-            after["system"][name] = value
-        before["system"] = dict(sorted(before["system"].items()))
-        after["system"] = dict(sorted(after["system"].items()))
-    return changes, dict(before=before, after=after)
-
-
-def pending_restart(server, server_actions):
-    """Postmaster parameters whose staged (or about to be staged) value differs from the running one."""
-    staged = {name: value for name, _old, value in server_actions}
-    pending = []
-    for name, row in sorted(server.items()):
-        if row["context"] != "postmaster":
-            continue
-        value = staged.get(name)
-        if value is None:
-            value = row["value"]
-        if not server_settings.same_value(value, row["running"], row["vartype"]):
-            pending.append(name)
-    return pending
-
-
-def apply(module, session, facts, scopes, server_actions):
-    """Database and role scopes in one transaction, then ALTER SYSTEM (no transaction) and a reload."""
-    sql = postgres.sql
-    scoped = [(scope, action) for scope in scopes if scope.kind != "system" for action in scope.actions]
-    if scoped:
-        try:
-            with session.conn.transaction():
-                for scope, action in scoped:
-                    session.change(scope.statement(action[1], action[2] if action[0] == "set" else None))
-        except postgres.psycopg.Error as exc:
-            module.fail_json(
-                msg="PostgreSQL refused %s: %s; the database and role settings were rolled back and nothing was changed"
-                % (session.executed_queries[-1], str(exc).strip()),
-                executed_queries=session.executed_queries,
-            )
-    system = next((s for s in scopes if s.kind == "system"), None)
-    system_actions = list(system.actions) if system else []
-    known = set(facts["known_pgaudit"])
-    for action in system_actions:
-        name = action[1]
-        if name not in known and facts["version_num"] < SYSTEM_ACCEPTS_UNKNOWN:
-            # PostgreSQL 15 and 16 refuse ALTER SYSTEM on a parameter the session does not know;
-            # a placeholder (reverted at the end of its transaction) lets pgaudit.* be staged
-            # before the restart that loads pgaudit.
-            session.change(sql.SQL("SELECT set_config({}, '', true)").format(sql.Literal(name)))
-            known.add(name)
-        session.change(system.statement(name, action[2] if action[0] == "set" else None))
-    for name, _old, value in server_actions:
-        session.change(sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(value)))
-    if system_actions or server_actions:
-        session.change("SELECT pg_reload_conf()")
+from ansible_collections.pgtrail.audit.plugins.module_utils import pgaudit_apply, postgres
 
 
 def main():
     argument_spec = postgres.connection_argument_spec()
     argument_spec.update(
+        profile=dict(type="str", choices=["baseline", "cis", "stig", "seed"]),
         system=dict(type="dict"),
         server_settings=dict(type="dict"),
         databases=dict(type="dict"),
@@ -548,36 +217,7 @@ def main():
         remove_unlisted=dict(type="bool", default=False),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    session = postgres.open_session(module, autocommit=True)
-    try:
-        facts = session.query(FACTS)[0]
-        scopes, server = validate(module, session, facts)
-        server_actions = plan(module, session, facts, scopes, server)
-        warn_weakening(module, scopes, facts["staged_log"])
-        unreached = warn_unreached(module, session, scopes)
-        changes, diff = describe(scopes, server_actions, server)
-        apply(module, session, facts, scopes, server_actions)
-    except postgres.psycopg.Error as exc:
-        last = session.executed_queries[-1] if session.executed_queries else "a query"
-        module.fail_json(
-            msg="PostgreSQL refused %s: %s" % (last, str(exc).strip()),
-            executed_queries=session.executed_queries,
-        )
-    finally:
-        session.close()
-    pending = pending_restart(server, server_actions)
-    result = dict(
-        changed=bool(changes),
-        changes=changes,
-        restart_required=bool(pending),
-        pending_restart=pending,
-        pgaudit_version=facts["pgaudit_version"],
-        unreached_role_settings=unreached,
-        executed_queries=session.executed_queries,
-    )
-    if module._diff:
-        result["diff"] = diff
-    module.exit_json(**result)
+    module.exit_json(**pgaudit_apply.run(module))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import time
 import pytest
 from pgaudit_testlib import Objects, ensure_pgaudit_loaded, pgaudit_unloaded, succeeded
 
-from ansible_collections.pgtrail.audit.plugins.module_utils.compliance import evaluate
+from ansible_collections.pgtrail.audit.plugins.plugin_utils.compliance import evaluate
 
 GOOD_SYSTEM = {
     "pgaudit.log": "read, write, role, ddl",

@@ -290,3 +290,23 @@ def test_system_settings_staged_before_pgaudit_is_loaded_apply_after_the_restart
         assert succeeded(run(pg, args))["changed"] is False
     assert pg.psql("SHOW pgaudit.log") == "read, ddl"
     assert pg.psql("SHOW pgaudit.log_client") == "off"
+
+
+@pytest.mark.parametrize(
+    "profile, expected, deprecated",
+    [
+        ("stig", {"pgaudit.log": "read, write, role, ddl", "pgaudit.log_catalog": "on"}, False),
+        ("baseline", {"pgaudit.log": "write, ddl", "pgaudit.log_catalog": "off"}, False),
+        # The old name of baseline still works for one release, with a deprecation.
+        ("seed", {"pgaudit.log": "write, ddl", "pgaudit.log_catalog": "off"}, True),
+    ],
+)
+def test_a_profile_is_the_system_scope_the_task_starts_from(pg, objects, profile, expected, deprecated):
+    before = snapshot(pg)
+    result = succeeded(run(pg, {"profile": profile, "system": {"log_parameter": False}}, check_mode=True, diff=True))
+    after = result["diff"]["after"]["system"]
+    assert {name: after[name] for name in expected} == expected
+    assert after["pgaudit.log_parameter"] == "off"  # the task's own value wins
+    messages = [d["msg"] for d in result.get("deprecations", [])]
+    assert any("profile seed is renamed baseline" in m for m in messages) is deprecated
+    assert snapshot(pg) == before

@@ -637,8 +637,9 @@ def test_plan_then_apply_converges():
 # --- profiles -----------------------------------------------------------------------------------
 
 
-def test_profiles_content():
-    assert ps.profile_settings("seed") == {
+@pytest.mark.parametrize("name", ["baseline", "seed"])
+def test_profiles_content(name):
+    assert ps.profile_settings(name) == {
         "pgaudit.log": "write, ddl",
         "pgaudit.log_catalog": "off",
         "pgaudit.log_level": "log",
@@ -665,9 +666,9 @@ def test_profiles_are_already_canonical(name):
 
 
 def test_profile_settings_returns_a_copy():
-    profile = ps.profile_settings("seed")
+    profile = ps.profile_settings("baseline")
     profile["pgaudit.log"] = "all"
-    assert ps.PROFILES["seed"]["pgaudit.log"] == "write, ddl"
+    assert ps.PROFILES["baseline"]["pgaudit.log"] == "write, ddl"
     assert ps.profile_settings(" STIG ")["pgaudit.log"] == "read, write, role, ddl"
 
 
@@ -676,4 +677,17 @@ def test_unknown_profile_names_it(name):
     with pytest.raises(ValueError) as exc:
         ps.profile_settings(name)
     assert repr(name) in str(exc.value)
-    assert "cis, seed, stig" in str(exc.value)
+    assert "baseline, cis, stig" in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    "database, role, expected",
+    [
+        ("finance", None, ("database", "finance")),
+        (None, "etl", ("role", "etl")),
+        ("dw", "etl", ("role_in_database", "etl@dw")),
+        ("", "etl", ("role", "etl")),
+    ],
+)
+def test_every_scope_is_named_one_way(database, role, expected):
+    assert ps.scope_of(database, role) == expected

@@ -54,6 +54,6 @@ def test_password_option_is_no_log():
 
 def test_identifiers_are_quoted_not_interpolated():
     schema, table = identifiers.parse_qualified('"x""; DROP TABLE y; --".t')
-    rendered = postgres.qualified(schema, table).as_string(None)
+    rendered = sql.Identifier(schema, table).as_string(None)
     assert rendered == '"x""; DROP TABLE y; --"."t"'
     assert sql.Literal("it's").as_string(None) == "'it''s'"

@@ -3,7 +3,8 @@ pure shaping behind the pgaudit_settings warning, audit_info's facts and the fle
 
 import pytest
 
-from ansible_collections.pgtrail.audit.plugins.module_utils import audit_facts, report
+from ansible_collections.pgtrail.audit.plugins.module_utils import audit_facts
+from ansible_collections.pgtrail.audit.plugins.plugin_utils import report
 
 
 def entry(scope, role, name="pgaudit.log", value="all", database=None):

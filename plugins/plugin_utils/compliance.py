@@ -3,12 +3,15 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Compliance checks over one host's audit facts (pure; unit-tested with hand-written facts).
 
-``evaluate(facts, profile_names)`` takes what ``pgtrail.audit.audit_info`` returns and gives,
+``evaluate(facts, standards)`` takes what ``pgtrail.audit.audit_info`` returns and gives,
 per check, ``{id, title, standard, status, reason}``: ``status`` is ``pass``, ``fail`` or
 ``not_applicable`` and ``reason`` always says why, with the values found, so an auditor can
 read the verdict without the facts beside it.
 
 The checks:
+
+What a standard asks of pgaudit (classes and values) is read from
+``pgaudit_settings.STANDARDS``, the table the profiles ``cis`` and ``stig`` are made of.
 
 * CIS PostgreSQL benchmark: 3.2 (pgaudit preloaded, ``pgaudit.log`` with ddl and write),
   3.1.20/3.1.21 (log_connections/log_disconnections; PostgreSQL 18's list-valued
@@ -80,8 +83,8 @@ CIS_PREFIX = ("time", "pid", "database", "user", "application", "client")
 STIG_PREFIX = ("time", "user", "database", "client")
 _ESCAPE = re.compile(r"%(-?\d+)?(.)")
 
-CIS_CLASSES = ("ddl", "write")
-STIG_CLASSES = ("ddl", "role", "read", "write")
+CIS_CLASSES = ps.STANDARDS["cis"]["classes"]
+STIG_CLASSES = ps.STANDARDS["stig"]["classes"]
 # log_statement values that put the text of CREATE/ALTER ROLE ... PASSWORD in the log.
 PASSWORD_LEAKING = ("ddl", "mod", "all")
 
@@ -190,10 +193,6 @@ def _classes_check(facts, required):
     return PASS, "pgaudit is preloaded and pgaudit.log = %s logs %s" % (_quote(value), _join(required))
 
 
-def check_cis_pgaudit(facts):
-    return _classes_check(facts, CIS_CLASSES)
-
-
 def _connections_check(name):
     def check(facts):
         value = _logging(facts, name)
@@ -261,10 +260,10 @@ def _pgaudit_value_check(name, expected):
         if not _loaded(facts):
             return FAIL, "%s; its settings do not apply" % _not_loaded_reason(facts)
         value = _pgaudit_setting(facts, name)
-        if name == "pgaudit.log_level":
-            same = (value or "").strip().lower() == expected
-        else:
-            same = ps.parse_bool(value) == (expected == "on")
+        try:
+            same = ps.normalize_setting(name, value) == expected
+        except ValueError:
+            same = False
         if same:
             return PASS, "%s = %s" % (name, _quote(value))
         return FAIL, "%s = %s, the STIG asks for %s" % (name, _quote(value), _quote(expected))
@@ -455,76 +454,94 @@ def check_chain(facts):
     return PASS, "the hash chain verifies in %s" % _join(verified)
 
 
+def _and(items):
+    return " and ".join([", ".join(items[:-1]), items[-1]] if len(items) > 1 else items)
+
+
+def _stig_value_checks():
+    """One check per pgaudit value the STIG asks for (pgaudit_settings.STANDARDS)."""
+    return tuple(
+        (
+            "STIG-%s" % name.split(".", 1)[1],
+            "STIG",
+            "%s is %s" % (name, value),
+            _pgaudit_value_check(name, value),
+        )
+        for name, value in sorted(ps.STANDARDS["stig"]["settings"].items())
+    )
+
+
+def _classes_entry(check_id, standard, title, classes):
+    return (check_id, standard, title % _and(classes), lambda facts: _classes_check(facts, classes))
+
+
+def _prefix_entry(check_id, standard, items):
+    return (check_id, standard, "log_line_prefix has %s" % _and(items), _prefix_check(items))
+
+
 # id, standard, title, check
 CHECKS = (
-    ("CIS-3.2", "CIS", "pgaudit is preloaded and logs ddl and write", check_cis_pgaudit),
-    ("CIS-3.1.20", "CIS", "log_connections is on", _connections_check("log_connections")),
-    ("CIS-3.1.21", "CIS", "log_disconnections is on", _connections_check("log_disconnections")),
     (
-        "CIS-3.1.24",
-        "CIS",
-        "log_line_prefix has time, pid, database, user, application and client",
-        _prefix_check(CIS_PREFIX),
-    ),
-    ("CIS-3.1.25", "CIS", "log_statement is not none", check_log_statement),
-    ("CIS-3.1.26", "CIS", "log_timezone is UTC", check_log_timezone),
-    ("CIS-4.8", "CIS", "the set_user extension is installed", check_set_user),
-    ("STIG-classes", "STIG", "pgaudit.log covers ddl, role, read and write", lambda f: _classes_check(f, STIG_CLASSES)),
-    ("STIG-log_catalog", "STIG", "pgaudit.log_catalog is on", _pgaudit_value_check("pgaudit.log_catalog", "on")),
-    ("STIG-log_level", "STIG", "pgaudit.log_level is log", _pgaudit_value_check("pgaudit.log_level", "log")),
-    ("STIG-log_parameter", "STIG", "pgaudit.log_parameter is on", _pgaudit_value_check("pgaudit.log_parameter", "on")),
-    (
-        "STIG-log_statement_once",
-        "STIG",
-        "pgaudit.log_statement_once is off",
-        _pgaudit_value_check("pgaudit.log_statement_once", "off"),
-    ),
-    ("STIG-preload", "STIG", "pgaudit is in shared_preload_libraries", check_preload),
-    ("STIG-log_line_prefix", "STIG", "log_line_prefix has time, user, database and client", _prefix_check(STIG_PREFIX)),
-    ("PGT-passwords", "pgtrail", "no server setting logs cleartext passwords", check_passwords),
-    ("PGT-weakening", "pgtrail", "no database or role value weakens the system classes", check_weakening),
-    ("PGT-restart", "pgtrail", "no configuration waits for a restart", check_restart),
-    ("PGT-extension", "pgtrail", "the pgaudit extension is in every database", check_extension),
-    ("PGT-trail-always", "pgtrail", "audit trail triggers are ENABLE ALWAYS", check_trail_always),
-    ("PGT-log-lockdown", "pgtrail", "only the owner can rewrite the audit log", check_log_lockdown),
-    ("PGT-pgaudit-set", "pgtrail", "only superusers can set pgaudit.*", check_pgaudit_set),
-    ("PGT-chain", "pgtrail", "the audit log's hash chain verifies", check_chain),
+        _classes_entry("CIS-3.2", "CIS", "pgaudit is preloaded and logs %s", CIS_CLASSES),
+        ("CIS-3.1.20", "CIS", "log_connections is on", _connections_check("log_connections")),
+        ("CIS-3.1.21", "CIS", "log_disconnections is on", _connections_check("log_disconnections")),
+        _prefix_entry("CIS-3.1.24", "CIS", CIS_PREFIX),
+        ("CIS-3.1.25", "CIS", "log_statement is not none", check_log_statement),
+        ("CIS-3.1.26", "CIS", "log_timezone is UTC", check_log_timezone),
+        ("CIS-4.8", "CIS", "the set_user extension is installed", check_set_user),
+        _classes_entry("STIG-classes", "STIG", "pgaudit.log covers %s", STIG_CLASSES),
+    )
+    + _stig_value_checks()
+    + (
+        ("STIG-preload", "STIG", "pgaudit is in shared_preload_libraries", check_preload),
+        _prefix_entry("STIG-log_line_prefix", "STIG", STIG_PREFIX),
+        ("PGT-passwords", "pgtrail", "no server setting logs cleartext passwords", check_passwords),
+        ("PGT-weakening", "pgtrail", "no database or role value weakens the system classes", check_weakening),
+        ("PGT-restart", "pgtrail", "no configuration waits for a restart", check_restart),
+        ("PGT-extension", "pgtrail", "the pgaudit extension is in every database", check_extension),
+        ("PGT-trail-always", "pgtrail", "audit trail triggers are ENABLE ALWAYS", check_trail_always),
+        ("PGT-log-lockdown", "pgtrail", "only the owner can rewrite the audit log", check_log_lockdown),
+        ("PGT-pgaudit-set", "pgtrail", "only superusers can set pgaudit.*", check_pgaudit_set),
+        ("PGT-chain", "pgtrail", "the audit log's hash chain verifies", check_chain),
+    )
 )
 
-PROFILES = {"cis": ("CIS",), "stig": ("STIG",), "pgtrail": ("pgtrail",), "all": STANDARDS}
+# The names a report's set of standards may hold.
+STANDARD_SETS = {"cis": ("CIS",), "stig": ("STIG",), "pgtrail": ("pgtrail",), "all": STANDARDS}
 
 
-def standards_of(profile_names):
-    """The standards named by profiles (cis, stig, pgtrail, all); None or empty means all."""
-    if profile_names is None:
+def standards_of(names):
+    """The standards named (cis, stig, pgtrail, all); None or empty means all."""
+    if names is None:
         return STANDARDS
-    if isinstance(profile_names, str):
-        profile_names = [profile_names]
+    if isinstance(names, str):
+        names = [names]
     wanted = []
     unknown = []
-    for name in profile_names:
+    for name in names:
         key = str(name).strip().lower()
-        if key not in PROFILES:
+        if key not in STANDARD_SETS:
             unknown.append(name)
             continue
-        for standard in PROFILES[key]:
+        for standard in STANDARD_SETS[key]:
             if standard not in wanted:
                 wanted.append(standard)
     if unknown:
         raise ValueError(
-            "unknown compliance profile(s) %s; known: %s" % (_join(repr(u) for u in unknown), _join(sorted(PROFILES)))
+            "unknown compliance standard(s) %s; known: %s"
+            % (_join(repr(u) for u in unknown), _join(sorted(STANDARD_SETS)))
         )
     return tuple(s for s in STANDARDS if s in wanted) or STANDARDS
 
 
-def evaluate(facts, profile_names=None):
-    """[{id, title, standard, status, reason}] of the checks of the named profiles, in a fixed order."""
+def evaluate(facts, standards=None):
+    """[{id, title, standard, status, reason}] of the checks of the named standards, in a fixed order."""
     if not isinstance(facts, dict):
         raise ValueError("evaluate expects the facts audit_info returns (a dict), got %r" % (type(facts).__name__,))
-    standards = standards_of(profile_names)
+    wanted = standards_of(standards)
     results = []
     for check_id, standard, title, check in CHECKS:
-        if standard not in standards:
+        if standard not in wanted:
             continue
         status, reason = check(facts)
         results.append(dict(id=check_id, title=title, standard=standard, status=status, reason=reason))

@@ -1,14 +1,9 @@
-"""The fleet report's data and the filters that playbooks/report.yml uses."""
+"""The fleet report's data (plugin_utils.report)."""
 
-import pytest
-from ansible.errors import AnsibleFilterError
 from test_compliance import compliant
 
-from ansible_collections.pgtrail.audit.plugins.filter import compliance as compliance_filter
-from ansible_collections.pgtrail.audit.plugins.filter import drift as drift_filter
-from ansible_collections.pgtrail.audit.plugins.filter import fleet_report as report_filter
-from ansible_collections.pgtrail.audit.plugins.module_utils.compliance import evaluate
-from ansible_collections.pgtrail.audit.plugins.module_utils.report import fleet_model
+from ansible_collections.pgtrail.audit.plugins.plugin_utils.compliance import evaluate
+from ansible_collections.pgtrail.audit.plugins.plugin_utils.report import fleet_model
 
 
 def evidence(drift=()):
@@ -57,18 +52,3 @@ def test_host_rows_carry_versions_failing_checks_and_coverage_per_database():
     assert rows["finance"]["chain"] == "ok" and rows["finance"]["chain_checked"] == 1200
     assert rows["finance"]["rewriters"] == []
     assert rows["postgres"]["trail"] == "no trail" and rows["postgres"]["chain"] == "off"
-
-
-def test_the_filters_are_registered_under_their_documented_names():
-    assert compliance_filter.FilterModule().filters() == {"compliance": compliance_filter.compliance}
-    assert drift_filter.FilterModule().filters() == {"drift": drift_filter.drift}
-    assert report_filter.FilterModule().filters() == {"fleet_report": report_filter.fleet_report}
-
-
-def test_filter_errors_name_the_filter():
-    with pytest.raises(AnsibleFilterError, match="compliance: unknown compliance profile"):
-        compliance_filter.compliance(compliant(), ["sox"])
-    with pytest.raises(AnsibleFilterError, match="drift: the facts have no pgaudit.settings_by_scope"):
-        drift_filter.drift({"system": {}}, {})
-    with pytest.raises(AnsibleFilterError, match="fleet_report: fleet_model expects"):
-        report_filter.fleet_report(["db1"])

@@ -12,7 +12,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.pgtrail.audit.plugins.module_utils import compliance
+from ansible_collections.pgtrail.audit.plugins.plugin_utils import compliance
 
 UNKNOWN = "unknown"
 # Keys Ansible adds to a registered result; they are no evidence.
@@ -120,8 +120,8 @@ def _host(name, evidence):
     )
 
 
-def fleet_model(evidence_by_host, profiles=None, generated_at=None):
-    """The report's data: {generated_at, profiles, summary, checks, matrix, hosts, coverage,
+def fleet_model(evidence_by_host, standards=None, generated_at=None):
+    """The report's data: {generated_at, standards, summary, checks, matrix, hosts, coverage,
     unreached_role_settings, closed_databases}.
 
     ``evidence_by_host`` maps a host name to ``{facts, checks, drift}`` (``checks`` from
@@ -130,7 +130,7 @@ def fleet_model(evidence_by_host, profiles=None, generated_at=None):
     """
     if not isinstance(evidence_by_host, dict):
         raise ValueError("fleet_model expects {host: evidence}, got %r" % (type(evidence_by_host).__name__,))
-    standards = compliance.standards_of(profiles)
+    standards = compliance.standards_of(standards)
     hosts = [_host(name, evidence_by_host[name]) for name in sorted(evidence_by_host)]
     catalog = _check_catalog(hosts)
     matrix = []
@@ -158,6 +158,8 @@ def fleet_model(evidence_by_host, profiles=None, generated_at=None):
     )
     return dict(
         generated_at=generated_at,
+        standards=list(standards),
+        # The old name of standards, kept one release for templates that read it.
         profiles=list(standards),
         summary=summary,
         checks=catalog,

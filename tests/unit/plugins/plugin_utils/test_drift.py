@@ -3,8 +3,8 @@ so it lists exactly what site.yml --check --diff would change."""
 
 import pytest
 
-from ansible_collections.pgtrail.audit.plugins.module_utils.drift import drift
 from ansible_collections.pgtrail.audit.plugins.module_utils.pgaudit_scope import compose_scope
+from ansible_collections.pgtrail.audit.plugins.plugin_utils.drift import drift
 
 
 def entry(scope, target, name, value, database=None, role=None):

@@ -46,10 +46,7 @@ def declared_by_scope(declared_scope):
     for role, settings in sorted((declared_scope.get("roles") or {}).items()):
         settings = dict(settings or {})
         database = settings.pop("database", None)
-        if database:
-            scopes.append(("role_in_database", "%s@%s" % (role, database), settings))
-        else:
-            scopes.append(("role", role, settings))
+        scopes.append(ps.scope_of(database, role) + (settings,))
     return scopes
 
 

@@ -5,8 +5,8 @@ import copy
 
 import pytest
 
-from ansible_collections.pgtrail.audit.plugins.module_utils import compliance
-from ansible_collections.pgtrail.audit.plugins.module_utils.compliance import evaluate, summarize
+from ansible_collections.pgtrail.audit.plugins.plugin_utils import compliance
+from ansible_collections.pgtrail.audit.plugins.plugin_utils.compliance import evaluate, summarize
 
 
 def compliant():
@@ -119,15 +119,15 @@ def test_results_have_the_documented_shape_and_a_fixed_order():
         assert r["status"] in ("pass", "fail", "not_applicable")
 
 
-def test_profiles_select_the_standards():
+def test_the_standards_are_selected_by_name():
     assert {r["standard"] for r in evaluate(compliant(), ["cis"])} == {"CIS"}
     assert {r["standard"] for r in evaluate(compliant(), ["STIG", "pgtrail"])} == {"STIG", "pgtrail"}
     assert len(evaluate(compliant(), ["all"])) == len(compliance.CHECKS)
     assert len(evaluate(compliant(), "cis")) == 7
 
 
-def test_an_unknown_profile_is_named():
-    with pytest.raises(ValueError, match="unknown compliance profile.*'hipaa'"):
+def test_an_unknown_standard_is_named():
+    with pytest.raises(ValueError, match="unknown compliance standard.*'hipaa'"):
         evaluate(compliant(), ["cis", "hipaa"])
 
 
