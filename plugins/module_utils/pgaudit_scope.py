@@ -66,8 +66,7 @@ def check_names(given):
             if old not in given:
                 continue
             deprecations.append(
-                "%s is deprecated and will be removed in %s: set %s instead (one name for both roles and the playbooks)"
-                % (old, ALIASES_REMOVED_IN, name)
+                "%s is deprecated: set %s instead (one name for both roles and the playbooks)" % (old, name)
             )
         values = [(n, given[n]) for n in (name,) + old_names if n in given]
         for other, value in values[1:]:
