@@ -69,29 +69,16 @@ def pgaudit_scope(variables):
         raise AnsibleFilterError(str(exc)) from exc
     profile = variables.get("profile")
     if profile in scope_lib.PROFILE_ALIASES:
-        _deprecate(
+        deprecate(
             "pgaudit_profile %s is deprecated: it is now called %s" % (profile, scope_lib.PROFILE_ALIASES[profile])
         )
     return scope
 
 
-def pgtrail_names(given):
-    """The variables as given; a deprecation warning per old name, an error where two names of
-    one thing disagree (documented in the adjacent pgtrail_names.yml)."""
-    if not isinstance(given, dict):
-        raise AnsibleFilterError("pgtrail_names expects a dict of variables, got %r" % (given,))
-    deprecations, errors = scope_lib.check_names(given)
-    if errors:
-        raise AnsibleFilterError("; ".join(errors))
-    for message in deprecations:
-        _deprecate(message)
-    return given
-
-
-def _deprecate(message):
+def deprecate(message):
     Display().deprecated(message, version=scope_lib.ALIASES_REMOVED_IN, collection_name="pgtrail.audit")
 
 
 class FilterModule(object):
     def filters(self):
-        return {"pgaudit_scope": pgaudit_scope, "pgtrail_names": pgtrail_names}
+        return {"pgaudit_scope": pgaudit_scope}
