@@ -13,6 +13,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible.module_utils.parsing.convert_bool import boolean
+
 from ansible_collections.pgtrail.audit.plugins.module_utils import identifiers
 from ansible_collections.pgtrail.audit.plugins.module_utils import pgaudit_settings as settings_lib
 
@@ -70,12 +72,20 @@ def check_names(given):
             )
         values = [(n, given[n]) for n in (name,) + old_names if n in given]
         for other, value in values[1:]:
-            if value != values[0][1]:
+            if _meaning(value) != _meaning(values[0][1]):
                 errors.append(
                     "%s and %s name the same thing with different values (%r, %r): set only %s"
                     % (values[0][0], other, values[0][1], value, name)
                 )
     return deprecations, errors
+
+
+def _meaning(value):
+    """A value as the roles read it: 'yes', 'true' and True are one boolean (-e gives strings)."""
+    try:
+        return boolean(value, strict=True) if isinstance(value, (bool, str)) else value
+    except TypeError:
+        return value
 
 
 def _given_twice(log, settings, object_audit):

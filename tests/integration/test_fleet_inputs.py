@@ -25,10 +25,11 @@ from testbed import ROOT, Host, docker, image_exists, run_playbook, start_host
 # Every boolean and integer variable of both roles and of site.yml, as `-e name=value` gives them.
 AS_STRINGS = {
     "pgaudit_restart": "true",
-    "pgtrail_install_packages": "yes",
+    "pgaudit_install_packages": "yes",
     "pgaudit_log_connections": "True",
     "pgaudit_remove_unlisted": "false",
     "pgaudit_restart_timeout": "60",
+    "audit_triggers_install_packages": "true",
     "audit_triggers_revoke_parameter_grants": "true",
     "pgtrail_serial": "1",
     "pgtrail_max_fail_percentage": "0",
@@ -147,7 +148,8 @@ def test_an_old_variable_name_is_taken_with_a_deprecation_warning_naming_its_one
     )
 
     assert run.rc != 0 and "logs nothing" in run.failure(case.name)
-    deprecations = [line for line in run.output.splitlines() if "[DEPRECATION WARNING]" in line]
+    # The json callback keeps them in the results (the default callback prints [DEPRECATION WARNING]).
+    deprecations = [d["msg"] for _name, result in run.results(pg.name) for d in result.get("deprecations") or []]
     assert [line for line in deprecations if "pgaudit_become_user" in line and "pgtrail_become_user" in line]
     assert [line for line in deprecations if "seed" in line and "baseline" in line]
     assert pg.config_snapshot() == config

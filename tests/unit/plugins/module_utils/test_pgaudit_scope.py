@@ -248,6 +248,15 @@ def test_baseline_is_the_default_profile_and_seed_its_deprecated_name(profile):
             ["pgaudit_install_packages", "audit_triggers_install_packages"],
         ),
         ({"pgtrail_report_profiles": ["cis"]}, ["pgtrail_report_profiles"]),
+        # -e gives strings: one boolean, however spelled, is no disagreement.
+        (
+            {
+                "pgaudit_install_packages": "yes",
+                "audit_triggers_install_packages": "true",
+                "pgtrail_install_packages": True,
+            },
+            ["pgaudit_install_packages", "audit_triggers_install_packages"],
+        ),
     ],
 )
 def test_each_old_name_set_is_a_deprecation_naming_its_one_name(given, deprecated):
@@ -274,6 +283,10 @@ def deprecations_order(name):
             ["pgaudit_become_user", "audit_triggers_become_user"],
         ),
         ({"pgtrail_report_standards": ["cis"], "pgtrail_report_profiles": ["stig"]}, ["pgtrail_report_profiles"]),
+        (
+            {"pgaudit_install_packages": "no", "audit_triggers_install_packages": "true"},
+            ["audit_triggers_install_packages"],
+        ),
     ],
 )
 def test_two_names_of_one_thing_with_different_values_are_refused_naming_both(given, named):
