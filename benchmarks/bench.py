@@ -21,6 +21,8 @@ Sections (docs/benchmarks.md explains each):
   profile  CPU per audited UPDATE with one part of the first design put back, or one part of
            ours taken away, at a time
   fleet    site.yml against benchmarks/peer/site.yml on 1..n fresh hosts: first converge, no-op
+  steady   the no-op re-run of site.yml on 1, 3 and 6 of the same converged hosts (--limit), each
+           as a ratio to the 1-host time of the same run: what the steady path costs per host
 """
 
 import argparse
@@ -114,6 +116,7 @@ TARGETS = (
     ("statement_bulk", "One UPDATE of every row in statement mode: at most 2.0x the unaudited time"),
     ("chain_8", "Chain on at 8 clients: at least 0.7x the throughput with the chain off"),
     ("fleet_noop", "No-op re-run of site.yml: at most 0.5x the peer playbook's wall time, and changed=0"),
+    ("steady_hosts", "No-op re-run of site.yml on the most hosts: at most 2.0x its time on 1 host, and changed=0"),
 )
 
 _print_lock = threading.Lock()
@@ -628,8 +631,10 @@ def write_inventory(directory, names, smoke=False):
     return str(inventory)
 
 
-def run_playbook(inventory, playbook, hosts, extra=None):
+def run_playbook(inventory, playbook, hosts, extra=None, limit=False):
     cmd = ["ansible-playbook", "-i", inventory, str(playbook)]
+    if limit:
+        cmd += ["--limit", ",".join(hosts)]
     if extra:
         # JSON, so that booleans stay booleans (key=value extra vars are strings).
         cmd += ["-e", json.dumps(extra)]
@@ -650,30 +655,83 @@ def run_playbook(inventory, playbook, hosts, extra=None):
     )
 
 
-def fleet_tool(tool, count, smoke):
-    """Fresh hosts, the example estate, then the tool's first converge and no-op re-run(s)."""
-    names = ["%sfleet-%s-%d" % (PREFIX, tool, i + 1) for i in range(count)]
+def fleet_hosts(names, smoke, body):
+    """Fresh hosts with the example estate prepared: body(inventory) runs on them, then they go."""
     remove_containers(names)
-    say("%s on %d fresh host(s): starting %s" % (tool, count, ", ".join(names)))
     start_containers(names)
     try:
         with tempfile.TemporaryDirectory(prefix="pgtrail-bench-") as tmp:
             inventory = write_inventory(tmp, names, smoke)
             run_playbook(inventory, ROOT / "examples" / "prepare-estate.yml", names)
-            playbook = ROOT / ("playbooks/site.yml" if tool == "site" else "benchmarks/peer/site.yml")
-            runs = dict(first=run_playbook(inventory, playbook, names))
-            say("%s, %d host(s), first converge: %.1f s" % (tool, count, runs["first"]["seconds"]))
-            if smoke:
-                # A re-run is the same code path; a smoke run stays under two minutes without it.
-                return runs
-            runs["noop"] = run_playbook(inventory, playbook, names)
-            say(
-                "%s, %d host(s), re-run: %.1f s, changed=%d"
-                % (tool, count, runs["noop"]["seconds"], runs["noop"]["changed"])
-            )
-            return runs
+            return body(inventory)
     finally:
         remove_containers(names)
+
+
+def fleet_tool(tool, count, smoke):
+    """Fresh hosts, the example estate, then the tool's first converge and no-op re-run(s)."""
+    names = ["%sfleet-%s-%d" % (PREFIX, tool, i + 1) for i in range(count)]
+    say("%s on %d fresh host(s): starting %s" % (tool, count, ", ".join(names)))
+    playbook = ROOT / ("playbooks/site.yml" if tool == "site" else "benchmarks/peer/site.yml")
+
+    def body(inventory):
+        runs = dict(first=run_playbook(inventory, playbook, names))
+        say("%s, %d host(s), first converge: %.1f s" % (tool, count, runs["first"]["seconds"]))
+        if smoke:
+            # A re-run is the same code path; a smoke run stays under two minutes without it.
+            return runs
+        runs["noop"] = run_playbook(inventory, playbook, names)
+        say(
+            "%s, %d host(s), re-run: %.1f s, changed=%d"
+            % (tool, count, runs["noop"]["seconds"], runs["noop"]["changed"])
+        )
+        return runs
+
+    return fleet_hosts(names, smoke, body)
+
+
+def steady_benchmark(args):
+    """The no-op re-run of site.yml on 1, 3 and 6 of the same converged hosts.
+
+    One set of fresh hosts is converged once (all at once), then site.yml runs again with
+    --limit on the first 1, 3, 6 of them, sizes interleaved and their order rotated on each
+    repeat; each size's median is reported with its ratio to the 1-host median of this run, so
+    the machine's speed cancels out and what remains is what each more host costs.
+    """
+    counts = sorted(set(args.steady_hosts))
+    names = ["%ssteady-%d" % (PREFIX, i + 1) for i in range(max(counts))]
+    say("steady path on %d fresh host(s): starting %s" % (len(names), ", ".join(names)))
+    playbook = ROOT / "playbooks" / "site.yml"
+
+    def body(inventory):
+        first = run_playbook(inventory, playbook, names, extra=dict(pgtrail_serial=len(names)))
+        say("steady path: first converge of %d host(s): %.1f s" % (len(names), first["seconds"]))
+        runs = dict((str(c), []) for c in counts)
+        for repeat in range(args.repeats):
+            for count in counts[repeat % len(counts) :] + counts[: repeat % len(counts)]:
+                result = run_playbook(inventory, playbook, names[:count], limit=True)
+                runs[str(count)].append(result)
+                say("steady path, %d host(s): %.1f s, changed=%d" % (count, result["seconds"], result["changed"]))
+        return runs
+
+    return steady_figures(fleet_hosts(names, args.smoke, body))
+
+
+def steady_figures(runs):
+    """{count: {seconds, ratio, changed, tasks, calls, runs}}: medians, ratios to 1 host (pure)."""
+    out = {}
+    for count, results in runs.items():
+        out[count] = dict(
+            seconds=median(r["seconds"] for r in results),
+            runs=[round(r["seconds"], 2) for r in results],
+            changed=max(r["changed"] for r in results),
+            tasks=max(r["tasks"] for r in results),
+            calls=max(r["calls"] for r in results),
+        )
+    one = out.get("1", {}).get("seconds")
+    for figures in out.values():
+        figures["ratio"] = ratio(figures["seconds"], one)
+    return out
 
 
 def fleet_benchmarks(args):
@@ -786,6 +844,17 @@ def evaluate(results):
             met=met,
             detail="; ".join("%s host(s): %.2fx, changed=%d" % (c, r, changed) for c, r, changed in noop),
         )
+    steady = results.get("steady", {})
+    if len(steady) > 1:
+        most = max(steady, key=int)
+        out["steady_hosts"] = dict(
+            value=steady[most]["ratio"],
+            met=steady[most]["ratio"] <= 2.0 and all(f["changed"] == 0 for f in steady.values()),
+            detail="; ".join(
+                "%s host(s): %.1f s, %s, changed=%d" % (c, f["seconds"], fmt_ratio(f["ratio"]), f["changed"])
+                for c, f in sorted(steady.items(), key=lambda kv: int(kv[0]))
+            ),
+        )
     return out
 
 
@@ -886,6 +955,16 @@ def text_table(results):
                         "%d/%d" % (s["changed_per_host"], q["changed_per_host"]),
                     )
                 )
+    steady = results.get("steady")
+    if steady:
+        lines.append("")
+        lines.append("5. Steady path: no-op re-run of site.yml on n of the same hosts (median; ratio to 1 host)")
+        lines.append("%-7s%12s%10s%10s%10s%10s" % ("hosts", "wall", "ratio", "tasks", "calls", "changed"))
+        for count, f in sorted(steady.items(), key=lambda kv: int(kv[0])):
+            lines.append(
+                "%-7s%11.1fs%10s%10d%10d%10d"
+                % (count, f["seconds"], fmt_ratio(f["ratio"]), f["tasks"], f["calls"], f["changed"])
+            )
     targets = evaluate(results)
     lines.append("")
     lines.append("Targets")
@@ -1220,6 +1299,7 @@ def render_chart(results, path):
         statement_bulk="statement bulk <= 2.0x",
         chain_8="chain >= 0.7x at 8 clients",
         fleet_noop="re-run <= 0.5x peer",
+        steady_hosts="6 hosts <= 2.0x 1 host",
     )
     summary = "   ".join("%s: %s" % (names[key], verdict(targets.get(key))) for key, _text in TARGETS)
     fig.text(0.5, 0.01, "targets:  " + summary, ha="center", fontsize=9)
@@ -1261,6 +1341,7 @@ def parse_args(argv):
     parser.add_argument("--clients", type=number_list, default=[1, 8], help="pgbench client counts (default 1,8)")
     parser.add_argument("--fleet-hosts", type=number_list, default=[1, 2, 3], help="fleet sizes (default 1,2,3)")
     parser.add_argument("--skip-fleet", action="store_true", help="no fleet benchmark")
+    parser.add_argument("--steady-hosts", type=number_list, default=[1, 3, 6], help="steady-path sizes (default 1,3,6)")
     parser.add_argument("--skip-profile", action="store_true", help="no profile of the row trigger")
     parser.add_argument("--profile-transactions", type=int, default=12000, help="UPDATEs per profile run")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, one host, a temporary output directory")
@@ -1270,15 +1351,18 @@ def parse_args(argv):
     parser.add_argument(
         "--sections",
         type=lambda text: [x.strip() for x in text.split(",") if x.strip()],
-        default=["writes", "bulk", "bytes", "profile", "fleet"],
-        help="run only these of writes,bulk,bytes,profile,fleet (default: all)",
+        default=["writes", "bulk", "bytes", "profile", "fleet", "steady"],
+        help="run only these of writes,bulk,bytes,profile,fleet,steady (default: all)",
     )
     args = parser.parse_args(argv)
     if "fleet" not in args.sections:
         args.skip_fleet = True
+    if "steady" not in args.sections:
+        args.steady_hosts = []
     if args.smoke:
         args.rows, args.seconds, args.repeats = 2000, 1, 1
         args.clients, args.fleet_hosts, args.profile_transactions = [1], [1], 100
+        args.steady_hosts = [1, 2] if args.steady_hosts else []
     return args
 
 
@@ -1304,6 +1388,7 @@ def main(argv=None):
         repeats=args.repeats,
         clients=args.clients,
         fleet_hosts=[] if args.skip_fleet else args.fleet_hosts,
+        steady_hosts=args.steady_hosts,
         chain=chain,
         smoke=args.smoke,
     )
@@ -1318,6 +1403,9 @@ def main(argv=None):
             results["fleet"] = fleet.result()
     if not args.skip_fleet and not args.smoke:
         results["fleet"] = fleet_benchmarks(args)
+    if args.steady_hosts:
+        # Alone on the machine: the ratios are what each more host costs, not the neighbours.
+        results["steady"] = steady_benchmark(args)
     params["duration"] = time.monotonic() - started
     out = write_outputs(results, out_dir)
     print(text_table(results))

@@ -19,6 +19,9 @@ options:
     description:
       - A dict with the keys C(profile), C(log), C(settings), C(databases), C(roles), C(object_audit)
         and C(log_off_allowed), holding the role variables of the same names (C(pgaudit_profile), ...).
+      - A setting given in two places is refused, naming both (C(pgaudit_log) with C(pgaudit_settings.log);
+        C(pgaudit_object_audit) with C(pgaudit_settings.role)). The profile C(seed) is the deprecated
+        name of C(baseline).
       - A C(pgaudit.log) that logs nothing (C(none), an empty string or list, C(-misc)) at a scope is
         refused unless C(log_off_allowed) names that scope (C(system), C(database:NAME), C(role:NAME)).
     type: dict
@@ -31,7 +34,7 @@ EXAMPLES = r"""
 - name: Normalise the scope
   ansible.builtin.set_fact:
     scope: >-
-      {{ {'profile': 'seed', 'log': ['WRITE', 'ddl'],
+      {{ {'profile': 'baseline', 'log': ['WRITE', 'ddl'],
           'databases': {'finance': {'log': 'read,write'}}} | pgtrail.audit.pgaudit_scope }}
 """
 
@@ -45,8 +48,9 @@ _value:
 """
 
 from ansible.errors import AnsibleFilterError
+from ansible.utils.display import Display
 
-from ansible_collections.pgtrail.audit.plugins.module_utils.pgaudit_scope import compose_scope
+from ansible_collections.pgtrail.audit.plugins.module_utils import pgaudit_scope as scope_lib
 
 KEYS = ("profile", "log", "settings", "databases", "roles", "object_audit", "log_off_allowed")
 
@@ -60,9 +64,19 @@ def pgaudit_scope(variables):
             "pgaudit_scope: unknown key(s) %s; expected %s" % (", ".join(unknown), ", ".join(KEYS))
         )
     try:
-        return compose_scope(**variables)
+        scope = scope_lib.compose_scope(**variables)
     except ValueError as exc:
         raise AnsibleFilterError(str(exc)) from exc
+    profile = variables.get("profile")
+    if profile in scope_lib.PROFILE_ALIASES:
+        deprecate(
+            "pgaudit_profile %s is deprecated: it is now called %s" % (profile, scope_lib.PROFILE_ALIASES[profile])
+        )
+    return scope
+
+
+def deprecate(message):
+    Display().deprecated(message, version=scope_lib.ALIASES_REMOVED_IN, collection_name="pgtrail.audit")
 
 
 class FilterModule(object):

@@ -13,11 +13,25 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible.module_utils.parsing.convert_bool import boolean
+
 from ansible_collections.pgtrail.audit.plugins.module_utils import identifiers
 from ansible_collections.pgtrail.audit.plugins.module_utils import pgaudit_settings as settings_lib
 
 OBJECT_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE")
 NO_PROFILE = "none"
+DEFAULT_PROFILE = "baseline"
+# Profile names kept one release: {old: new}.
+PROFILE_ALIASES = {"seed": "baseline"}
+# The one name of each thing both roles and every playbook read, and the names it had before,
+# kept as deprecated aliases for one release.
+NAME_ALIASES = {
+    "pgtrail_connection": ("pgaudit_connection", "audit_triggers_connection"),
+    "pgtrail_become_user": ("pgaudit_become_user", "audit_triggers_become_user"),
+    "pgtrail_install_packages": ("pgaudit_install_packages", "audit_triggers_install_packages"),
+    "pgtrail_report_standards": ("pgtrail_report_profiles",),
+}
+ALIASES_REMOVED_IN = "2.0.0"
 # The opt-in for scopes where pgaudit.log may log nothing, and the forms of its entries.
 LOG_OFF_VARIABLE = "pgaudit_log_off_allowed"
 LOG_OFF_FORMS = "'system', 'database:NAME' or 'role:NAME'"
@@ -40,6 +54,74 @@ def _log_off_allowed(allowed, errors):
         else:
             errors.append("%s: %r is not a scope; write %s" % (LOG_OFF_VARIABLE, entry, LOG_OFF_FORMS))
     return names
+
+
+def check_names(given):
+    """(deprecations, errors) for the variables the inventory defines ({name: value}).
+
+    Each old name set is a deprecation naming its one name; two names of one thing with
+    different values are an error naming both (the roles would otherwise pick one silently).
+    """
+    deprecations, errors = [], []
+    for name, old_names in sorted(NAME_ALIASES.items()):
+        for old in old_names:
+            if old not in given:
+                continue
+            deprecations.append(
+                "%s is deprecated: set %s instead (one name for both roles and the playbooks)" % (old, name)
+            )
+        values = [(n, given[n]) for n in (name,) + old_names if n in given]
+        for other, value in values[1:]:
+            if _meaning(value) != _meaning(values[0][1]):
+                errors.append(
+                    "%s and %s name the same thing with different values (%r, %r): set only %s"
+                    % (values[0][0], other, values[0][1], value, name)
+                )
+    return deprecations, errors
+
+
+def _meaning(value):
+    """A value as the roles read it: 'yes', 'true' and True are one boolean (-e gives strings)."""
+    try:
+        return boolean(value, strict=True) if isinstance(value, (bool, str)) else value
+    except TypeError:
+        return value
+
+
+def _given_twice(log, settings, object_audit):
+    """Errors for a pgaudit setting the inventory gives in two places (no silent override)."""
+    errors = []
+    named = dict(
+        (key.strip().lower().replace("pgaudit.", "", 1), key)
+        for key in (settings if isinstance(settings, dict) else {})
+        if isinstance(key, str)
+    )
+    if log is not None and "log" in named:
+        errors.append(
+            "pgaudit_log and pgaudit_settings.%s both set pgaudit.log: give it once (pgaudit_log)" % named["log"]
+        )
+    if isinstance(object_audit, dict) and object_audit and "role" in named:
+        errors.append(
+            "pgaudit_object_audit and pgaudit_settings.%s both set pgaudit.role: give it once "
+            "(pgaudit_object_audit.role)" % named["role"]
+        )
+    return errors
+
+
+def _profile(profile, errors):
+    """The profile's settings; 'seed' is the deprecated name of 'baseline'."""
+    name = profile.strip().lower() if isinstance(profile, str) else profile
+    name = PROFILE_ALIASES.get(name, name)
+    if not name or name == NO_PROFILE:
+        return {}
+    # The settings table may still call the baseline by its old name.
+    if name not in settings_lib.PROFILES:
+        name = dict((new, old) for old, new in PROFILE_ALIASES.items()).get(name, name)
+    try:
+        return settings_lib.profile_settings(name)
+    except ValueError as exc:
+        errors.append("pgaudit_profile: %s" % exc)
+        return {}
 
 
 def _given_log(values):
@@ -120,23 +202,26 @@ def _object_audit(object_audit, errors):
 
 
 def compose_scope(
-    profile="seed", log=None, settings=None, databases=None, roles=None, object_audit=None, log_off_allowed=None
+    profile=DEFAULT_PROFILE,
+    log=None,
+    settings=None,
+    databases=None,
+    roles=None,
+    object_audit=None,
+    log_off_allowed=None,
 ):
     """Return {system, databases, roles, object_audit, log_off} ready for the modules, or raise
     ValueError listing every problem.
 
-    A pgaudit.log that logs nothing ('none', '', [], '-misc') turns auditing off at its scope:
+    A setting given in two places (pgaudit_log and pgaudit_settings.log, pgaudit_object_audit and
+    pgaudit_settings.role) is an error naming both. A pgaudit.log that logs nothing ('none', '',
+    [], '-misc') turns auditing off at its scope:
     it is refused unless ``log_off_allowed`` names that scope ('system', 'database:NAME',
     'role:NAME'); ``log_off`` lists every scope where auditing is off, for the run to say so.
     """
-    errors = []
+    errors = _given_twice(log, settings, object_audit)
     allowed = _log_off_allowed(log_off_allowed, errors)
-    system = {}
-    if profile and profile != NO_PROFILE:
-        try:
-            system.update(settings_lib.profile_settings(profile))
-        except ValueError as exc:
-            errors.append("pgaudit_profile: %s" % exc)
+    system = _profile(profile, errors)
     system.update(_settings("pgaudit_settings", settings, errors))
     if log is not None:
         system.update(_settings("pgaudit_log", {"log": log}, errors))

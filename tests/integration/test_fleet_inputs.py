@@ -86,6 +86,16 @@ REFUSED = {
     "empty-element": ({"pgaudit_log": "read,,write"}, ["'read,,write'", "not a list pgaudit accepts"]),
     "trailing-comma": ({"pgaudit_log": "write,"}, ["'write,'", "not a list pgaudit accepts"]),
     "empty-list-item": ({"pgaudit_log": ["write", ""]}, ["not a list pgaudit accepts"]),
+    # A setting given twice is refused, naming both places (the group gives pgaudit_log).
+    "log-given-twice": ({"pgaudit_settings": {"log": "read"}}, ["pgaudit_log", "pgaudit_settings.log", "give it once"]),
+    "role-given-twice": (
+        {"pgaudit_object_audit": {"role": "audit_objects"}, "pgaudit_settings": {"role": "auditor"}},
+        ["pgaudit_object_audit", "pgaudit_settings.role", "give it once"],
+    ),
+    "old-names-disagree": (
+        {"pgaudit_become_user": "postgres", "audit_triggers_become_user": "dba"},
+        ["pgaudit_become_user", "audit_triggers_become_user", "set only pgtrail_become_user"],
+    ),
 }
 # The validate.yml entry point has an argument spec: a bad type stops every host there, before
 # the scope is read (so these run apart from the cases above).
@@ -121,6 +131,27 @@ def test_values_that_turn_auditing_off_or_that_pgaudit_refuses_stop_the_run_befo
             assert fragment in message, (host.name, fragment, message)
     # The good host was validated and then nothing ran: no host changed.
     assert not [name for name, _r in run.results(pg.name) if not name.startswith(("Check", "Validat", "pgtrail"))]
+    assert pg.config_snapshot() == config
+
+
+@pytest.mark.parametrize("pg", [17], indirect=True, ids=["pg17"])
+def test_an_old_variable_name_is_taken_with_a_deprecation_warning_naming_its_one_name(pg):
+    # The run stops in the validation play (the case host's value is refused): nothing is contacted.
+    case = Host("pgtrail-case-old-name", pg.major)
+    config = pg.config_snapshot()
+
+    run = run_playbook(
+        "site.yml",
+        [pg, case],
+        group_vars={"pgaudit_log": ["write", "ddl"], "pgaudit_become_user": "postgres", "pgaudit_profile": "seed"},
+        host_vars={case.name: {"pgaudit_log": "none"}},
+    )
+
+    assert run.rc != 0 and "logs nothing" in run.failure(case.name)
+    # The json callback keeps them in the results (the default callback prints [DEPRECATION WARNING]).
+    deprecations = [d["msg"] for _name, result in run.results(pg.name) for d in result.get("deprecations") or []]
+    assert [line for line in deprecations if "pgaudit_become_user" in line and "pgtrail_become_user" in line]
+    assert [line for line in deprecations if "seed" in line and "baseline" in line]
     assert pg.config_snapshot() == config
 
 

@@ -4,7 +4,7 @@ the printed table, from results made up here (the benchmark itself runs in scrip
 import importlib.util
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 _spec = importlib.util.spec_from_file_location("pgtrail_bench", ROOT / "benchmarks" / "bench.py")
 bench = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(bench)
@@ -99,3 +99,26 @@ def test_a_fleet_only_run_installs_no_database_variant():
     assert bench.database_sections(bench.parse_args(["--sections", "fleet"])) == []
     assert bench.database_sections(bench.parse_args(["--skip-profile"])) == ["writes", "bulk", "bytes"]
     assert bench.database_sections(bench.parse_args([])) == ["writes", "bulk", "bytes", "profile"]
+
+
+def steady_run(seconds, changed=0):
+    return dict(seconds=seconds, changed=changed, tasks=12, calls=3)
+
+
+def test_the_steady_path_is_measured_against_the_one_host_time_of_the_same_run():
+    steady = bench.steady_figures(
+        {"1": [steady_run(6.0), steady_run(5.0), steady_run(7.0)], "6": [steady_run(13.0), steady_run(11.0)]}
+    )
+    assert steady["1"]["seconds"] == 6.0 and steady["6"]["seconds"] == 12.0
+    assert steady["6"]["ratio"] == 2.0
+    targets = bench.evaluate(dict(results(), steady=steady))
+    assert targets["steady_hosts"]["met"] is True
+    assert "6 host(s): 12.0 s, 2.00x" in targets["steady_hosts"]["detail"]
+
+
+def test_a_steady_path_that_grows_faster_than_twice_or_changes_something_misses_its_target():
+    slow = bench.steady_figures({"1": [steady_run(6.0)], "6": [steady_run(22.0)]})
+    assert bench.evaluate(dict(results(), steady=slow))["steady_hosts"]["met"] is False
+    changing = bench.steady_figures({"1": [steady_run(6.0, changed=1)], "6": [steady_run(8.0)]})
+    assert bench.evaluate(dict(results(), steady=changing))["steady_hosts"]["met"] is False
+    assert "5. Steady path" in bench.text_table(dict(results(), steady=slow))

@@ -2,7 +2,11 @@
 
 import pytest
 
-from ansible_collections.pgtrail.audit.plugins.module_utils.pgaudit_scope import compose_scope
+from ansible_collections.pgtrail.audit.plugins.module_utils.pgaudit_scope import (
+    NAME_ALIASES,
+    check_names,
+    compose_scope,
+)
 
 
 def test_the_seed_profile_is_the_default():
@@ -185,3 +189,108 @@ def test_object_audit_names_are_read_as_sql_before_any_host_changes(grant, messa
 def test_an_object_audit_role_postgresql_would_cut_is_refused():
     with pytest.raises(ValueError, match="pgaudit_object_audit.role 'x+': name x+ is 64 bytes"):
         compose_scope(object_audit={"role": "x" * 64, "grants": []})
+
+
+@pytest.mark.parametrize(
+    "given, named",
+    [
+        (dict(log=["write"], settings={"log": "ddl"}), ["pgaudit_log", "pgaudit_settings.log"]),
+        (dict(log="write", settings={"pgaudit.log": "write"}), ["pgaudit_log", "pgaudit_settings.pgaudit.log"]),
+        (dict(log="write", settings={" LOG ": "write"}), ["pgaudit_log", "pgaudit_settings. LOG "]),
+        (
+            dict(object_audit={"role": "auditor_objects"}, settings={"role": "other"}),
+            ["pgaudit_object_audit", "pgaudit_settings.role"],
+        ),
+        (
+            dict(object_audit={"grants": [{"database": "d", "table": "t"}]}, settings={"pgaudit.role": "x"}),
+            ["pgaudit_object_audit", "pgaudit_settings.pgaudit.role"],
+        ),
+    ],
+)
+def test_a_setting_given_twice_is_refused_naming_both_places(given, named):
+    with pytest.raises(ValueError) as err:
+        compose_scope(**given)
+    for where in named:
+        assert where in str(err.value)
+    assert "give it once" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        dict(log="write"),
+        dict(settings={"log": "write"}),
+        dict(settings={"role": "r"}),
+        dict(object_audit={"role": "r"}),
+    ],
+)
+def test_a_setting_given_once_in_either_place_is_taken(given):
+    scope = compose_scope(**given)
+    assert scope["system"].get("pgaudit.log", "write, ddl") in ("write", "write, ddl")
+    assert scope["system"].get("pgaudit.role", "r") == "r"
+
+
+@pytest.mark.parametrize("profile", ["baseline", "seed", "Baseline"])
+def test_baseline_is_the_default_profile_and_seed_its_deprecated_name(profile):
+    assert compose_scope(profile=profile)["system"] == compose_scope()["system"]
+    assert compose_scope()["system"]["pgaudit.log"] == "write, ddl"
+
+
+@pytest.mark.parametrize(
+    "given, deprecated",
+    [
+        ({}, []),
+        ({"pgtrail_connection": {"port": 5433}}, []),
+        ({"pgaudit_connection": {"port": 5433}}, ["pgaudit_connection"]),
+        ({"audit_triggers_become_user": "dba", "pgtrail_become_user": "dba"}, ["audit_triggers_become_user"]),
+        (
+            {"pgaudit_install_packages": False, "audit_triggers_install_packages": False},
+            ["pgaudit_install_packages", "audit_triggers_install_packages"],
+        ),
+        ({"pgtrail_report_profiles": ["cis"]}, ["pgtrail_report_profiles"]),
+        # -e gives strings: one boolean, however spelled, is no disagreement.
+        (
+            {
+                "pgaudit_install_packages": "yes",
+                "audit_triggers_install_packages": "true",
+                "pgtrail_install_packages": True,
+            },
+            ["pgaudit_install_packages", "audit_triggers_install_packages"],
+        ),
+    ],
+)
+def test_each_old_name_set_is_a_deprecation_naming_its_one_name(given, deprecated):
+    deprecations, errors = check_names(given)
+    assert errors == []
+    assert [message.split()[0] for message in deprecations] == sorted(deprecated, key=deprecations_order)
+    for message in deprecations:
+        assert "set pgtrail_" in message.split(":", 1)[1]
+
+
+def deprecations_order(name):
+    return [old for _new, olds in sorted(NAME_ALIASES.items()) for old in olds].index(name)
+
+
+@pytest.mark.parametrize(
+    "given, named",
+    [
+        (
+            {"pgtrail_connection": {"port": 1}, "pgaudit_connection": {"port": 2}},
+            ["pgtrail_connection", "pgaudit_connection"],
+        ),
+        (
+            {"pgaudit_become_user": "a", "audit_triggers_become_user": "b"},
+            ["pgaudit_become_user", "audit_triggers_become_user"],
+        ),
+        ({"pgtrail_report_standards": ["cis"], "pgtrail_report_profiles": ["stig"]}, ["pgtrail_report_profiles"]),
+        (
+            {"pgaudit_install_packages": "no", "audit_triggers_install_packages": "true"},
+            ["audit_triggers_install_packages"],
+        ),
+    ],
+)
+def test_two_names_of_one_thing_with_different_values_are_refused_naming_both(given, named):
+    _deprecations, errors = check_names(given)
+    assert len(errors) == 1
+    for name in named:
+        assert name in errors[0]
