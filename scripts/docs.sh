@@ -28,6 +28,6 @@ chmod og-w "$dest/rst" # antsibull-docs wants it writable by its owner only
   --use-current --dest-dir rst pgtrail.audit)
 step "sphinx-build: HTML"
 # Not -W: offline, the links into docs.ansible.com are warnings, not errors.
-(cd "$dest" && sphinx-build -q -M html rst build -c . 2>"$dest/sphinx-warnings.log") ||
+(cd "$dest" && sphinx-build -M html rst build -c . -q 2>"$dest/sphinx-warnings.log") ||
   die "sphinx-build failed; see $dest/sphinx-warnings.log"
 info "open $dest/build/html/collections/pgtrail/audit/index.html"
