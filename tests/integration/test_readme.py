@@ -135,6 +135,34 @@ def test_every_block_of_the_readme_says_how_it_is_tested():
     assert not unexplained, 'skip markers need reason="...": %s' % unexplained
 
 
+LINK = re.compile(r"\]\((?P<target>[^)\s]+)\)")
+
+
+def slug(heading):
+    """The anchor GitHub gives a heading: lower case, punctuation dropped, spaces as hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def anchors(page):
+    return {slug(line.lstrip("#")) for line in page.read_text().splitlines() if re.match(r"^#{1,6} ", line)}
+
+
+def test_the_links_between_the_pages_reach_a_file_and_a_heading():
+    assert slug("Why the trail does not use pg_partman") == "why-the-trail-does-not-use-pg_partman"
+    assert slug("pgaudit on every host: what `site.yml` does") == "pgaudit-on-every-host-what-siteyml-does"
+    broken = []
+    for page in documentation_pages():
+        for match in LINK.finditer(page.read_text()):
+            target = match.group("target")
+            if re.match(r"^[a-z]+:", target):
+                continue
+            path, _, anchor = target.partition("#")
+            linked = (page.parent / path).resolve() if path else page
+            if not linked.exists() or (anchor and linked.suffix == ".md" and anchor not in anchors(linked)):
+                broken.append("%s: %s" % (page.relative_to(ROOT), target))
+    assert not broken, "links to no file or no heading: %s" % broken
+
+
 def clean_env():
     """The environment of a user in their own project: this checkout's test settings removed."""
     env = dict(os.environ)
