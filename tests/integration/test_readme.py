@@ -21,7 +21,7 @@ A block with no marker, or with a kind this file does not know, fails.
 
 The user's project is a copy of the checkout's files (a fresh clone, with its own ansible.cfg)
 plus `inventory/`: one host of the demo fleet (PostgreSQL 17) with the example group_vars. The
-blocks run in order, README.md first, then the pages of docs/ by name, so the README's install
+blocks run in order, README.md first, then the pages of docs/ (ORDER), so the README's install
 step comes before the commands that use the installed collection. Pages a tool writes (GENERATED)
 are not read. The demo fleet is removed at the end (scripts/demo down).
 """
@@ -38,6 +38,10 @@ from testbed import ROOT, docker
 
 README = ROOT / "README.md"
 DOCS = ROOT / "docs"
+# The order the pages run in, as the README's documentation list reads them (pages not listed
+# follow by name): trail.md's UPDATE of public.payments runs before operations.md publishes the
+# schema public, after which PostgreSQL refuses UPDATEs of a table with no replica identity.
+ORDER = ("site.md", "trail.md", "operations.md", "chain.md", "evidence.md", "architecture.md", "testing.md")
 # Pages a tool writes, with the tool: their blocks are its output, not instructions to run.
 GENERATED = {"docs/benchmarks.md": "benchmarks/run"}
 HOST = "pgtrail-demo-pg17"
@@ -83,8 +87,9 @@ def readme_blocks(text, source="README.md"):
 
 
 def documentation_pages():
-    """README.md, then every page of docs/ by name, less the pages a tool writes."""
-    pages = [README] + sorted(DOCS.glob("*.md"))
+    """README.md, then every page of docs/ in ORDER, less the pages a tool writes."""
+    ranked = sorted(DOCS.glob("*.md"), key=lambda p: (ORDER.index(p.name) if p.name in ORDER else len(ORDER), p.name))
+    pages = [README] + ranked
     return [page for page in pages if page.relative_to(ROOT).as_posix() not in GENERATED]
 
 
