@@ -1,8 +1,9 @@
-"""The README, executed: scripts/demo runs to its end, and every fenced block of README.md runs
-where its marker says, so the README and the code cannot part ways unnoticed.
+"""The documentation, executed: scripts/demo runs to its end, and every fenced block of README.md
+and of the pages in docs/ runs where its marker says, so the docs and the code cannot part ways
+unnoticed (a snippet moved from the README to a page stays tested).
 
-Each fenced block is preceded by an HTML comment saying how it is tested (the README's
-"Contributing" section lists the kinds):
+Each fenced block is preceded by an HTML comment saying how it is tested (docs/testing.md lists
+the kinds):
 
     <!-- readme-test: sh -->                 each command runs in the user's project
     <!-- readme-test: psql db=finance -->    the SQL runs with psql on the project's hosts
@@ -20,8 +21,9 @@ A block with no marker, or with a kind this file does not know, fails.
 
 The user's project is a copy of the checkout's files (a fresh clone, with its own ansible.cfg)
 plus `inventory/`: one host of the demo fleet (PostgreSQL 17) with the example group_vars. The
-blocks run in README order, so the README's install step comes before the commands that use the
-installed collection. The demo fleet is removed at the end (scripts/demo down).
+blocks run in order, README.md first, then the pages of docs/ (ORDER), so the README's install
+step comes before the commands that use the installed collection. Pages a tool writes (GENERATED)
+are not read. The demo fleet is removed at the end (scripts/demo down).
 """
 
 import os
@@ -35,6 +37,13 @@ import yaml
 from testbed import ROOT, docker
 
 README = ROOT / "README.md"
+DOCS = ROOT / "docs"
+# The order the pages run in, as the README's documentation list reads them (pages not listed
+# follow by name): trail.md's UPDATE of public.payments runs before operations.md publishes the
+# schema public, after which PostgreSQL refuses UPDATEs of a table with no replica identity.
+ORDER = ("site.md", "trail.md", "operations.md", "chain.md", "evidence.md", "architecture.md", "testing.md")
+# Pages a tool writes, with the tool: their blocks are its output, not instructions to run.
+GENERATED = {"docs/benchmarks.md": "benchmarks/run"}
 HOST = "pgtrail-demo-pg17"
 KINDS = {"sh", "psql", "group_vars", "playbook", "tasks", "output", "paths", "skip"}
 # Fences and markers may be indented (a block inside a list item).
@@ -43,8 +52,8 @@ FENCE = re.compile(r"^(?P<indent>\s*)```(?P<lang>[\w-]*)\s*$")
 
 
 class Block:
-    def __init__(self, line, lang, text, marker):
-        self.line, self.lang, self.text = line, lang, text
+    def __init__(self, line, lang, text, marker, source="README.md"):
+        self.line, self.lang, self.text, self.source = line, lang, text, source
         self.kind, self.options = None, {}
         if marker is not None:
             words = shlex.split(marker)
@@ -52,10 +61,10 @@ class Block:
             self.options = dict(word.split("=", 1) for word in words[1:] if "=" in word)
 
     def __repr__(self):
-        return "README.md:%d (%s)" % (self.line, self.kind or "no marker")
+        return "%s:%d (%s)" % (self.source, self.line, self.kind or "no marker")
 
 
-def readme_blocks(text):
+def readme_blocks(text, source="README.md"):
     """Every fenced block with the marker on the line before it (blank lines allowed between)."""
     blocks, lines, i = [], text.splitlines(), 0
     while i < len(lines):
@@ -72,12 +81,26 @@ def readme_blocks(text):
         while end < len(lines) and not lines[end].startswith(indent + "```"):
             end += 1
         body = "\n".join(line[len(indent) :] for line in lines[i + 1 : end]) + "\n"
-        blocks.append(Block(i + 1, fence.group("lang"), body, marker.group("spec") if marker else None))
+        blocks.append(Block(i + 1, fence.group("lang"), body, marker.group("spec") if marker else None, source))
         i = end + 1
     return blocks
 
 
-BLOCKS = readme_blocks(README.read_text())
+def documentation_pages():
+    """README.md, then every page of docs/ in ORDER, less the pages a tool writes."""
+    ranked = sorted(DOCS.glob("*.md"), key=lambda p: (ORDER.index(p.name) if p.name in ORDER else len(ORDER), p.name))
+    pages = [README] + ranked
+    return [page for page in pages if page.relative_to(ROOT).as_posix() not in GENERATED]
+
+
+def documentation_blocks():
+    blocks = []
+    for page in documentation_pages():
+        blocks.extend(readme_blocks(page.read_text(), page.relative_to(ROOT).as_posix()))
+    return blocks
+
+
+BLOCKS = documentation_blocks()
 
 
 def test_the_extractor_reads_markers_and_refuses_unmarked_blocks():
@@ -91,6 +114,20 @@ def test_the_extractor_reads_markers_and_refuses_unmarked_blocks():
     assert second.kind is None
     assert (third.kind, third.options) == ("skip", {"reason": "a file tree"})
     assert (fourth.kind, fourth.text) == (None, "SELECT 2;\n")
+    (page_block,) = readme_blocks("<!-- readme-test: sh -->\n```sh\nls\n```\n", "docs/trail.md")
+    assert repr(page_block) == "docs/trail.md:2 (sh)"
+
+
+def test_the_pages_of_docs_are_read_and_only_generated_pages_are_left_out():
+    read = {page.relative_to(ROOT).as_posix() for page in documentation_pages()}
+    pages = {page.relative_to(ROOT).as_posix() for page in DOCS.glob("*.md")}
+    assert "README.md" in read
+    assert pages - read == set(GENERATED), "pages of docs/ whose blocks are not run: %s" % sorted(
+        pages - read - set(GENERATED)
+    )
+    for page, tool in GENERATED.items():
+        assert "Written by %s" % tool in (ROOT / page).read_text(), "%s does not say %s writes it" % (page, tool)
+    assert {block.source for block in BLOCKS} >= {"README.md"} | {p for p in read if "```" in (ROOT / p).read_text()}
 
 
 def test_every_block_of_the_readme_says_how_it_is_tested():
@@ -101,6 +138,34 @@ def test_every_block_of_the_readme_says_how_it_is_tested():
     )
     unexplained = [b for b in BLOCKS if b.kind == "skip" and not b.options.get("reason")]
     assert not unexplained, 'skip markers need reason="...": %s' % unexplained
+
+
+LINK = re.compile(r"\]\((?P<target>[^)\s]+)\)")
+
+
+def slug(heading):
+    """The anchor GitHub gives a heading: lower case, punctuation dropped, spaces as hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def anchors(page):
+    return {slug(line.lstrip("#")) for line in page.read_text().splitlines() if re.match(r"^#{1,6} ", line)}
+
+
+def test_the_links_between_the_pages_reach_a_file_and_a_heading():
+    assert slug("Why the trail does not use pg_partman") == "why-the-trail-does-not-use-pg_partman"
+    assert slug("pgaudit on every host: what `site.yml` does") == "pgaudit-on-every-host-what-siteyml-does"
+    broken = []
+    for page in documentation_pages():
+        for match in LINK.finditer(page.read_text()):
+            target = match.group("target")
+            if re.match(r"^[a-z]+:", target):
+                continue
+            path, _, anchor = target.partition("#")
+            linked = (page.parent / path).resolve() if path else page
+            if not linked.exists() or (anchor and linked.suffix == ".md" and anchor not in anchors(linked)):
+                broken.append("%s: %s" % (page.relative_to(ROOT), target))
+    assert not broken, "links to no file or no heading: %s" % broken
 
 
 def clean_env():
@@ -238,13 +303,13 @@ def run_output(block, demo):
         for sample in block.text.splitlines()
         if sample.strip() and not any(output_pattern(sample).fullmatch(line) for line in lines)
     ]
-    assert not missing, "lines of the README's sample that scripts/demo does not print: %s" % missing
+    assert not missing, "lines of the sample at %r that scripts/demo does not print: %s" % (block, missing)
 
 
 def run_paths(block):
     listed = [line.split()[0].rstrip(",") for line in block.text.splitlines() if line.strip()]
     missing = [path for path in listed if not (ROOT / path).exists()]
-    assert not missing, "paths the README lists that the checkout does not have: %s" % missing
+    assert not missing, "paths %r lists that the checkout does not have: %s" % (block, missing)
 
 
 RUNNERS = {
@@ -264,10 +329,12 @@ def test_the_demo_runs_to_the_report(demo):
     assert "ERROR" not in demo
 
 
-@pytest.mark.parametrize("block", BLOCKS, ids=lambda b: "line%d-%s" % (b.line, b.kind or "unmarked"))
+@pytest.mark.parametrize(
+    "block", BLOCKS, ids=lambda b: "%s-line%d-%s" % (b.source.rsplit("/", 1)[-1], b.line, b.kind or "unmarked")
+)
 def test_the_readme_block_runs(block, request):
     if block.kind == "skip":
-        pytest.skip("README.md:%d is not run: %s" % (block.line, block.options.get("reason")))
+        pytest.skip("%s:%d is not run: %s" % (block.source, block.line, block.options.get("reason")))
     if block.kind not in RUNNERS:
         pytest.fail("%r has no known readme-test marker" % block)
     if block.kind == "paths":
