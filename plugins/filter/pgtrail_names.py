@@ -14,7 +14,7 @@ description:
   - Both roles and every playbook read one connection, become-user and install-packages variable
     (C(pgtrail_connection), C(pgtrail_become_user), C(pgtrail_install_packages)), and report.yml reads
     C(pgtrail_report_standards). Their old names (C(pgaudit_connection), C(audit_triggers_connection), ...,
-    C(pgtrail_report_profiles)) work until 2.0.0, with a deprecation warning each.
+    C(pgtrail_report_profiles)) work until 0.2.0, with a deprecation warning each.
   - Fails when two names of one thing are set to different values, naming both.
 options:
   _input:

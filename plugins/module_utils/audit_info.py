@@ -15,6 +15,7 @@ __metaclass__ = type
 import os
 
 from ansible_collections.pgtrail.audit.plugins.module_utils import audit_facts, pgconf, postgres
+from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.names import LOG, REGISTRY
 from ansible_collections.pgtrail.audit.plugins.module_utils.audit_facts import (
     FIRST_NORMAL_OID,
     LOG_PRIVILEGES,
@@ -40,7 +41,6 @@ from ansible_collections.pgtrail.audit.plugins.module_utils.audit_facts import (
     weakening,
     writers,
 )
-from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.names import LOG, REGISTRY
 from ansible_collections.pgtrail.audit.plugins.module_utils.identifiers import render
 
 # What audit_info returns besides postgres.server_facts (a superuser or pg_read_all_settings

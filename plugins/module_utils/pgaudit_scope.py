@@ -21,8 +21,8 @@ from ansible_collections.pgtrail.audit.plugins.module_utils import pgaudit_setti
 OBJECT_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE")
 NO_PROFILE = "none"
 DEFAULT_PROFILE = "baseline"
-# Profile names kept one release: {old: new}.
-PROFILE_ALIASES = {"seed": "baseline"}
+# Profile names kept one release: {old: new} (one table, with the profiles).
+PROFILE_ALIASES = settings_lib.PROFILE_ALIASES
 # The one name of each thing both roles and every playbook read, and the names it had before,
 # kept as deprecated aliases for one release.
 NAME_ALIASES = {
@@ -31,7 +31,7 @@ NAME_ALIASES = {
     "pgtrail_install_packages": ("pgaudit_install_packages", "audit_triggers_install_packages"),
     "pgtrail_report_standards": ("pgtrail_report_profiles",),
 }
-ALIASES_REMOVED_IN = "2.0.0"
+ALIASES_REMOVED_IN = "0.2.0"
 # The opt-in for scopes where pgaudit.log may log nothing, and the forms of its entries.
 LOG_OFF_VARIABLE = "pgaudit_log_off_allowed"
 LOG_OFF_FORMS = "'system', 'database:NAME' or 'role:NAME'"
@@ -114,9 +114,6 @@ def _profile(profile, errors):
     name = PROFILE_ALIASES.get(name, name)
     if not name or name == NO_PROFILE:
         return {}
-    # The settings table may still call the baseline by its old name.
-    if name not in settings_lib.PROFILES:
-        name = dict((new, old) for old, new in PROFILE_ALIASES.items()).get(name, name)
     try:
         return settings_lib.profile_settings(name)
     except ValueError as exc:
