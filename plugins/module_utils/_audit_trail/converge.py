@@ -147,18 +147,18 @@ def _plan_run(session, params, state, selection, catalog, app_roles, migrations,
             hash_chain,
             state["server_version_num"] >= 180000,
         )
-    run = dict(
-        tables=tables,
-        desired=desired,
-        specs=specs,
-        app_roles=app_roles,
-        migrations=migrations,
-        hash_chain=hash_chain,
-        trigger_steps=trigger_steps,
-        function_steps=plan.plan_functions(state["functions"], specs),
-        event_steps=plan.plan_event_triggers(state["event_triggers"], schema) if present else [],
-        partition_plan=plan.plan_log_partitions(state, params),
-    )
+    run = {
+        "tables": tables,
+        "desired": desired,
+        "specs": specs,
+        "app_roles": app_roles,
+        "migrations": migrations,
+        "hash_chain": hash_chain,
+        "trigger_steps": trigger_steps,
+        "function_steps": plan.plan_functions(state["functions"], specs),
+        "event_steps": plan.plan_event_triggers(state["event_triggers"], schema) if present else [],
+        "partition_plan": plan.plan_log_partitions(state, params),
+    }
     if run["event_steps"] and not state["superuser"]:
         raise TrailError(
             [
