@@ -76,7 +76,7 @@ def pgaudit_scope(variables):
 
 
 def deprecate(message):
-    Display().deprecated(message, version=scope_lib.ALIASES_REMOVED_IN, collection_name="pgtrail.audit")
+    Display().deprecated(message, version="0.2.0", collection_name="pgtrail.audit")  # scope_lib.ALIASES_REMOVED_IN
 
 
 class FilterModule(object):

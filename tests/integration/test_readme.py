@@ -161,7 +161,7 @@ def test_the_links_between_the_pages_reach_a_file_and_a_heading():
             target = match.group("target")
             if re.match(r"^[a-z]+:", target):
                 continue
-            path, _, anchor = target.partition("#")
+            path, _hash, anchor = target.partition("#")
             linked = (page.parent / path).resolve() if path else page
             if not linked.exists() or (anchor and linked.suffix == ".md" and anchor not in anchors(linked)):
                 broken.append("%s: %s" % (page.relative_to(ROOT), target))
