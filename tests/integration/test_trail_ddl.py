@@ -365,9 +365,9 @@ def test_what_weakens_the_trail_is_still_refused_to_the_owner(pg_all, estate, re
 
 
 def readme_blocks():
-    """The code blocks of the README's "Migrations and partitions", as (language, text)."""
-    text = (ROOT / "README.md").read_text()
-    section = re.split(r"\n##+ ", text.split("### Migrations and partitions", 1)[1], maxsplit=1)[0]
+    """The code blocks of docs/operations.md's "Migrations and partitions", as (language, text)."""
+    text = (ROOT / "docs" / "operations.md").read_text()
+    section = re.split(r"\n##+ ", text.split("\n## Migrations and partitions", 1)[1], maxsplit=1)[0]
     return re.findall(r"```(\w+)\n(.*?)```", section, re.S)
 
 

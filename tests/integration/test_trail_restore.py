@@ -11,14 +11,14 @@ import pytest
 from pgaudit_testlib import PASSWORD, Objects, succeeded, unique
 from testbed import ROOT
 
-# The README's commands (README: Backup and restore), for a database "shop" and its dump
-# "shop.dump", as postgres; the test runs them as the README gives them.
-README = (ROOT / "README.md").read_text()
+# The documented commands (docs/operations.md: Backup and restore), for a database "shop" and
+# its dump "shop.dump", as postgres; the test runs them as the page gives them.
+OPERATIONS = (ROOT / "docs" / "operations.md").read_text()
 
 
 def readme_command(prefix):
-    """The one line of the README's backup and restore section that starts with prefix."""
-    section = README.split("### Backup and restore", 1)[1].split("\n## ", 1)[0]
+    """The one line of the page's backup and restore section that starts with prefix."""
+    section = OPERATIONS.split("\n## Backup and restore", 1)[1].split("\n## ", 1)[0]
     (line,) = [line for line in section.splitlines() if line.startswith(prefix)]
     return line
 
