@@ -104,3 +104,10 @@ def test_a_sudo_user_converges_the_host_with_acl_or_pipelining(sudo_host, monkey
         )
         assert verify.rc == 0, verify.output
         assert (Path(heads) / sudo_host.name / "postgres.json").is_file()
+        # The first export says it had nothing to compare with; the next compares, and says nothing of it.
+        assert "no earlier head in" in verify.output, verify.output
+        again = run_as_sudo_user(
+            "verify.yml", sudo_host, monkeypatch, pipelining, group_vars=scope, extra_vars={"pgtrail_chain_dir": heads}
+        )
+        assert again.rc == 0, again.output
+        assert "no earlier head in" not in again.output, again.output
