@@ -54,7 +54,21 @@ LOG_PRIVILEGES = ("INSERT", "UPDATE", "DELETE", "TRUNCATE")
 # First oid of objects made after initdb: roles below it are PostgreSQL's predefined roles.
 FIRST_NORMAL_OID = 16384
 PARAMETER_ACL_SINCE = 150000
-VIA = {"database": "ALTER DATABASE", "role": "ALTER ROLE", "role_in_database": "ALTER ROLE IN DATABASE"}
+VIA = {
+    "all_roles": "ALTER ROLE ALL",
+    "database": "ALTER DATABASE",
+    "role": "ALTER ROLE",
+    "role_in_database": "ALTER ROLE IN DATABASE",
+}
+# The target of an ALTER ROLE ALL value (pg_db_role_setting with neither database nor role).
+ALL_ROLES = "ALL"
+# Where a new session takes each setting from, most specific first (PostgreSQL's process_settings
+# applies role in database, role, database, then ALTER ROLE ALL over the files, and the files
+# over the default). Role settings are never taken from the roles a login is a member of.
+PRECEDENCE = ("role_in_database", "role", "database", "all_roles", "system", "default")
+# pg_settings sources that are the server's own (what every session starts from); any other
+# source (database, user, global...) is the reading session's own value and hides the system one.
+SERVER_SOURCES = ("default", "configuration file", "command line", "environment variable", "override")
 
 # SQL other modules share (pgaudit_settings, audit_lockdown).
 
@@ -138,8 +152,9 @@ def scope_entries(rows, prefix=ps.PREFIX):
     for row in rows:
         database, role = row.get("datname"), row.get("rolname")
         if not database and not role:
-            continue
-        scope, target = ps.scope_of(database, role)
+            scope, target = "all_roles", ALL_ROLES
+        else:
+            scope, target = ps.scope_of(database, role)
         try:
             settings = ps.parse_setconfig(row.get("setconfig"))
         except ValueError:
@@ -158,7 +173,7 @@ def scope_entries(rows, prefix=ps.PREFIX):
                     source=dict(file=None, line=None, via=VIA[scope]),
                 )
             )
-    order = {"system": 0, "database": 1, "role": 2, "role_in_database": 3}
+    order = {"system": 0, "all_roles": 1, "database": 2, "role": 3, "role_in_database": 4}
     entries.sort(key=lambda e: (order[e["scope"]], e["target"] or "", e["name"]))
     return entries
 
@@ -174,20 +189,21 @@ def system_entries(staged):
     ]
 
 
-def system_log_value(running_settings, staged):
-    """The system pgaudit.log sessions get: the running value, else the staged one, else 'none'."""
-    if running_settings.get("pgaudit.log") is not None:
-        return running_settings["pgaudit.log"]
-    if "pgaudit.log" in staged:
-        return staged["pgaudit.log"]["value"]
-    return ps.SETTINGS["pgaudit.log"]["default"]
+def classes_dropped(system_value, value):
+    """(the classes ``system_value`` logs and ``value`` does not, sorted; the error of a value
+    pgaudit cannot read, else None): the one comparison behind every weakening flag."""
+    try:
+        return ps.weakens(system_value, value), None
+    except ValueError as exc:
+        return [], str(exc)
 
 
 def weakening(entries, system_value):
-    """Database, role and role-in-database pgaudit.log values that log fewer classes than the
-    system value: [{scope, target, setting, value, system_value, classes_dropped}].
+    """Database, role, role-in-database and ALTER ROLE ALL pgaudit.log values that log fewer
+    classes than the system value: [{scope, target, setting, value, system_value, classes_dropped}].
 
-    A value pgaudit cannot read is listed with ``error``: a session there fails to start.
+    A value pgaudit cannot read is listed with ``error``: sessions skip it with a WARNING and take
+    the next scope's value.
     """
     found = []
     for entry in entries:
@@ -200,13 +216,11 @@ def weakening(entries, system_value):
             value=entry["value"],
             system_value=system_value,
         )
-        try:
-            dropped = ps.weakens(system_value, entry["value"])
-        except ValueError as exc:
-            item.update(classes_dropped=[], error=str(exc))
+        dropped, error = classes_dropped(system_value, entry["value"])
+        if error:
+            item.update(classes_dropped=[], error=error)
             found.append(item)
-            continue
-        if dropped:
+        elif dropped:
             item["classes_dropped"] = dropped
             found.append(item)
     return found
@@ -270,6 +284,228 @@ def unreached_message(item):
             else "it has no login member",
         )
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# The effective policy of every login (pure; unit-tested)
+# ---------------------------------------------------------------------------------------------
+
+
+def shown_value(name, value):
+    """``value`` of setting ``name`` as ``SHOW`` prints it; ValueError when the server refuses it.
+
+    pgaudit.log and pgaudit.role are shown as given (pgaudit.log checked as pgaudit checks it);
+    the others as PostgreSQL normalises them (on/off, a lower-case level, a decimal).
+    """
+    if name == "pgaudit.log":
+        ps.effective_classes(value)
+        return value
+    if name not in ps.SETTINGS or ps.SETTINGS[name]["type"] == "string":
+        return value
+    return ps.normalize_setting(name, value)
+
+
+def _shown_or_given(name, value):
+    try:
+        return shown_value(name, value)
+    except ValueError:
+        return value
+
+
+def system_policy(rows, staged, data_directory):
+    """{name: {value, scope, via, file, line}}: what a new session starts from for each pgaudit
+    setting, before any database or role value (``scope`` is ``system`` or ``default``).
+
+    ``rows``: SYSTEM_POLICY rows (pg_settings of the reading session); ``staged``:
+    staged_settings(). A row whose source is the server's own is what every session gets; any other
+    source (the reading role's or database's own value) hides it, and the staged value stands in.
+    """
+    by_name = dict((row["name"], row) for row in rows)
+    names = set(by_name) | set(name for name in staged if ps.is_pgaudit_name(name)) | set(["pgaudit.log"])
+    result = {}
+    for name in sorted(names):
+        row = by_name.get(name)
+        source = row["source"] if row else None
+        if source in SERVER_SOURCES and source != "default":
+            if source == "configuration file":
+                where = describe_file_source(row["sourcefile"], row["sourceline"], data_directory)
+            else:
+                where = dict(file=None, line=None, via=source)
+            item = dict(value=row["setting"], scope="system", **where)
+        elif name in staged and source not in SERVER_SOURCES:
+            item = dict(value=_shown_or_given(name, staged[name]["value"]), scope="system", **staged[name]["source"])
+        else:
+            default = row["boot_val"] if row else ps.SETTINGS.get(name, {}).get("default")
+            item = dict(value=default, scope="default", file=None, line=None, via="default")
+        result[name] = item
+    return result
+
+
+def effective_policy(logins, databases, entries, system, unreached=()):
+    """What pgaudit applies to a session of each login in each database: one cell per pair.
+
+    ``logins``: [{rolname, rolsuper}]; ``entries``: settings_by_scope entries (the system ones are
+    left out: ``system`` is system_policy()); ``unreached``: unreached_role_settings() items.
+    Each cell: {login, database, superuser, settings {name: value}, sources {name: scope},
+    classes_dropped (what the system pgaudit.log logs and this login does not), ignored (values
+    the server skips at session start, with a WARNING, for the next scope's), not_inherited
+    (group roles whose settings the login does not get)}.
+    """
+    at = {}
+    for entry in entries:
+        if entry["scope"] != "system":
+            key = (entry["scope"], entry.get("database"), entry.get("role"))
+            at.setdefault(key, {})[entry["name"]] = entry
+    names = sorted(set(system) | set(name for (_scope, _db, _role), values in at.items() for name in values))
+    system_log = (system.get("pgaudit.log") or {}).get("value") or ps.SETTINGS["pgaudit.log"]["default"]
+    cells = []
+    for login in logins:
+        role = login["rolname"]
+        for database in databases:
+            keys = (
+                ("role_in_database", database, role),
+                ("role", None, role),
+                ("database", database, None),
+                ("all_roles", None, None),
+            )
+            settings, sources, ignored = {}, {}, []
+            for name in names:
+                settings[name] = system[name]["value"] if name in system else ps.SETTINGS.get(name, {}).get("default")
+                sources[name] = system[name]["scope"] if name in system else "default"
+                for key in keys:
+                    entry = at.get(key, {}).get(name)
+                    if entry is None:
+                        continue
+                    try:
+                        settings[name] = shown_value(name, entry["value"])
+                    except ValueError as exc:
+                        ignored.append(
+                            dict(scope=key[0], target=entry["target"], name=name, value=entry["value"], error=str(exc))
+                        )
+                        continue
+                    sources[name] = key[0]
+                    break
+            dropped, _error = classes_dropped(system_log, settings.get("pgaudit.log"))
+            cells.append(
+                dict(
+                    login=role,
+                    database=database,
+                    superuser=bool(login.get("rolsuper")),
+                    settings=settings,
+                    sources=sources,
+                    classes_dropped=dropped,
+                    ignored=ignored,
+                    not_inherited=[
+                        dict(role=item["role"], settings=item["settings"])
+                        for item in unreached
+                        if role in item["login_members"] and item.get("database") in (None, database)
+                    ],
+                )
+            )
+    return cells
+
+
+# ---------------------------------------------------------------------------------------------
+# Who can switch auditing off (pure; unit-tested)
+# ---------------------------------------------------------------------------------------------
+
+# Every role each login role reaches through pg_auth_members, and how: ``inherited`` (it uses the
+# role's privileges as its own) or ``settable`` (it can SET ROLE to it). {inherit} and {set} are
+# the hop's options: on PostgreSQL 16+ the grant's INHERIT and SET options; before 16 the member's
+# rolinherit, and SET ROLE always.
+ROLE_REACH = """
+WITH RECURSIVE reach (login, roleid, inherited, settable) AS (
+    SELECT r.oid, r.oid, true, true FROM pg_catalog.pg_roles AS r WHERE r.rolcanlogin
+    UNION
+    SELECT g.login, m.roleid, g.inherited AND {inherit}, g.settable AND {set}
+      FROM reach AS g JOIN pg_catalog.pg_auth_members AS m ON m.member = g.roleid
+)
+SELECT l.rolname::text AS login, t.rolname::text AS role, pg_catalog.bool_or(g.inherited) AS inherited,
+       pg_catalog.bool_or(g.settable) AS settable, t.rolsuper AS superuser, t.rolbypassrls AS bypassrls,
+       t.rolreplication AS replication
+  FROM reach AS g
+  JOIN pg_catalog.pg_roles AS l ON l.oid = g.login
+  JOIN pg_catalog.pg_roles AS t ON t.oid = g.roleid
+ GROUP BY l.rolname, t.rolname, t.rolsuper, t.rolbypassrls, t.rolreplication
+ ORDER BY 1, 2
+"""
+MEMBERSHIP_OPTIONS_SINCE = 160000
+# The kinds of SWITCH_OFF, in the order they are listed.
+SWITCH_OFF_KINDS = (
+    "superuser",
+    "becomes_superuser",
+    "set_parameter",
+    "bypassrls",
+    "replication",
+    "owns_audited_tables",
+)
+
+
+def role_reach_options(server_version_num):
+    """The {inherit} and {set} SQL of ROLE_REACH for a server version."""
+    if server_version_num >= MEMBERSHIP_OPTIONS_SINCE:
+        return dict(inherit="m.inherit_option", set="m.set_option")
+    return dict(
+        inherit="(SELECT x.rolinherit FROM pg_catalog.pg_roles AS x WHERE x.oid = m.member)",
+        set="true",
+    )
+
+
+def switch_off(reach_rows, grants, owners):
+    """The login roles that can switch auditing off, and how: [{role, kind, via, database, what}].
+
+    ``reach_rows``: ROLE_REACH rows; ``grants``: parameter_grants() (SET or ALTER SYSTEM on
+    pgaudit.*); ``owners``: {database: [{table, owner}]} of the audited tables. Kinds:
+    superuser; becomes_superuser (SET ROLE to a superuser role, ``via`` it); set_parameter (a grant
+    on pgaudit.* held by the login, a role it inherits or can SET ROLE to, or PUBLIC);
+    bypassrls (its own or a role's it can SET ROLE to); replication (its own: replication
+    connections take the login's attribute); owns_audited_tables (it owns, inherits or can SET ROLE
+    to the owner, per database). A superuser is listed as such only.
+    """
+    reach = {}
+    for row in reach_rows:
+        reach.setdefault(row["login"], []).append(row)
+    found = []
+    for login in sorted(reach):
+        rows = reach[login]
+        own = next((r for r in rows if r["role"] == login), None) or {}
+        if own.get("superuser"):
+            found.append(dict(role=login, kind="superuser", via=[], database=None, what=[]))
+            continue
+        settable = [r for r in rows if r["settable"] and r["role"] != login]
+        usable = set(r["role"] for r in rows if r["inherited"] or r["settable"]) | set(["PUBLIC"])
+        supers = sorted(r["role"] for r in settable if r["superuser"])
+        if supers:
+            found.append(dict(role=login, kind="becomes_superuser", via=supers, database=None, what=[]))
+        held = [g for g in grants if g["role"] in usable]
+        if held:
+            found.append(
+                dict(
+                    role=login,
+                    kind="set_parameter",
+                    via=sorted(set(g["role"] for g in held if g["role"] != login)),
+                    database=None,
+                    what=sorted(set(g["parameter"] for g in held)),
+                )
+            )
+        bypass = sorted(r["role"] for r in settable if r["bypassrls"])
+        if own.get("bypassrls") or bypass:
+            found.append(dict(role=login, kind="bypassrls", via=bypass, database=None, what=[]))
+        if own.get("replication"):
+            found.append(dict(role=login, kind="replication", via=[], database=None, what=[]))
+        for database in sorted(owners):
+            tables = [t for t in owners[database] if t["owner"] in usable]
+            if tables:
+                found.append(
+                    dict(
+                        role=login,
+                        kind="owns_audited_tables",
+                        via=sorted(set(t["owner"] for t in tables if t["owner"] != login)),
+                        database=database,
+                        what=sorted(t["table"] for t in tables),
+                    )
+                )
+    return found
 
 
 def library_listed(entries, library, pkglibdir):

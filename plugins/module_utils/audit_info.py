@@ -25,17 +25,21 @@ from ansible_collections.pgtrail.audit.plugins.module_utils.audit_facts import (
     PARAMETER_ACL,
     PARAMETER_ACL_SINCE,
     ROLE_LOGINS,
+    ROLE_REACH,
     SPL,
     backup_needs,
     chain_result,
     closed_databases,
+    effective_policy,
     library_listed,
     parameter_grants,
     replication_warnings,
+    role_reach_options,
     scope_entries,
     staged_settings,
+    switch_off,
     system_entries,
-    system_log_value,
+    system_policy,
     trail_coverage,
     unreached_role_settings,
     weakening,
@@ -56,8 +60,10 @@ SELECT current_setting('data_directory') AS data_directory,
          AS pending_restart
 """
 
+# The source columns tell the server's own values from the reading session's role and database ones.
 PGAUDIT_SETTINGS = """
-SELECT name, setting FROM pg_catalog.pg_settings WHERE name LIKE 'pgaudit.%' ORDER BY name
+SELECT name, setting, source, sourcefile, sourceline, boot_val
+  FROM pg_catalog.pg_settings WHERE name LIKE 'pgaudit.%' ORDER BY name
 """
 
 # ---------------------------------------------------------------------------------------------
@@ -95,6 +101,9 @@ SELECT name, setting FROM pg_catalog.pg_settings WHERE name = ANY (%(names)s)
 """
 
 SUPERUSERS = "SELECT rolname FROM pg_catalog.pg_roles WHERE rolsuper ORDER BY rolname"
+
+# The roles a session can log in as (the rows of the effective policy).
+LOGINS = "SELECT rolname::text AS rolname, rolsuper FROM pg_catalog.pg_roles WHERE rolcanlogin ORDER BY 1"
 
 SET_USER = """
 SELECT (SELECT default_version FROM pg_catalog.pg_available_extensions WHERE name = 'set_user') AS available
@@ -146,6 +155,15 @@ SELECT n.nspname AS schema_name, c.relname AS table_name
   FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
  WHERE n.nspname = ANY (%(schemas)s) AND c.relkind IN ('r', 'p') AND NOT c.relispartition
    AND c.relpersistence <> 't'
+ ORDER BY 1, 2
+"""
+
+# The owners of the audited tables (they could drop or disable the trail's triggers).
+AUDITED_OWNERS = """
+SELECT a.schema_name, a.table_name, pg_catalog.pg_get_userbyid(c.relowner)::text AS owner
+  FROM pg_catalog.unnest(%(schemas)s::text[], %(tables)s::text[]) AS a(schema_name, table_name)
+  JOIN pg_catalog.pg_namespace AS n ON n.nspname = a.schema_name
+  JOIN pg_catalog.pg_class AS c ON c.relnamespace = n.oid AND c.relname = a.table_name
  ORDER BY 1, 2
 """
 
@@ -251,7 +269,8 @@ def gather_server(session, base):
 
     scope_rows = session.query(SCOPE_SETTINGS)
     entries = system_entries(staged) + scope_entries(scope_rows)
-    system_value = system_log_value(base["pgaudit"]["settings"], staged)
+    system = system_policy(session.query(PGAUDIT_SETTINGS), staged, data_directory)
+    system_value = system["pgaudit.log"]["value"]
 
     running = {r["name"]: r["setting"] for r in session.query(RUNNING, dict(names=list(LOGGING_PARAMETERS)))}
     logging = dict((name, running.get(name)) for name in LOGGING_PARAMETERS)
@@ -269,6 +288,9 @@ def gather_server(session, base):
         grants = parameter_grants(session.query(PARAMETER_ACL))
     else:
         grants = []
+    options = role_reach_options(base["server_version_num"])
+    sql = postgres.sql
+    reach = session.query(sql.SQL(ROLE_REACH).format(inherit=sql.SQL(options["inherit"]), set=sql.SQL(options["set"])))
 
     return dict(
         preload=preload,
@@ -281,6 +303,9 @@ def gather_server(session, base):
         superusers=superusers,
         parameter_grants=grants,
         set_user_available=session.scalar(SET_USER),
+        system_policy=system,
+        logins=session.query(LOGINS),
+        role_reach=reach,
     )
 
 
@@ -299,6 +324,7 @@ def gather_database(session, trail_schema, verify=True):
         hash_chain=dict(enabled=False),
         replication=read_replication(session, trail_schema),
         backup=None,
+        audited_owners=[],
     )
     objects = session.query(TRAIL_OBJECTS, dict(schema=trail_schema, log=LOG, registry=REGISTRY))
     objects = objects[0] if objects else {}
@@ -327,6 +353,14 @@ def gather_database(session, trail_schema, verify=True):
     tables = [(r["schema_name"], r["table_name"]) for r in session.query(SCHEMA_TABLES, dict(schemas=schemas))]
     events = {r["evtname"]: r["enabled"] for r in session.query(EVENT_TRIGGERS)}
     result["trail"] = trail_coverage(registry, triggers, tables, events, trail_schema)
+    named = [e for e in registry if e.get("schema_name") and e.get("table_name")]
+    result["audited_owners"] = [
+        dict(table=render(r["schema_name"], r["table_name"]), owner=r["owner"])
+        for r in session.query(
+            AUDITED_OWNERS,
+            dict(schemas=[e["schema_name"] for e in named], tables=[e["table_name"] for e in named]),
+        )
+    ]
     return result
 
 
@@ -423,6 +457,25 @@ def per_database(per_db, key, keep=lambda value: True):
     return dict((db, per_db[db][key]) for db in sorted(per_db) if keep(per_db[db][key]))
 
 
+def who_is_audited(session, server, names, per_db):
+    """{effective_policy, can_switch_off}: what pgaudit applies to every login in every database
+    read that accepts connections, and the logins that could switch auditing off."""
+    allowed = set(r["datname"] for r in session.query(DATABASES))
+    databases = [db for db in names if db in allowed]
+    system = server["system_policy"]
+    owners = dict((db, per_db[db]["audited_owners"]) for db in sorted(per_db) if per_db[db]["audited_owners"])
+    return dict(
+        effective_policy=dict(
+            system=system,
+            databases=databases,
+            logins=effective_policy(
+                server["logins"], databases, server["settings_by_scope"], system, server["unreached_role_settings"]
+            ),
+        ),
+        can_switch_off=switch_off(server["role_reach"], server["parameter_grants"], owners),
+    )
+
+
 def evidence(module, session, facts, current):
     """``facts`` with the server's and every database's evidence added."""
     params = module.params
@@ -435,6 +488,7 @@ def evidence(module, session, facts, current):
         module, session, current, names, params["trail_schema"], params["verify_chain"]
     )
     facts["preload"] = server["preload"]
+    facts.update(who_is_audited(session, server, names, per_db))
     facts["pgaudit"].update(
         package=audit_facts.package_of(os.path.join(facts["pkglibdir"], "pgaudit.so"), module.run_command),
         extension_versions=per_database(per_db, "pgaudit_version"),

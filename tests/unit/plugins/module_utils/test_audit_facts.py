@@ -29,14 +29,16 @@ def test_alter_system_and_configuration_files_are_told_apart_by_the_file():
     assert [e["name"] for e in audit_facts.system_entries(staged)] == ["pgaudit.log"]
 
 
-def test_scope_entries_cover_database_role_and_role_in_database_in_that_order():
+def test_scope_entries_cover_alter_role_all_database_role_and_role_in_database_in_that_order():
     rows = [
         {"datname": None, "rolname": "etl", "setconfig": ["pgaudit.log=none", "log_statement=all"]},
         {"datname": "shop", "rolname": "etl", "setconfig": ["pgaudit.log=read"]},
         {"datname": "shop", "rolname": None, "setconfig": ["pgaudit.log=read, write", "work_mem=4MB"]},
+        {"datname": None, "rolname": None, "setconfig": ["pgaudit.log=ddl"]},
     ]
     entries = audit_facts.scope_entries(rows)
     assert [(e["scope"], e["target"], e["value"], e["source"]["via"]) for e in entries] == [
+        ("all_roles", "ALL", "ddl", "ALTER ROLE ALL"),
         ("database", "shop", "read, write", "ALTER DATABASE"),
         ("role", "etl", "none", "ALTER ROLE"),
         ("role_in_database", "etl@shop", "read", "ALTER ROLE IN DATABASE"),
@@ -63,12 +65,6 @@ def test_weakening_lists_values_that_drop_system_classes_and_not_wider_ones():
     }
     assert found[1]["target"] == "odd" and "unknown class" in found[1]["error"]
     assert len(found) == 2
-
-
-def test_the_system_value_is_the_running_one_then_the_staged_one_then_none():
-    assert audit_facts.system_log_value({"pgaudit.log": "all"}, {"pgaudit.log": {"value": "read"}}) == "all"
-    assert audit_facts.system_log_value({}, {"pgaudit.log": {"value": "read"}}) == "read"
-    assert audit_facts.system_log_value({}, {}) == "none"
 
 
 def test_pgaudit_is_found_under_any_spelling_of_the_library():
