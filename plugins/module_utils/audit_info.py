@@ -161,7 +161,8 @@ SELECT n.nspname AS schema_name, c.relname AS table_name
 # The owners of the audited tables (they could drop or disable the trail's triggers).
 AUDITED_OWNERS = """
 SELECT a.schema_name, a.table_name, pg_catalog.pg_get_userbyid(c.relowner)::text AS owner
-  FROM ROWS FROM (pg_catalog.unnest(%(schemas)s::text[]), pg_catalog.unnest(%(tables)s::text[])) AS a(schema_name, table_name)
+  FROM ROWS FROM (pg_catalog.unnest(%(schemas)s::text[]), pg_catalog.unnest(%(tables)s::text[]))
+       AS a(schema_name, table_name)
   JOIN pg_catalog.pg_namespace AS n ON n.nspname = a.schema_name
   JOIN pg_catalog.pg_class AS c ON c.relnamespace = n.oid AND c.relname = a.table_name
  ORDER BY 1, 2

@@ -80,6 +80,33 @@ def _coverage(name, facts):
     return rows
 
 
+def _policy(facts):
+    """The effective pgaudit.log of every login in every database: {system, databases, rows, weaker},
+    each row a login with one cell per database (value, source, classes_dropped, not_inherited,
+    ignored), ``weaker`` the number of cells that log fewer classes than the system value."""
+    policy = facts.get("effective_policy") or {}
+    databases = list(policy.get("databases") or [])
+    logins = {}
+    for cell in policy.get("logins") or []:
+        row = logins.setdefault(
+            cell["login"], dict(login=cell["login"], superuser=bool(cell.get("superuser")), cells={})
+        )
+        row["cells"][cell["database"]] = dict(
+            value=(cell.get("settings") or {}).get("pgaudit.log"),
+            source=(cell.get("sources") or {}).get("pgaudit.log"),
+            classes_dropped=list(cell.get("classes_dropped") or []),
+            not_inherited=[item["role"] for item in cell.get("not_inherited") or []],
+            ignored=[item["value"] for item in cell.get("ignored") or [] if item.get("name") == "pgaudit.log"],
+        )
+    rows = [dict(row, cells=[row["cells"].get(db) for db in databases]) for _login, row in sorted(logins.items())]
+    return dict(
+        system=(policy.get("system") or {}).get("pgaudit.log"),
+        databases=databases,
+        rows=rows,
+        weaker=sum(1 for row in rows for cell in row["cells"] if cell and cell["classes_dropped"]),
+    )
+
+
 def _host(name, evidence):
     evidence = evidence or {}
     error = evidence.get("error")
@@ -116,6 +143,8 @@ def _host(name, evidence):
         preload=facts.get("preload") or {},
         logging=facts.get("logging") or {},
         lockdown=facts.get("lockdown") or {},
+        policy=_policy(facts),
+        can_switch_off=facts.get("can_switch_off") or [],
         facts=facts,
     )
 

@@ -52,3 +52,59 @@ def test_host_rows_carry_versions_failing_checks_and_coverage_per_database():
     assert rows["finance"]["chain"] == "ok" and rows["finance"]["chain_checked"] == 1200
     assert rows["finance"]["rewriters"] == []
     assert rows["postgres"]["trail"] == "no trail" and rows["postgres"]["chain"] == "off"
+
+
+# --- who is audited, who can switch auditing off (issue 16 §1 §4) ------------------------------
+
+
+def with_policy(name="db1"):
+    data = evidence()
+    facts = data["facts"]
+    settings = lambda value: {"pgaudit.log": value, "pgaudit.log_relation": "off"}  # noqa: E731
+    facts["effective_policy"] = {
+        "system": {"pgaudit.log": {"value": "ddl, role", "scope": "system", "via": "ALTER SYSTEM", "file": "/d/a",
+                                   "line": 3}},
+        "databases": ["app", "<b>x|y</b>"],
+        "logins": [
+            {"login": name, "database": db, "superuser": False, "settings": settings(value),
+             "sources": {"pgaudit.log": source, "pgaudit.log_relation": "default"},
+             "classes_dropped": dropped, "ignored": [], "not_inherited": [{"role": "dba", "settings": {}}]}
+            for db, value, source, dropped in (("app", "none", "role", ["ddl", "role"]),
+                                               ("<b>x|y</b>", "ddl, role", "system", []))
+        ],
+    }  # fmt: skip
+    facts["can_switch_off"] = [
+        {"role": name, "kind": "set_parameter", "via": ["tuners"], "database": None, "what": ["pgaudit.log"]}
+    ]
+    return data
+
+
+def test_the_policy_is_a_login_by_database_table_with_the_weaker_cells_counted():
+    host = fleet_model({"db1": with_policy("alice")})["hosts"][0]
+    policy = host["policy"]
+    assert policy["databases"] == ["app", "<b>x|y</b>"] and policy["weaker"] == 1
+    assert policy["system"]["value"] == "ddl, role"
+    [row] = policy["rows"]
+    assert row["login"] == "alice" and [c["value"] for c in row["cells"]] == ["none", "ddl, role"]
+    assert row["cells"][0] == dict(value="none", source="role", classes_dropped=["ddl", "role"], not_inherited=["dba"],
+                                   ignored=[])  # fmt: skip
+    assert host["can_switch_off"][0]["kind"] == "set_parameter"
+
+
+def render(name, model):
+    import jinja2
+
+    root = __file__.rsplit("/tests/", 1)[0] + "/playbooks/templates"
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(root))
+    return env.get_template(name).render(pgtrail_fleet=model)
+
+
+def test_the_policy_sections_render_names_from_the_hosts_as_data():
+    model = fleet_model({"db1": with_policy("<script>alert(2)</script>")})
+    html = render("fleet-policy.html.j2", model)
+    assert "<script>" not in html and "&lt;script&gt;alert(2)&lt;/script&gt;" in html
+    assert "&lt;b&gt;x|y&lt;/b&gt;" in html and "drops ddl, role" in html and "may SET pgaudit parameters" in html
+    markdown = render("fleet-policy.md.j2", model)
+    assert "| <b>x\\|y</b> |" in markdown
+    assert "**`none`** (role; drops ddl, role); not from dba" in markdown
+    assert "| may SET pgaudit parameters | tuners | - | pgaudit.log |" in markdown
