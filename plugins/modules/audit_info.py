@@ -16,8 +16,10 @@ description:
     report build on, from the running server.
   - Returns the server version, where its files are, the running and staged
     C(shared_preload_libraries) and where the staged value is set, whether a restart is pending,
-    the pgaudit package, library and extension version in each database, and every C(pgaudit.*)
-    setting at every scope with its source.
+    the pgaudit package, library and extension version in each database, every C(pgaudit.*)
+    setting at every scope with its source, the effective value of each for every login role in
+    every database (RV(effective_policy)), and the login roles that can switch auditing off
+    (RV(can_switch_off)).
   - Returns the evidence an auditor asks for, per database, read on one read-only connection
     each (C(default_transaction_read_only)) -- audit trail coverage (audited tables, their
     triggers and whether they are C(ENABLE ALWAYS), tables of audited schemas without
@@ -205,12 +207,17 @@ pgaudit:
           in database, each with C(scope), C(target) (the database, the role or C(role@database);
           null for system), C(database), C(role), C(name), C(value) and C(source).
         - C(source.via) is C(config file) (C(source.file) and C(source.line) say where),
-          C(ALTER SYSTEM) (C(postgresql.auto.conf)), C(ALTER DATABASE), C(ALTER ROLE) or
-          C(ALTER ROLE IN DATABASE). System entries are the staged values, the last of each name.
+          C(ALTER SYSTEM) (C(postgresql.auto.conf)), C(ALTER DATABASE), C(ALTER ROLE),
+          C(ALTER ROLE IN DATABASE) or C(ALTER ROLE ALL) (scope C(all_roles), target C(ALL) -- every
+          role in every database, under the database value). System entries are the staged
+          values, the last of each name.
       type: list
       elements: dict
     system_log:
-      description: The system C(pgaudit.log) sessions get (running, else staged, else C(none)).
+      description:
+        - The system C(pgaudit.log) sessions start from, before any database or role value (the
+          running value the files set, else C(none)); C(system) of RV(effective_policy) says where
+          it comes from.
       type: str
   sample:
     library_file: true
@@ -227,10 +234,11 @@ pgaudit:
     system_log: "write, ddl"
 weakening:
   description:
-    - The database, role and role-in-database C(pgaudit.log) values that log fewer classes than the
-      system value; they replace it for their sessions.
+    - The database, role, role-in-database and C(ALTER ROLE ALL) C(pgaudit.log) values that log
+      fewer classes than the system value; they replace it for their sessions.
     - Each has C(scope), C(target), C(setting), C(value), C(system_value) and C(classes_dropped);
-      a value pgaudit cannot read has C(error).
+      a value pgaudit cannot read has C(error) (sessions skip it with a WARNING and take the next
+      scope's value).
   returned: always
   type: list
   elements: dict
@@ -249,6 +257,61 @@ unreached_role_settings:
   sample:
     - {scope: role, target: dba_team, role: dba_team, database: null, settings: {pgaudit.log: all},
        login_members: [alice, bob]}
+effective_policy:
+  description:
+    - What pgaudit applies to a new session of every login role in every database read that
+      accepts connections, with pgaudit's precedence -- role in database, role, database,
+      C(ALTER ROLE ALL), system (the files and C(ALTER SYSTEM)), default. Role settings are never
+      taken from the roles a login is a member of, and C(SET ROLE) does not change them.
+    - C(system) is, per C(pgaudit.*) setting, what sessions start from -- C(value), C(scope)
+      (C(system) or C(default)), C(via), C(file), C(line). When the reading role or database has a
+      value of its own, the staged value of the files stands in for the running one.
+    - C(logins) has one entry per login and database -- C(login), C(database), C(superuser),
+      C(settings) (every setting's value, as C(SHOW) prints it), C(sources) (each one's scope --
+      C(role_in_database), C(role), C(database), C(all_roles), C(system) or C(default)),
+      C(classes_dropped) (the classes the system C(pgaudit.log) logs and this login does not),
+      C(ignored) (values the server refuses, which sessions skip for the next scope's) and
+      C(not_inherited) (NOLOGIN group roles whose pgaudit settings this login does not get, as
+      in RV(unreached_role_settings)).
+  returned: always
+  type: dict
+  sample:
+    system:
+      pgaudit.log: {value: "ddl, role", scope: system, via: ALTER SYSTEM,
+                    file: /var/lib/postgresql/17/main/postgresql.auto.conf, line: 3}
+    databases: [app, postgres]
+    logins:
+      - login: etl
+        database: app
+        superuser: false
+        settings: {pgaudit.log: none, pgaudit.log_relation: "off"}
+        sources: {pgaudit.log: role_in_database, pgaudit.log_relation: default}
+        classes_dropped: [ddl, role]
+        ignored: []
+        not_inherited: [{role: dba_team, settings: {pgaudit.log: all}}]
+can_switch_off:
+  description:
+    - The login roles that can switch auditing off, one entry per way -- C(role), C(kind), C(via)
+      (the roles it goes through), C(database) and C(what) (parameters or tables).
+    - C(kind) is C(superuser); C(becomes_superuser) (it can C(SET ROLE) to a superuser role
+      through its memberships -- on PostgreSQL 16+ only along grants with the C(SET) option,
+      before 16 along any; inheriting a superuser role's privileges is not being a superuser;
+      C(ADMIN) on a superuser role does not count, since only superusers grant such roles);
+      C(set_parameter) (C(SET) or C(ALTER SYSTEM) on a C(pgaudit.*) parameter, PostgreSQL 15+,
+      granted to it, to a role it inherits or can C(SET ROLE) to, or to C(PUBLIC));
+      C(bypassrls) (its own attribute or a role's it can C(SET ROLE) to); C(replication) (its
+      own attribute, which replication connections take); C(owns_audited_tables) (it owns, inherits
+      or can C(SET ROLE) to the owner of tables the trail audits, per database -- an owner may
+      drop or disable the trail's triggers unless the trail's event trigger refuses it).
+    - A superuser is listed as C(superuser) only.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {role: postgres, kind: superuser, via: [], database: null, what: []}
+    - {role: alice, kind: becomes_superuser, via: [admins], database: null, what: []}
+    - {role: tuner, kind: set_parameter, via: [tuners], database: null, what: [pgaudit.log]}
+    - {role: app, kind: owns_audited_tables, via: [], database: shop, what: [public.orders]}
 logging:
   description:
     - The running values of the server's logging parameters (C(log_connections),
