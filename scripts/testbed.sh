@@ -65,8 +65,10 @@ base_packages() {
 # Packages the roles install, downloaded once into <cache>/repo/<suite> and indexed; sudo and
 # acl are there for tests that connect as a non-root user with sudo (with and without acl).
 repo_packages() {
-  local major=$1
-  echo "postgresql-$major-pgaudit python3-psycopg sudo acl"
+  local major=$1 extra=""
+  # set_user (CIS 4.8), where Debian packages it: bookworm (15) and trixie (17).
+  case $major in 15 | 17) extra=" postgresql-$major-set-user" ;; esac
+  echo "postgresql-$major-pgaudit python3-psycopg sudo acl$extra"
 }
 
 # debootstrap mounts /proc and /sys in the rootfs and may leave them mounted when it fails:
