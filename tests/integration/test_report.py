@@ -212,3 +212,20 @@ def test_the_html_report_opens_in_headless_chromium_with_matrix_drift_and_covera
     # The drift row and the coverage of the ledger database.
     assert "<code>pgaudit.log</code></td>" in text and "<code>none</code>" in text
     assert "<b>%s</b>" % DB in text and "<code>public.notes</code>" in text
+
+
+def test_the_report_shows_each_logins_effective_pgaudit_log_and_who_can_switch_auditing_off(runs):
+    report = report_json(runs["drifted_dir"])
+    pg15, pg17 = runs["hosts"]
+    for host, value, dropped in ((pg15, "read, write", ["ddl", "role"]), (pg17, "none", ["ddl", "write"])):
+        _checks, entry = checks_of(report, host)
+        policy = entry["policy"]
+        postgres = next(row for row in policy["rows"] if row["login"] == "postgres")
+        cell = postgres["cells"][policy["databases"].index(DB)]
+        assert (cell["value"], cell["source"], cell["classes_dropped"]) == (value, "database", dropped)
+        assert postgres["superuser"] and policy["weaker"] >= 1
+        assert dict(role="postgres", kind="superuser", via=[], database=None, what=[]) in entry["can_switch_off"]
+    markdown = (runs["drifted_dir"] / "fleet-report.md").read_text()
+    assert "| postgres (superuser) |" in markdown and "**`none`** (database; drops ddl, write)" in markdown
+    html = (runs["drifted_dir"] / "fleet-report.html").read_text()
+    assert '<section id="policy">' in html and "drops ddl, write" in html
