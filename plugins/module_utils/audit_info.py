@@ -490,6 +490,9 @@ def evidence(module, session, facts, current):
     )
     facts["preload"] = server["preload"]
     facts.update(who_is_audited(session, server, names, per_db))
+    # The system values, not the reading session's (its role or database may have its own).
+    system = server["system_policy"]
+    facts["pgaudit"]["settings"] = dict((name, system[name]["value"]) for name in facts["pgaudit"]["settings"])
     facts["pgaudit"].update(
         package=audit_facts.package_of(os.path.join(facts["pkglibdir"], "pgaudit.so"), module.run_command),
         extension_versions=per_database(per_db, "pgaudit_version"),

@@ -196,7 +196,9 @@ pgaudit:
         C(pgaudit.so), or null.
       type: dict
     settings:
-      description: Running C(pgaudit.*) values at system level (empty when not loaded).
+      description:
+        - Running C(pgaudit.*) values at system level (empty when not loaded) -- what sessions start
+          from, not the reading role's or database's own values.
       type: dict
     extension_versions:
       description: The pgaudit extension version in each database read (null where it is not created).

@@ -137,6 +137,7 @@ def test_the_system_value_is_not_the_reading_roles_own(policy):
     pg, cases, _group, facts, _rights = policy
     _login, db = cases["system"]
     assert facts["pgaudit"]["system_log"] == SYSTEM_LOG
+    assert facts["pgaudit"]["settings"]["pgaudit.log"] == SYSTEM_LOG
     assert facts["effective_policy"]["system"]["pgaudit.log"]["via"] == "ALTER SYSTEM"
     reader = cell_of(facts, "postgres", db)
     assert reader["settings"]["pgaudit.log"] == pg.psql("SHOW pgaudit.log", db=db) == "none"
