@@ -5,7 +5,8 @@
 
 module_utils/audit_info.py reads the server and each database; the functions below shape what
 it reads: where each pgaudit setting comes from, which
-database or role values weaken the system classes, how far the audit trail covers its schemas,
+database or role values weaken the system classes, what each login really gets in each database
+(pgaudit's precedence), who can switch auditing off, how far the audit trail covers its schemas,
 who could rewrite the log, and what the hash chain's verifier says.
 
 Everything here is defensive about the audit trail and the hash chain, which other modules
@@ -409,26 +410,6 @@ def effective_policy(logins, databases, entries, system, unreached=()):
 # Who can switch auditing off (pure; unit-tested)
 # ---------------------------------------------------------------------------------------------
 
-# Every role each login role reaches through pg_auth_members, and how: ``inherited`` (it uses the
-# role's privileges as its own) or ``settable`` (it can SET ROLE to it). {inherit} and {set} are
-# the hop's options: on PostgreSQL 16+ the grant's INHERIT and SET options; before 16 the member's
-# rolinherit, and SET ROLE always.
-ROLE_REACH = """
-WITH RECURSIVE reach (login, roleid, inherited, settable) AS (
-    SELECT r.oid, r.oid, true, true FROM pg_catalog.pg_roles AS r WHERE r.rolcanlogin
-    UNION
-    SELECT g.login, m.roleid, g.inherited AND {inherit}, g.settable AND {set}
-      FROM reach AS g JOIN pg_catalog.pg_auth_members AS m ON m.member = g.roleid
-)
-SELECT l.rolname::text AS login, t.rolname::text AS role, pg_catalog.bool_or(g.inherited) AS inherited,
-       pg_catalog.bool_or(g.settable) AS settable, t.rolsuper AS superuser, t.rolbypassrls AS bypassrls,
-       t.rolreplication AS replication
-  FROM reach AS g
-  JOIN pg_catalog.pg_roles AS l ON l.oid = g.login
-  JOIN pg_catalog.pg_roles AS t ON t.oid = g.roleid
- GROUP BY l.rolname, t.rolname, t.rolsuper, t.rolbypassrls, t.rolreplication
- ORDER BY 1, 2
-"""
 MEMBERSHIP_OPTIONS_SINCE = 160000
 # The kinds of SWITCH_OFF, in the order they are listed.
 SWITCH_OFF_KINDS = (
@@ -442,7 +423,8 @@ SWITCH_OFF_KINDS = (
 
 
 def role_reach_options(server_version_num):
-    """The {inherit} and {set} SQL of ROLE_REACH for a server version."""
+    """The {inherit} and {set} SQL of audit_info's ROLE_REACH for a server version: on PostgreSQL
+    16+ the grant's INHERIT and SET options; before 16 the member's rolinherit, and SET ROLE always."""
     if server_version_num >= MEMBERSHIP_OPTIONS_SINCE:
         return dict(inherit="m.inherit_option", set="m.set_option")
     return dict(

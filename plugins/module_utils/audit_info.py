@@ -25,7 +25,6 @@ from ansible_collections.pgtrail.audit.plugins.module_utils.audit_facts import (
     PARAMETER_ACL,
     PARAMETER_ACL_SINCE,
     ROLE_LOGINS,
-    ROLE_REACH,
     SPL,
     backup_needs,
     chain_result,
@@ -105,6 +104,25 @@ SUPERUSERS = "SELECT rolname FROM pg_catalog.pg_roles WHERE rolsuper ORDER BY ro
 # The roles a session can log in as (the rows of the effective policy).
 LOGINS = "SELECT rolname::text AS rolname, rolsuper FROM pg_catalog.pg_roles WHERE rolcanlogin ORDER BY 1"
 
+# Every role each login role reaches through pg_auth_members, and how: ``inherited`` (it uses the
+# role's privileges as its own) or ``settable`` (it can SET ROLE to it); {inherit} and {set} are
+# the hop's options (audit_facts.role_reach_options).
+ROLE_REACH = """
+WITH RECURSIVE reach (login, roleid, inherited, settable) AS (
+    SELECT r.oid, r.oid, true, true FROM pg_catalog.pg_roles AS r WHERE r.rolcanlogin
+    UNION
+    SELECT g.login, m.roleid, g.inherited AND {inherit}, g.settable AND {set}
+      FROM reach AS g JOIN pg_catalog.pg_auth_members AS m ON m.member = g.roleid
+)
+SELECT l.rolname::text AS login, t.rolname::text AS role, pg_catalog.bool_or(g.inherited) AS inherited,
+       pg_catalog.bool_or(g.settable) AS settable, t.rolsuper AS superuser, t.rolbypassrls AS bypassrls,
+       t.rolreplication AS replication
+  FROM reach AS g
+  JOIN pg_catalog.pg_roles AS l ON l.oid = g.login
+  JOIN pg_catalog.pg_roles AS t ON t.oid = g.roleid
+ GROUP BY l.rolname, t.rolname, t.rolsuper, t.rolbypassrls, t.rolreplication
+ ORDER BY 1, 2
+"""
 SET_USER = """
 SELECT (SELECT default_version FROM pg_catalog.pg_available_extensions WHERE name = 'set_user') AS available
 """
