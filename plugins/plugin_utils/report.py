@@ -34,7 +34,15 @@ def _check_catalog(hosts):
     seen = {}
     for host in hosts:
         for result in host["checks"]:
-            seen.setdefault(result["id"], dict(id=result["id"], title=result["title"], standard=result["standard"]))
+            seen.setdefault(
+                result["id"],
+                dict(
+                    id=result["id"],
+                    title=result["title"],
+                    standard=result["standard"],
+                    controls=result.get("controls") or compliance.controls_of(result["id"]),
+                ),
+            )
     return sorted(seen.values(), key=lambda c: (order.get(c["id"], len(order)), c["id"]))
 
 
