@@ -38,7 +38,7 @@ def estimate(database, rates, trail=None, chain=None):
 
     ``rates`` is audit_info's ``write_rates`` entry of the database; ``trail`` and ``chain`` its
     ``trail`` and ``hash_chain`` entries. Each table: {table, under_trail, changes, changes_per_day,
-    bytes_per_day}, the costliest first; with no period to divide by, the rates are None.
+    bytes_per_day, size_per_day}, the costliest first; with no period to divide by, the rates are None.
     """
     rates = rates or {}
     seconds = float(rates.get("seconds") or 0.0)
@@ -58,15 +58,20 @@ def estimate(database, rates, trail=None, chain=None):
                 bytes_per_day=None if per_day is None else int(round(per_day * per_change)),
             )
         )
+        tables[-1]["size_per_day"] = human_bytes(tables[-1]["bytes_per_day"])
     tables.sort(key=lambda t: (-(t["bytes_per_day"] or 0), t["table"]))
+    trail_bytes = sum(t["bytes_per_day"] or 0 for t in tables if t["under_trail"])
+    candidate_bytes = sum(t["bytes_per_day"] or 0 for t in tables if not t["under_trail"])
     return dict(
         database=database,
         since=rates.get("since"),
         reset=rates.get("reset"),
         days=None if days is None else round(days, 3),
         bytes_per_change=per_change,
-        trail_bytes_per_day=sum(t["bytes_per_day"] or 0 for t in tables if t["under_trail"]),
-        candidate_bytes_per_day=sum(t["bytes_per_day"] or 0 for t in tables if not t["under_trail"]),
+        trail_bytes_per_day=trail_bytes,
+        trail_size_per_day=human_bytes(trail_bytes),
+        candidate_bytes_per_day=candidate_bytes,
+        candidate_size_per_day=human_bytes(candidate_bytes),
         tables=tables,
     )
 

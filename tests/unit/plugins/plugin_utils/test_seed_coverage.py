@@ -7,6 +7,8 @@ import copy
 import pytest
 from test_compliance import compliant
 
+from ansible_collections.pgtrail.audit.plugins.module_utils import pgaudit_settings as ps
+from ansible_collections.pgtrail.audit.plugins.module_utils.pgaudit_apply import profile_server_settings
 from ansible_collections.pgtrail.audit.plugins.plugin_utils import compliance
 from ansible_collections.pgtrail.audit.plugins.plugin_utils.seed_coverage import CATEGORIES, judge
 
@@ -159,3 +161,23 @@ def test_facts_without_the_new_keys_are_judged_not_refused():
     assert len(CATEGORIES) == 6
     with pytest.raises(ValueError):
         judge(None)
+
+
+def test_the_coverage_profile_with_log_event_covers_every_category():
+    facts = complete()
+    facts["pgaudit"]["settings"] = dict(ps.PROFILES["coverage"])
+    facts["logging"].update(ps.PROFILE_SERVER_SETTINGS["coverage"])
+    assert set(verdicts(facts).values()) == {"covered"}
+    # The baseline it replaces leaves reads, role changes and SET ROLE out.
+    facts["pgaudit"]["settings"] = dict(ps.PROFILES["baseline"])
+    assert verdicts(facts)["Data access"] == verdicts(facts)["Authorization"] == "partly"
+
+
+def test_a_task_s_server_settings_override_the_profile_s():
+    assert profile_server_settings("coverage", {"LOG_CONNECTIONS": "off"}) == {
+        "LOG_CONNECTIONS": "off",
+        "log_disconnections": "on",
+        "log_min_messages": "warning",
+        "log_min_error_statement": "error",
+    }
+    assert profile_server_settings("baseline", None) == {} and profile_server_settings(None, {"a": 1}) == {"a": 1}
