@@ -58,7 +58,7 @@ def make_hostile_names(host):
         'CREATE TABLE "%s"."%s" (id int)' % (HOSTILE_SCHEMA, t.replace('"', '""')) for t in HOSTILE_TABLES
     )
     host.psql(
-        'CREATE EXTENSION pgaudit; CREATE SCHEMA "%s"; %s; INSERT INTO "%s"."back`tick" VALUES (1), (2)'
+        'CREATE EXTENSION IF NOT EXISTS pgaudit; CREATE SCHEMA "%s"; %s; INSERT INTO "%s"."back`tick" VALUES (1), (2)'
         % (HOSTILE_SCHEMA, tables, HOSTILE_SCHEMA),
         db="dbname='%s'" % HOSTILE_DB,
     )
