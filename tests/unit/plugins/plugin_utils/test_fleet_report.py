@@ -52,3 +52,26 @@ def test_host_rows_carry_versions_failing_checks_and_coverage_per_database():
     assert rows["finance"]["chain"] == "ok" and rows["finance"]["chain_checked"] == 1200
     assert rows["finance"]["rewriters"] == []
     assert rows["postgres"]["trail"] == "no trail" and rows["postgres"]["chain"] == "off"
+
+
+def test_each_host_has_the_seed_coverage_and_the_cost_and_each_check_its_controls():
+    facts_evidence = evidence()
+    facts_evidence["facts"]["write_rates"] = {
+        "databases": {
+            "finance": {
+                "reset": True,
+                "since": "2026-11-29T00:00:00Z",
+                "seconds": 86400.0,
+                "tables": [{"table": "public.payments", "inserts": 10, "updates": 0, "deletes": 0}],
+            }
+        }
+    }
+    model = fleet_model({"db1": facts_evidence, "db2": {"error": "Unable to connect"}})
+    db1, db2 = model["hosts"]
+    assert [c["id"] for c in db1["seed_coverage"]][:2] == ["seed-authentication", "seed-authorization"]
+    (finance,) = db1["cost"]
+    assert finance["tables"][0]["under_trail"] and finance["tables"][0]["changes_per_day"] == 10.0
+    assert finance["bytes_per_change"] == 825  # the compliant host's finance log is hash-chained
+    assert db2["seed_coverage"] == [] and db2["cost"] == []
+    assert all(check["controls"] for check in model["checks"])
+    assert "docs/benchmarks.md" in model["cost_source"]
