@@ -42,8 +42,14 @@ NOTES_ROWS, PAYMENT_ROWS = 40, 7
 
 
 def host_vars(hosts):
-    # pgaudit_log overrides no class of the profile: the coverage profile is tested as it is.
-    return {hosts[0].name: {"pgaudit_profile": "coverage"}}
+    # The coverage profile as it is: no system class given over it, and the ledger database's
+    # value drops none of its classes.
+    coverage = {
+        "pgaudit_profile": "coverage",
+        "pgaudit_log": None,
+        "pgaudit_databases": {DB: {"log": ["read", "write", "role", "ddl", "misc_set"]}},
+    }
+    return {hosts[0].name: coverage}
 
 
 def make_hostile_names(host):
