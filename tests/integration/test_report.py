@@ -82,8 +82,10 @@ def db_settings(host):
 
 @pytest.fixture(scope="module")
 def fleet():
-    hosts = [start_host(15), start_host(17)]
+    hosts = []
     try:
+        # Inside the try: a host that fails to start does not leave the other running.
+        hosts.extend(start_host(major) for major in (15, 17))
         for host in hosts:
             host.psql("CREATE DATABASE %s" % DB)
             host.psql(
