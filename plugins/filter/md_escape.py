@@ -14,7 +14,7 @@ author:
   - pgtrail.audit maintainers (@pgtrail)
 description:
   - Writes every control character (newline, ANSI escape, bidirectional override ...) as a visible
-    escape (C(\\n), C(\\x1b), C(\\u202e)) and puts a backslash before every character Markdown could
+    escape (C(\n), C(\x1b), C(\u202e)) and puts a backslash before every character Markdown could
     read as markup (C(|), C(<), C(&), backticks, C(*), C([), C(#) ...), so a database, role, schema
     or table name renders as itself -- never as HTML, a link, or a broken table -- in
     C(fleet-report.md) and in the summary C(playbooks/report.yml) prints on the terminal.
