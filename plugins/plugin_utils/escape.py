@@ -14,7 +14,9 @@ a newline, a backtick, an ANSI escape. The report shows them as data, never as m
 * :func:`markdown` -- text inside a Markdown paragraph, heading or table cell (GitHub's and
   CommonMark's rules): :func:`plain` first, then a backslash before every character that could
   start markup (``|`` that ends a cell, ``<`` of an HTML tag, ``&`` of an entity, backticks,
-  emphasis, links, ``#`` ...), which CommonMark renders as the character itself.
+  emphasis, links, ``#``, GitHub's ``$`` math ...), which CommonMark renders as the character
+  itself. (GitHub still turns ``@name``, ``#123`` and ``:emoji:`` in text into links and
+  pictures after rendering: no escape prevents that, and none of them is HTML from the host.)
 
 HTML is escaped by Jinja's ``e`` filter in the page's template.
 """
@@ -33,7 +35,7 @@ _INVISIBLE = re.compile("[\\\\\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060
 # Characters CommonMark or GitHub's tables can read as markup anywhere in a line (a newline
 # never reaches here: plain() wrote it as \n). "_" between two letters or digits starts no
 # emphasis, so a name like ledger_2026 stays readable.
-_MARKUP = re.compile(r"[\\`*\[\]<>&|~#!]|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")
+_MARKUP = re.compile(r"[\\`*\[\]<>&|~#!$]|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")
 
 
 def _visible(match):

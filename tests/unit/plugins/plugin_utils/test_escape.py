@@ -34,6 +34,7 @@ HOSTILE = [
     "line\u2028sep",
     "ledger_2026",
     "_lead and trail_",
+    "$x^2$ math",
     "",
 ]
 
@@ -55,7 +56,7 @@ def cells(row):
 
 def unescaped_markup(text):
     """The characters of ``text`` that CommonMark could read as markup: unescaped <, &, `, *, [, |, newline."""
-    return [t for t in TOKEN.findall(text) if t in ("<", "&", "`", "*", "[", "]", "|", "~", "\n", "\r")]
+    return [t for t in TOKEN.findall(text) if t in ("<", "&", "`", "*", "[", "]", "|", "~", "$", "\n", "\r")]
 
 
 def rendered_text(text):
