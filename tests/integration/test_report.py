@@ -318,7 +318,7 @@ def test_names_from_the_hosts_are_data_in_markdown_html_json_and_the_terminal(ru
     assert HOSTILE_DB in facts["databases"]
     assert any(u["role"] == HOSTILE_ROLE for u in facts["unreached_role_settings"])
 
-    (summary,) = [r["msg"] for _n, r in runs["converged"].results(runs["hosts"][1].name)
+    (summary,) = [r["msg"] for _n, r in runs["converged"].results(runs["hosts"][0].name)
                   if _n == "Show the summary and where the HTML page is"]  # fmt: skip
     assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f]", summary)
 
