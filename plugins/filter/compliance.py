@@ -59,7 +59,8 @@ _value:
   description:
     - One dict per check, in a fixed order -- C(id) (C(CIS-3.2), C(STIG-classes), C(PGT-chain)...),
       C(title), C(standard) (C(CIS), C(STIG) or C(pgtrail)), C(status) (C(pass), C(fail) or
-      C(not_applicable)) and C(reason).
+      C(not_applicable)), C(reason) and C(controls), the controls the check serves (C(CIS 3.2),
+      C(STIG V-261938), C(SOC 2 CC7.2), C(HIPAA 164.312(b)), C(PCI DSS 10.2.1) ...).
   type: list
   elements: dict
 """

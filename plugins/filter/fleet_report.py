@@ -53,7 +53,11 @@ _value:
       status), C(checks) (every check reported),
       C(matrix) (per check, one cell per host with C(status) and C(reason)), C(hosts) (per host
       its versions, counts, failing checks, drift, coverage, settings by scope, weakening,
-      preload, logging, lockdown and facts) and C(coverage) (one row per host and database).
+      preload, logging, lockdown, C(seed_coverage) -- the seed's "what to audit" per category, with
+      its examples, verdicts (covered, partly, not_covered), what records each and the controls --,
+      C(cost) -- per database, each table's changes and log bytes per day -- and facts),
+      C(coverage) (one row per host and database) and C(cost_source) (where the bytes per change
+      come from). Each check lists the C(controls) it serves.
   type: dict
 """
 

@@ -43,7 +43,8 @@ _value:
   description:
     - C(system) (full setting names to canonical values, profile first, then the inventory),
       C(databases), C(roles) (with an optional C(database) key for role-in-database), C(object_audit),
-      and C(log_off), the scopes where auditing is off ([{scope, where, value}]).
+      C(log_off), the scopes where auditing is off ([{scope, where, value}]), and C(server), the
+      server parameters the profile needs (the V(coverage) profile's logging of logins and errors).
   type: dict
 """
 

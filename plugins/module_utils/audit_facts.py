@@ -45,6 +45,7 @@ LOGGING_PARAMETERS = (
     "log_hostname",
     "log_line_prefix",
     "log_min_duration_statement",
+    "log_min_error_statement",
     "log_min_messages",
     "log_statement",
     "log_timezone",

@@ -241,6 +241,56 @@ SELECT r.rolname::text AS rolname FROM pg_catalog.pg_roles AS r
 """
 
 
+# What the report's coverage and cost sections read in each database (issue 16 sections 2 and 5).
+# Writes per table since the statistics were last reset (partitions counted in their root
+# table; the trail's own tables left out), and the period they cover: the database's
+# stats_reset, else the server's start (statistics kept across a clean restart may be older).
+WRITE_COUNTS = """
+SELECT rn.nspname AS schema_name, rc.relname AS table_name,
+       sum(s.n_tup_ins)::bigint AS inserts, sum(s.n_tup_upd)::bigint AS updates,
+       sum(s.n_tup_del)::bigint AS deletes
+  FROM pg_catalog.pg_stat_user_tables AS s
+  JOIN pg_catalog.pg_class AS c ON c.oid = s.relid
+  JOIN pg_catalog.pg_class AS rc ON rc.oid = CASE WHEN c.relispartition
+                                                   THEN pg_catalog.pg_partition_root(c.oid) ELSE c.oid END
+  JOIN pg_catalog.pg_namespace AS rn ON rn.oid = rc.relnamespace
+ WHERE rn.nspname <> %(schema)s
+ GROUP BY 1, 2 ORDER BY 1, 2
+"""
+STATS_PERIOD = """
+SELECT d.stats_reset IS NOT NULL AS reset,
+       pg_catalog.to_char(COALESCE(d.stats_reset, pg_catalog.pg_postmaster_start_time()) AT TIME ZONE 'UTC',
+                          'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS since,
+       EXTRACT(EPOCH FROM pg_catalog.now() - COALESCE(d.stats_reset, pg_catalog.pg_postmaster_start_time()))::float8
+         AS seconds
+  FROM pg_catalog.pg_stat_database AS d WHERE d.datname = pg_catalog.current_database()
+"""
+# The tables (and columns) pgaudit.role holds SELECT, INSERT, UPDATE or DELETE on: what object
+# auditing logs in this database.
+OBJECT_AUDIT = """
+SELECT n.nspname AS schema_name, c.relname AS table_name,
+       ARRAY(SELECT DISTINCT g.privilege_type::text
+               FROM (SELECT (pg_catalog.aclexplode(c.relacl)).*
+                     UNION ALL
+                     SELECT (pg_catalog.aclexplode(a.attacl)).* FROM pg_catalog.pg_attribute AS a
+                      WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS g
+              WHERE g.grantee = r.oid AND g.privilege_type IN ('SELECT', 'INSERT', 'UPDATE', 'DELETE')
+              ORDER BY 1) AS privileges
+  FROM pg_catalog.pg_roles AS r, pg_catalog.pg_class AS c
+  JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+ WHERE r.rolname = pg_catalog.current_setting('pgaudit.role', true) AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+ ORDER BY 1, 2
+"""
+# The trail's log_event() and the login roles other than superusers that may call it.
+EVENT_CALLERS = """
+SELECT p.oid IS NOT NULL AS present,
+       ARRAY(SELECT r.rolname::text FROM pg_catalog.pg_roles AS r
+              WHERE p.oid IS NOT NULL AND r.rolcanlogin AND NOT r.rolsuper
+                AND pg_catalog.has_function_privilege(r.oid, p.oid, 'EXECUTE') ORDER BY 1) AS callers
+  FROM (SELECT NULL) AS one
+  LEFT JOIN pg_catalog.pg_proc AS p ON p.pronamespace = %(schema_oid)s AND p.proname = 'log_event'
+"""
+
 # ---------------------------------------------------------------------------------------------
 # Reading (one server connection, one read-only connection per database)
 # ---------------------------------------------------------------------------------------------
@@ -344,6 +394,9 @@ def gather_database(session, trail_schema, verify=True):
         replication=read_replication(session, trail_schema),
         backup=None,
         audited_owners=[],
+        write_rates=read_write_rates(session, trail_schema),
+        object_audit=read_object_audit(session),
+        application_events=None,
     )
     objects = session.query(TRAIL_OBJECTS, dict(schema=trail_schema, log=LOG, registry=REGISTRY))
     objects = objects[0] if objects else {}
@@ -360,6 +413,11 @@ def gather_database(session, trail_schema, verify=True):
             needs=backup_needs(trail_schema, session.query(BACKUP_OBJECTS, oid)),
             roles=[r["rolname"] for r in session.query(BACKUP_ROLES, oid)],
         )
+        events = session.query(EVENT_CALLERS, oid)[0]
+        if events["present"]:
+            result["application_events"] = dict(
+                function=render(trail_schema, "log_event"), callers=list(events["callers"] or [])
+            )
     if objects.get("registry_oid") is None or log_oid is None:
         return result
 
@@ -381,6 +439,26 @@ def gather_database(session, trail_schema, verify=True):
         )
     ]
     return result
+
+
+def read_write_rates(session, trail_schema):
+    """{reset, since, seconds, tables: [{table, inserts, updates, deletes}]} of the database."""
+    period = session.query(STATS_PERIOD)[0]
+    tables = [
+        dict(table=render(r["schema_name"], r["table_name"]), inserts=r["inserts"], updates=r["updates"],
+             deletes=r["deletes"])
+        for r in session.query(WRITE_COUNTS, dict(schema=trail_schema))
+    ]  # fmt: skip
+    return dict(reset=period["reset"], since=period["since"], seconds=period["seconds"], tables=tables)
+
+
+def read_object_audit(session):
+    """[{table, privileges}] that pgaudit.role audits in the database (empty when it is unset)."""
+    return [
+        dict(table=render(r["schema_name"], r["table_name"]), privileges=list(r["privileges"]))
+        for r in session.query(OBJECT_AUDIT)
+        if r["privileges"]
+    ]
 
 
 def read_replication(session, trail_schema):
@@ -541,6 +619,12 @@ def evidence(module, session, facts, current):
         ),
         replication=dict(databases=per_database(per_db, "replication")),
         backup=dict(databases=per_database(per_db, "backup", bool)),
+        write_rates=dict(databases=per_database(per_db, "write_rates")),
+        object_audit=dict(
+            role=facts["pgaudit"]["settings"].get("pgaudit.role") or None,
+            databases=per_database(per_db, "object_audit", bool),
+        ),
+        application_events=dict(databases=per_database(per_db, "application_events", bool)),
     )
     for db in sorted(per_db):
         for warning in per_db[db]["replication"]["warnings"]:

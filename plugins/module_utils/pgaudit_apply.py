@@ -125,6 +125,14 @@ def system_desired(profile, system):
     return dict(base, **(system or {}))
 
 
+def profile_server_settings(profile, server_settings):
+    """The server parameters to set: the profile's (PROFILE_SERVER_SETTINGS), then the task's."""
+    given = server_settings or {}
+    named = {str(name).strip().lower() for name in given}
+    base = {} if profile is None else ps.PROFILE_SERVER_SETTINGS.get(ps.profile_name(profile), {})
+    return dict(dict((name, value) for name, value in base.items() if name not in named), **given)
+
+
 def parse_scopes(params, pgaudit_version):
     """(scopes, errors): the scopes the task lists, their settings normalised."""
     errors = []
@@ -329,7 +337,7 @@ def validate(session, params, facts):
         names = sorted({getattr(s, kind) for s in scopes if getattr(s, kind)})
         found = {r["name"] for r in session.query(EXISTING[kind], [names])} if names else set()
         errors.extend("%s %r does not exist" % (kind, name) for name in names if name not in found)
-    requested = params["server_settings"] or {}
+    requested = profile_server_settings(params.get("profile"), params["server_settings"])
     names, problems = server_setting_names(requested)
     errors.extend(problems)
     server = {}

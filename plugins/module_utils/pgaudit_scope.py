@@ -207,8 +207,8 @@ def compose_scope(
     object_audit=None,
     log_off_allowed=None,
 ):
-    """Return {system, databases, roles, object_audit, log_off} ready for the modules, or raise
-    ValueError listing every problem.
+    """Return {system, databases, roles, object_audit, log_off, server} ready for the modules, or
+    raise ValueError listing every problem (``server``: the server parameters the profile needs).
 
     A setting given in two places (pgaudit_log and pgaudit_settings.log, pgaudit_object_audit and
     pgaudit_settings.role) is an error naming both. A pgaudit.log that logs nothing ('none', '',
@@ -256,4 +256,12 @@ def compose_scope(
 
     if errors:
         raise ValueError("%d problem(s) in the pgaudit inventory: %s" % (len(errors), "; ".join(errors)))
-    return dict(system=system, databases=db_scopes, roles=role_scopes, object_audit=audit_objects, log_off=log_off)
+    name = PROFILE_ALIASES.get(profile, profile) if isinstance(profile, str) else profile
+    return dict(
+        system=system,
+        databases=db_scopes,
+        roles=role_scopes,
+        object_audit=audit_objects,
+        log_off=log_off,
+        server=dict(settings_lib.PROFILE_SERVER_SETTINGS.get(str(name).strip().lower(), {})),
+    )

@@ -525,6 +525,28 @@ PROFILES = {
     },
     "cis": standard_profile("cis"),
     "stig": standard_profile("stig"),
+    # Every category of the seed document's "what to audit" (the report's coverage matrix):
+    # reads (data access, bulk export), writes, role changes and grants, DDL and ALTER SYSTEM,
+    # SET ROLE; with PROFILE_SERVER_SETTINGS for logins, logouts, failed logins and refused
+    # statements. Application events need the trail's log_event() (audit_triggers_app_roles).
+    "coverage": {
+        "pgaudit.log": "read, write, role, ddl, misc_set",
+        "pgaudit.log_catalog": "off",
+        "pgaudit.log_level": "log",
+        "pgaudit.log_parameter": "on",
+        "pgaudit.log_statement_once": "on",
+    },
+}
+# Server parameters a profile also needs (ALTER SYSTEM, before the inventory's own
+# pgaudit_log_connections and pgaudit_server_settings, which override them).
+PROFILE_SERVER_SETTINGS = {
+    "coverage": {
+        "log_connections": "on",
+        "log_disconnections": "on",
+        # Failed logins are FATAL lines, refused statements ERROR lines with their text.
+        "log_min_messages": "warning",
+        "log_min_error_statement": "error",
+    },
 }
 # Old profile names, accepted for one release (the module and the role warn).
 PROFILE_ALIASES = {"seed": "baseline"}

@@ -26,6 +26,9 @@ description:
     triggers), who other than superusers and the owner can write to the log, who can C(SET)
     C(pgaudit.*), and what the hash chain's verifier says -- plus the logging parameters the CIS
     and STIG checks read.
+  - Returns, for the report's coverage of the seed's "what to audit" and its cost estimate, the
+    write counters of every table, the tables object auditing covers, and who may call the
+    trail's C(log_event()).
   - Feed the result to the P(pgtrail.audit.compliance#filter) and P(pgtrail.audit.drift#filter)
     filters, or run C(playbooks/report.yml) for a fleet report.
 extends_documentation_fragment:
@@ -318,7 +321,8 @@ logging:
   description:
     - The running values of the server's logging parameters (C(log_connections),
       C(log_disconnections), C(log_line_prefix), C(log_statement), C(log_timezone),
-      C(log_destination), C(logging_collector), ...), their C(staged) values where the files set
+      C(log_destination), C(logging_collector), C(log_min_messages), C(log_min_error_statement),
+      ...), their C(staged) values where the files set
       them, and C(overrides), the C(log_*) values set per database or role.
   returned: always
   type: dict
@@ -442,6 +446,44 @@ backup:
       shop:
         needs: [USAGE on schema audit, SELECT on audit.audit_log, SELECT on audit.audit_log_id_seq]
         roles: [backup]
+write_rates:
+  description:
+    - Per database, under C(databases), the rows each table wrote since its statistics began --
+      C(tables) (C(table), C(inserts), C(updates), C(deletes) from C(pg_stat_user_tables); a
+      partitioned table's partitions counted in it; the trail's own tables left out) -- and the
+      period they cover -- C(since) (UTC), C(seconds), and C(reset), true when that is the
+      database's last statistics reset, false when it is the server's start (statistics kept
+      across a clean restart may be older). The report's cost section divides one by the other.
+  returned: always
+  type: dict
+  sample:
+    databases:
+      finance:
+        reset: false
+        since: "2026-11-30T09:12:44Z"
+        seconds: 15872.4
+        tables: [{table: public.payments, inserts: 1200, updates: 40, deletes: 3}]
+object_audit:
+  description:
+    - pgaudit's object auditing -- C(role), the running C(pgaudit.role) (null when unset), and per
+      database, under C(databases), the tables (or their columns) it holds C(SELECT), C(INSERT),
+      C(UPDATE) or C(DELETE) on, which pgaudit logs for every role.
+  returned: always
+  type: dict
+  sample:
+    role: audit_objects
+    databases:
+      finance: [{table: public.payments, privileges: [SELECT]}]
+application_events:
+  description:
+    - Per database with the trail's C(log_event()), under C(databases), the function and its
+      C(callers), the login roles other than superusers that may call it to record application
+      events.
+  returned: always
+  type: dict
+  sample:
+    databases:
+      finance: {function: audit.log_event, callers: [app_user]}
 """
 
 from ansible.module_utils.basic import AnsibleModule

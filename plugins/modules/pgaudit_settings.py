@@ -39,10 +39,14 @@ options:
         them. V(baseline) logs writes and DDL with parameters, each statement once, no catalog
         noise; V(cis) is what the CIS benchmark 3.2 asks (C(write, ddl)); V(stig) is what the DISA
         STIG asks (C(read, write, role, ddl), C(log_catalog) on, C(log_parameter) on,
-        C(log_statement_once) off, C(log_level) log).
+        C(log_statement_once) off, C(log_level) log); V(coverage) records every category of the
+        seed document's "what to audit" (C(read, write, role, ddl, misc_set), C(log_catalog) off,
+        C(log_parameter) on, C(log_statement_once) on, C(log_level) log) and sets, under
+        O(server_settings) (which overrides them), C(log_connections) and C(log_disconnections) on,
+        C(log_min_messages) C(warning) and C(log_min_error_statement) C(error).
       - V(seed) is the old name of V(baseline), deprecated; it is removed in release 0.2.0.
     type: str
-    choices: [baseline, cis, stig, seed]
+    choices: [baseline, cis, stig, coverage, seed]
   system:
     description:
       - pgaudit settings for the whole server, set with C(ALTER SYSTEM).
@@ -209,7 +213,7 @@ from ansible_collections.pgtrail.audit.plugins.module_utils import pgaudit_apply
 def main():
     argument_spec = postgres.connection_argument_spec()
     argument_spec.update(
-        profile=dict(type="str", choices=["baseline", "cis", "stig", "seed"]),
+        profile=dict(type="str", choices=["baseline", "cis", "stig", "coverage", "seed"]),
         system=dict(type="dict"),
         server_settings=dict(type="dict"),
         databases=dict(type="dict"),

@@ -506,6 +506,59 @@ CHECKS = (
     )
 )
 
+# The controls each check serves, by check id: the one table of them (the seed's coverage
+# categories, plugin_utils.seed_coverage, are here too). STIG ids are the Crunchy Data Postgres 16
+# STIG V1R2's (vulnerability V-... or rule CD16-00-...), each one whose check text asks what the
+# check verifies; PCI DSS ids are v4.0's.
+_RECORDS = ("SOC 2 CC7.2", "HIPAA 164.312(b)")
+CONTROLS = {
+    "CIS-3.2": ("CIS 3.2", "STIG V-261938") + _RECORDS + ("PCI DSS 10.2.1", "PCI DSS 10.2.1.2", "PCI DSS 10.2.1.7"),
+    "CIS-3.1.20": ("CIS 3.1.20", "STIG V-261956", "STIG V-261961") + _RECORDS + ("PCI DSS 10.2.1",),
+    "CIS-3.1.21": ("CIS 3.1.21", "STIG V-261961") + _RECORDS + ("PCI DSS 10.2.1",),
+    "CIS-3.1.24": ("CIS 3.1.24", "STIG V-261961", "STIG CD16-00-001100", "STIG CD16-00-001200")
+    + _RECORDS
+    + ("PCI DSS 10.2.2",),
+    "CIS-3.1.25": ("CIS 3.1.25",) + _RECORDS + ("PCI DSS 10.2.1",),
+    "CIS-3.1.26": ("CIS 3.1.26",) + _RECORDS + ("PCI DSS 10.2.2",),
+    "CIS-4.8": ("CIS 4.8",) + _RECORDS + ("PCI DSS 10.2.1.2",),
+    "STIG-classes": ("STIG V-261938", "STIG V-261946")
+    + _RECORDS
+    + ("PCI DSS 10.2.1.1", "PCI DSS 10.2.1.2", "PCI DSS 10.2.1.7"),
+    "STIG-log_catalog": ("STIG V-261946",) + _RECORDS + ("PCI DSS 10.2.1",),
+    "STIG-log_level": _RECORDS + ("PCI DSS 10.2.1",),
+    "STIG-log_parameter": _RECORDS + ("PCI DSS 10.2.2",),
+    "STIG-log_statement_once": _RECORDS + ("PCI DSS 10.2.2",),
+    "STIG-preload": ("STIG CD16-00-000900", "STIG V-261938") + _RECORDS + ("PCI DSS 10.2.1",),
+    "STIG-log_line_prefix": ("STIG V-261961", "STIG CD16-00-001100", "STIG CD16-00-001200")
+    + _RECORDS
+    + ("PCI DSS 10.2.2",),
+    "PGT-passwords": ("SOC 2 CC6.1", "PCI DSS 8.3.2"),
+    "PGT-weakening": _RECORDS + ("PCI DSS 10.2.1",),
+    "PGT-restart": _RECORDS + ("PCI DSS 10.2.1",),
+    "PGT-extension": _RECORDS + ("PCI DSS 10.2.1",),
+    "PGT-trail-always": _RECORDS + ("PCI DSS 10.2.1.1",),
+    "PGT-log-lockdown": ("SOC 2 CC7.2", "SOC 2 CC6.1", "HIPAA 164.312(b)", "PCI DSS 10.3.2"),
+    "PGT-pgaudit-set": ("STIG CD16-00-000600", "SOC 2 CC6.1", "HIPAA 164.312(b)", "PCI DSS 10.3.2"),
+    "PGT-chain": _RECORDS + ("PCI DSS 10.3.4",),
+    # The seed's "what to audit" (plugin_utils.seed_coverage), one entry per category.
+    "seed-authentication": ("CIS 3.1.20", "CIS 3.1.21", "STIG V-261956")
+    + _RECORDS
+    + ("PCI DSS 10.2.1.4", "PCI DSS 10.2.1.5"),
+    "seed-authorization": ("STIG V-261938",) + _RECORDS + ("PCI DSS 10.2.1.2", "PCI DSS 10.2.1.4"),
+    "seed-data-access": ("STIG V-261938",) + _RECORDS + ("PCI DSS 10.2.1.1",),
+    "seed-data-modification": ("CIS 3.2", "STIG V-261938") + _RECORDS + ("PCI DSS 10.2.1.1",),
+    "seed-configuration": ("CIS 3.2", "STIG V-261946") + _RECORDS + ("PCI DSS 10.2.1.2", "PCI DSS 10.2.1.7"),
+    "seed-administrative": ("STIG V-261938",) + _RECORDS + ("PCI DSS 10.2.1.2", "PCI DSS 10.2.1.5"),
+}
+# The frameworks a control id may name (tests check every id against them).
+FRAMEWORKS = ("CIS", "STIG", "SOC 2", "HIPAA", "PCI DSS")
+
+
+def controls_of(check_id):
+    """The controls a check serves, as a list (empty for a check the table does not know)."""
+    return list(CONTROLS.get(check_id, ()))
+
+
 # The names a report's set of standards may hold.
 STANDARD_SETS = {"cis": ("CIS",), "stig": ("STIG",), "pgtrail": ("pgtrail",), "all": STANDARDS}
 
@@ -535,7 +588,7 @@ def standards_of(names):
 
 
 def evaluate(facts, standards=None):
-    """[{id, title, standard, status, reason}] of the checks of the named standards, in a fixed order."""
+    """[{id, title, standard, status, reason, controls}] of the checks of the named standards, in a fixed order."""
     if not isinstance(facts, dict):
         raise ValueError("evaluate expects the facts audit_info returns (a dict), got %r" % (type(facts).__name__,))
     wanted = standards_of(standards)
@@ -544,7 +597,16 @@ def evaluate(facts, standards=None):
         if standard not in wanted:
             continue
         status, reason = check(facts)
-        results.append(dict(id=check_id, title=title, standard=standard, status=status, reason=reason))
+        results.append(
+            dict(
+                id=check_id,
+                title=title,
+                standard=standard,
+                status=status,
+                reason=reason,
+                controls=controls_of(check_id),
+            )
+        )
     return results
 
 

@@ -12,7 +12,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.pgtrail.audit.plugins.plugin_utils import compliance
+from ansible_collections.pgtrail.audit.plugins.plugin_utils import compliance, cost, seed_coverage
 
 UNKNOWN = "unknown"
 # Keys Ansible adds to a registered result; they are no evidence.
@@ -34,7 +34,15 @@ def _check_catalog(hosts):
     seen = {}
     for host in hosts:
         for result in host["checks"]:
-            seen.setdefault(result["id"], dict(id=result["id"], title=result["title"], standard=result["standard"]))
+            seen.setdefault(
+                result["id"],
+                dict(
+                    id=result["id"],
+                    title=result["title"],
+                    standard=result["standard"],
+                    controls=result.get("controls") or compliance.controls_of(result["id"]),
+                ),
+            )
     return sorted(seen.values(), key=lambda c: (order.get(c["id"], len(order)), c["id"]))
 
 
@@ -145,13 +153,17 @@ def _host(name, evidence):
         lockdown=facts.get("lockdown") or {},
         policy=_policy(facts),
         can_switch_off=facts.get("can_switch_off") or [],
+        # The seed's "what to audit" per category, and what the trail costs per database.
+        seed_coverage=seed_coverage.judge(facts) if facts else [],
+        cost=cost.estimates(facts) if facts else [],
         facts=facts,
     )
 
 
 def fleet_model(evidence_by_host, standards=None, generated_at=None):
     """The report's data: {generated_at, standards, summary, checks, matrix, hosts, coverage,
-    unreached_role_settings, closed_databases}.
+    cost_source, unreached_role_settings, closed_databases}; each host also has its
+    seed_coverage (plugin_utils.seed_coverage) and cost (plugin_utils.cost).
 
     ``evidence_by_host`` maps a host name to ``{facts, checks, drift}`` (``checks`` from
     compliance.evaluate, ``drift`` from drift.drift) or ``{error}``; a host mapped to nothing
@@ -195,6 +207,8 @@ def fleet_model(evidence_by_host, standards=None, generated_at=None):
         matrix=matrix,
         hosts=hosts,
         coverage=[row for host in hosts for row in host["coverage"]],
+        # Where the cost's bytes per change come from.
+        cost_source=cost.SOURCE,
         # Role settings no session gets (NOLOGIN roles: pgaudit does not inherit them).
         unreached_role_settings=[
             dict(item, host=host["name"]) for host in hosts for item in host["unreached_role_settings"]

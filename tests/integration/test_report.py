@@ -1,17 +1,22 @@
 """playbooks/report.yml on a small fleet: the evidence, the drift a hand-made change causes (which
-site.yml --check --diff shows as the same change), and the HTML page in headless Chromium.
+site.yml --check --diff shows as the same change), the seed's "what to audit" coverage, the
+trail's cost, names from the hosts escaped in every format, and the HTML page in headless Chromium.
 
-Two fresh hosts (PostgreSQL 15 with the STIG profile, 17 with the seed profile) are converged
-once with site.yml and given an audit trail; every test then reads what the module fixture ran.
+Two fresh hosts (PostgreSQL 15 with the coverage profile, 17 with the baseline profile) are
+converged once with site.yml and given an audit trail; the 17 host also gets a database, roles,
+a schema and tables with hostile names. Every test then reads what the module fixture ran.
 """
 
+import html
 import json
+import re
 import shutil
 import subprocess
 import tempfile
 import uuid
 
 import pytest
+from markdown_it import MarkdownIt
 from testbed import ROOT, docker, run_playbook, start_host
 
 CHROMIUM = "/usr/bin/chromium"
@@ -25,9 +30,44 @@ GROUP_VARS = {
 }
 
 
+# Names PostgreSQL accepts (quoted) that a report must show as data: HTML, Markdown table
+# breakers, a newline, a backtick, an ANSI escape.
+HOSTILE_DB = "<img src=x onerror=alert(1)>"
+HOSTILE_ROLE = "<script>alert(2)</script>"
+HOSTILE_LOGIN = "x|y`z"
+HOSTILE_SCHEMA = "a|b"
+HOSTILE_TABLES = ["line\nbreak", "back`tick", "\x1b[31mred\x1b[0m"]
+# Rows written before the reports run: the cost section counts them.
+NOTES_ROWS, PAYMENT_ROWS = 40, 7
+
+
 def host_vars(hosts):
-    stig = {"pgaudit_profile": "stig", "pgaudit_log": ["read", "write", "role", "ddl"]}
-    return {hosts[0].name: stig}
+    # The coverage profile as it is: no system class given over it, and the ledger database's
+    # value drops none of its classes.
+    coverage = {
+        "pgaudit_profile": "coverage",
+        "pgaudit_log": None,
+        "pgaudit_databases": {DB: {"log": ["read", "write", "role", "ddl", "misc_set"]}},
+    }
+    return {hosts[0].name: coverage}
+
+
+def make_hostile_names(host):
+    """A database, a NOLOGIN role with settings (and a login member), a schema and tables named
+    to break HTML, Markdown tables and terminals; the pgaudit extension in the database, so that
+    site.yml has nothing to change."""
+    host.psql(
+        'CREATE DATABASE "%s"; CREATE ROLE "%s" NOLOGIN; ALTER ROLE "%s" SET pgaudit.log = \'none\'; '
+        'CREATE ROLE "%s" LOGIN IN ROLE "%s"' % (HOSTILE_DB, HOSTILE_ROLE, HOSTILE_ROLE, HOSTILE_LOGIN, HOSTILE_ROLE)
+    )
+    tables = "; ".join(
+        'CREATE TABLE "%s"."%s" (id int)' % (HOSTILE_SCHEMA, t.replace('"', '""')) for t in HOSTILE_TABLES
+    )
+    host.psql(
+        'CREATE EXTENSION IF NOT EXISTS pgaudit; CREATE SCHEMA "%s"; %s; INSERT INTO "%s"."back`tick" VALUES (1), (2)'
+        % (HOSTILE_SCHEMA, tables, HOSTILE_SCHEMA),
+        db="dbname='%s'" % HOSTILE_DB,
+    )
 
 
 def report_json(directory):
@@ -42,8 +82,10 @@ def db_settings(host):
 
 @pytest.fixture(scope="module")
 def fleet():
-    hosts = [start_host(15), start_host(17)]
+    hosts = []
     try:
+        # Inside the try: a host that fails to start does not leave the other running.
+        hosts.extend(start_host(major) for major in (15, 17))
         for host in hosts:
             host.psql("CREATE DATABASE %s" % DB)
             host.psql(
@@ -53,8 +95,17 @@ def fleet():
         converge = run_playbook("site.yml", hosts, group_vars=GROUP_VARS, host_vars=host_vars(hosts))
         assert converge.rc == 0, converge.output
         for host in hosts:
-            trail = host.module("audit_trail", {"database": DB, "tables": ["public.payments"]})
+            host.psql("CREATE ROLE clerk LOGIN")
+            # On the coverage host the application role may call log_event(): its events are recorded.
+            app_roles = ["clerk"] if host is hosts[0] else []
+            trail = host.module("audit_trail", {"database": DB, "tables": ["public.payments"], "app_roles": app_roles})
             assert not trail["failed"], trail.get("msg")
+            host.psql(
+                "INSERT INTO public.notes SELECT 'n' FROM generate_series(1, %d); "
+                "INSERT INTO public.payments SELECT g, 1 FROM generate_series(1, %d) AS g" % (NOTES_ROWS, PAYMENT_ROWS),
+                db=DB,
+            )
+        make_hostile_names(hosts[1])
         yield hosts
     finally:
         for host in hosts:
@@ -112,7 +163,7 @@ def test_a_converged_fleet_has_no_drift_and_the_report_names_its_real_findings(r
     checks17, host17 = checks_of(report, pg17)
     assert checks15["CIS-3.2"]["status"] == checks17["CIS-3.2"]["status"] == "pass"
     assert checks15["CIS-3.1.20"]["status"] == "pass" and checks15["CIS-3.1.24"]["status"] == "pass"
-    assert checks15["STIG-classes"]["status"] == "pass"  # the STIG profile
+    assert checks15["STIG-classes"]["status"] == "pass"  # the coverage profile logs the STIG's classes
     assert checks17["STIG-classes"]["status"] == "fail"  # the seed profile logs write and ddl only
     assert checks17["STIG-classes"]["reason"] == "pgaudit.log = 'write, ddl' does not log role, read"
     # The inventory itself weakens the system classes for the ledger database: reported, not hidden.
@@ -172,6 +223,106 @@ def test_site_check_diff_shows_the_same_drift_as_the_change_it_would_make(runs):
     assert result["diff"]["after"]["database %s" % DB] == {"pgaudit.log": "read, write"}
 
 
+def seed_coverage_of(report, host):
+    return {c["category"]: c for c in checks_of(report, host)[1]["seed_coverage"]}
+
+
+def test_the_coverage_profile_covers_every_category_of_the_seed_and_the_baseline_does_not(runs):
+    report = report_json(runs["converged_dir"])
+    pg15, pg17 = runs["hosts"]
+    covered = seed_coverage_of(report, pg15)
+    assert {name: c["verdict"] for name, c in covered.items()} == dict.fromkeys(
+        ["Authentication", "Authorization", "Data access", "Data modification", "Configuration changes",
+         "Administrative actions"], "covered"
+    )  # fmt: skip
+    assert all(e["verdict"] == "covered" for c in covered.values() for e in c["examples"])
+    (events,) = [e for e in covered["Data access"]["examples"] if e["example"] == "API key usage"]
+    assert "%s: clerk" % DB in events["by"]
+
+    baseline = seed_coverage_of(report, pg17)
+    assert baseline["Data access"]["verdict"] == "partly"  # the trail's log_event(), but no read class
+    (read,) = [e for e in baseline["Data access"]["examples"] if e["example"] == "sensitive data read"]
+    assert read["verdict"] == "not_covered" and "does not log the read class" in read["by"]
+    assert baseline["Data modification"]["verdict"] == "covered"  # the write class and the trail
+    assert baseline["Authorization"]["verdict"] == "partly"  # no role or misc_set class
+    assert baseline["Authentication"]["controls"][:2] == ["CIS 3.1.20", "CIS 3.1.21"]
+
+    # What the matrix says is covered is in the log: ALTER SYSTEM (ddl) and SET ROLE (misc_set).
+    marker = uuid.uuid4().hex[:8]
+    pg15.psql("ALTER SYSTEM SET application_name = 'seed_%s'; ALTER SYSTEM RESET application_name; "
+              "SET ROLE clerk; RESET ROLE" % marker)  # fmt: skip
+    log = pg15.sh("grep -h 'AUDIT: ' /var/log/postgresql/postgresql-15-main.log").stdout
+    assert "DDL,ALTER SYSTEM,,,ALTER SYSTEM SET application_name = 'seed_%s'" % marker in log
+    assert "MISC,SET,,,SET ROLE clerk" in log
+
+
+def test_the_cost_of_each_table_is_its_writes_per_day_times_the_measured_bytes(runs):
+    report = report_json(runs["converged_dir"])
+    pg15, pg17 = runs["hosts"]
+    (ledger,) = [db for db in checks_of(report, pg17)[1]["cost"] if db["database"] == DB]
+    tables = {t["table"]: t for t in ledger["tables"]}
+    assert tables["public.payments"]["under_trail"] and not tables["public.notes"]["under_trail"]
+    assert tables["public.notes"]["changes"] == NOTES_ROWS and tables["public.payments"]["changes"] == PAYMENT_ROWS
+    assert ledger["days"] > 0 and ledger["bytes_per_change"] == 453
+    notes = tables["public.notes"]
+    assert abs(notes["bytes_per_day"] - notes["changes_per_day"] * 453) <= 453
+    assert "docs/benchmarks.md" in report["cost_source"]
+    markdown = (runs["converged_dir"] / "fleet-report.md").read_text()
+    assert "**%s, database %s**: writes since" % (pg17.name, DB) in markdown
+
+
+MARKDOWN = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+TAGS = {"h1", "h2", "h3", "p", "strong", "code", "table", "thead", "tbody", "tr", "th", "td", "br"}
+TOKEN = re.compile(r"\\.|.", re.S)
+
+
+def table_cells(row):
+    """The cells of a Markdown table row, split at each | with no backslash before it."""
+    cells = [""]
+    for token in TOKEN.findall(row):
+        if token == "|":
+            cells.append("")
+        else:
+            cells[-1] += token
+    return cells[1:-1]
+
+
+def test_names_from_the_hosts_are_data_in_markdown_html_json_and_the_terminal(runs):
+    directory = runs["converged_dir"]
+    markdown = (directory / "fleet-report.md").read_text()
+    # Every table keeps its shape: each row has as many cells as its header.
+    header = None
+    for line in markdown.splitlines():
+        if not line.startswith("|"):
+            header = None
+            continue
+        if header is None:
+            header = len(table_cells(line))
+        assert len(table_cells(line)) == header, line
+    assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f]", markdown)
+    # Rendered, the page has no tag from a host, and shows each name as it is.
+    rendered = MARKDOWN.render(markdown)
+    assert {tag.lstrip("/") for tag in re.findall(r"<(/?\w+)", rendered)} <= TAGS
+    text = html.unescape(rendered)
+    for name in (HOSTILE_DB, HOSTILE_ROLE, HOSTILE_LOGIN):
+        assert name in text, name
+    for table in HOSTILE_TABLES:
+        shown = '"%s"."%s"' % (HOSTILE_SCHEMA, table.replace("\n", "\\n").replace("\x1b", "\\x1b"))
+        assert shown in text, shown
+
+    page = (directory / "fleet-report.html").read_text()
+    assert "<img" not in page and "<script" not in page
+    assert html.escape(HOSTILE_DB, quote=False) in page and html.escape(HOSTILE_ROLE, quote=False) in page
+
+    facts = checks_of(report_json(directory), runs["hosts"][1])[1]["facts"]
+    assert HOSTILE_DB in facts["databases"]
+    assert any(u["role"] == HOSTILE_ROLE for u in facts["unreached_role_settings"])
+
+    (summary,) = [r["msg"] for _n, r in runs["converged"].results(runs["hosts"][0].name)
+                  if _n == "Show the summary and where the HTML page is"]  # fmt: skip
+    assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f]", summary)
+
+
 def chromium(*args):
     with tempfile.TemporaryDirectory(prefix="pgtrail-chromium-") as profile:
         command = [
@@ -212,6 +363,12 @@ def test_the_html_report_opens_in_headless_chromium_with_matrix_drift_and_covera
     # The drift row and the coverage of the ledger database.
     assert "<code>pgaudit.log</code></td>" in text and "<code>none</code>" in text
     assert "<b>%s</b>" % DB in text and "<code>public.notes</code>" in text
+    # The seed's categories per host, the cost per database, the controls of every check.
+    assert 'id="seed-coverage"' in text and 'id="cost"' in text
+    assert text.count('class="chip pass seed-verdict"') >= 6  # the coverage host: six covered categories
+    assert "SOC 2 CC7.2" in text and "HIPAA 164.312(b)" in text and "PCI DSS 10.3.4" in text
+    assert '<code>public.notes</code></td><td><span class="chip not_applicable">candidate</span>' in text
+    assert "&lt;img src=x onerror=alert(1)&gt;" in text
 
 
 def test_the_report_shows_each_logins_effective_pgaudit_log_and_who_can_switch_auditing_off(runs):
@@ -226,6 +383,6 @@ def test_the_report_shows_each_logins_effective_pgaudit_log_and_who_can_switch_a
         assert postgres["superuser"] and policy["weaker"] >= 1
         assert dict(role="postgres", kind="superuser", via=[], database=None, what=[]) in entry["can_switch_off"]
     markdown = (runs["drifted_dir"] / "fleet-report.md").read_text()
-    assert "| postgres (superuser) |" in markdown and "**`none`** (database; drops ddl, write)" in markdown
+    assert "| postgres (superuser) |" in markdown and "**none** (database; drops ddl, write)" in markdown
     html = (runs["drifted_dir"] / "fleet-report.html").read_text()
     assert '<section id="policy">' in html and "drops ddl, write" in html

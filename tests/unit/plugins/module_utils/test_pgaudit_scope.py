@@ -35,7 +35,19 @@ def test_profile_none_sets_only_what_the_inventory_lists():
         "roles": {},
         "object_audit": {},
         "log_off": [],
+        "server": {},
     }
+
+
+def test_the_coverage_profile_brings_the_server_settings_it_needs_and_the_others_none():
+    assert compose_scope(profile="coverage")["server"] == {
+        "log_connections": "on",
+        "log_disconnections": "on",
+        "log_min_messages": "warning",
+        "log_min_error_statement": "error",
+    }
+    assert compose_scope(profile="coverage")["system"]["pgaudit.log"] == "read, write, role, ddl, misc_set"
+    assert compose_scope(profile="stig")["server"] == compose_scope(profile="seed")["server"] == {}
 
 
 def test_database_role_and_role_in_database_scopes():

@@ -677,7 +677,7 @@ def test_unknown_profile_names_it(name):
     with pytest.raises(ValueError) as exc:
         ps.profile_settings(name)
     assert repr(name) in str(exc.value)
-    assert "baseline, cis, stig" in str(exc.value)
+    assert "baseline, cis, coverage, stig" in str(exc.value)
 
 
 @pytest.mark.parametrize(

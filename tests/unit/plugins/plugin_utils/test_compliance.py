@@ -114,7 +114,7 @@ def test_results_have_the_documented_shape_and_a_fixed_order():
     results = evaluate(compliant())
     assert [r["id"] for r in results] == [c[0] for c in compliance.CHECKS]
     for r in results:
-        assert set(r) == {"id", "title", "standard", "status", "reason"}
+        assert set(r) == {"id", "title", "standard", "status", "reason", "controls"}
         assert r["standard"] in ("CIS", "STIG", "pgtrail")
         assert r["status"] in ("pass", "fail", "not_applicable")
 
@@ -387,3 +387,27 @@ def test_facts_from_an_older_audit_info_fail_the_checks_they_cannot_support_with
     assert result(old, "CIS-3.2")["status"] == "pass"
     assert result(old, "CIS-3.1.20")["reason"] == "log_connections was not read"
     assert len(results) == len(compliance.CHECKS)
+
+
+def test_every_check_carries_the_controls_it_serves_from_the_one_table():
+    for result in evaluate(compliant()):
+        assert result["controls"] == list(compliance.CONTROLS[result["id"]]), result["id"]
+        assert result["controls"], result["id"]
+    # Each CIS check names its own benchmark item; the audit-recording checks SOC 2 CC7.2 and HIPAA.
+    for check_id, _standard, _title, _check in compliance.CHECKS:
+        if check_id.startswith("CIS-"):
+            assert "CIS " + check_id[4:] in compliance.CONTROLS[check_id]
+    assert "SOC 2 CC7.2" in compliance.CONTROLS["CIS-3.2"] and "HIPAA 164.312(b)" in compliance.CONTROLS["CIS-3.2"]
+    assert "PCI DSS 10.3.4" in compliance.CONTROLS["PGT-chain"]
+
+
+@pytest.mark.parametrize("check_id", sorted(compliance.CONTROLS))
+def test_every_control_id_names_a_known_framework_and_is_listed_once(check_id):
+    controls = compliance.CONTROLS[check_id]
+    assert len(set(controls)) == len(controls)
+    for control in controls:
+        assert any(control.startswith(framework + " ") for framework in compliance.FRAMEWORKS), control
+
+
+def test_a_check_the_table_does_not_know_has_no_controls_rather_than_an_error():
+    assert compliance.controls_of("PGT-unknown") == []

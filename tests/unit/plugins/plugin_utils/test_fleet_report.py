@@ -2,6 +2,7 @@
 
 from test_compliance import compliant
 
+from ansible_collections.pgtrail.audit.plugins.plugin_utils import escape
 from ansible_collections.pgtrail.audit.plugins.plugin_utils.compliance import evaluate
 from ansible_collections.pgtrail.audit.plugins.plugin_utils.report import fleet_model
 
@@ -96,6 +97,7 @@ def render(name, model):
 
     root = __file__.rsplit("/tests/", 1)[0] + "/playbooks/templates"
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(root))
+    env.filters["pgtrail.audit.md_escape"] = escape.markdown
     return env.get_template(name).render(pgtrail_fleet=model)
 
 
@@ -105,6 +107,29 @@ def test_the_policy_sections_render_names_from_the_hosts_as_data():
     assert "<script>" not in html and "&lt;script&gt;alert(2)&lt;/script&gt;" in html
     assert "&lt;b&gt;x|y&lt;/b&gt;" in html and "drops ddl, role" in html and "may SET pgaudit parameters" in html
     markdown = render("fleet-policy.md.j2", model)
-    assert "| <b>x\\|y</b> |" in markdown
-    assert "**`none`** (role; drops ddl, role); not from dba" in markdown
+    assert "| \\<b\\>x\\|y\\</b\\> |" in markdown and "<b>" not in markdown
+    assert "**none** (role; drops ddl, role); not from dba" in markdown
     assert "| may SET pgaudit parameters | tuners | - | pgaudit.log |" in markdown
+
+
+def test_each_host_has_the_seed_coverage_and_the_cost_and_each_check_its_controls():
+    facts_evidence = evidence()
+    facts_evidence["facts"]["write_rates"] = {
+        "databases": {
+            "finance": {
+                "reset": True,
+                "since": "2026-11-29T00:00:00Z",
+                "seconds": 86400.0,
+                "tables": [{"table": "public.payments", "inserts": 10, "updates": 0, "deletes": 0}],
+            }
+        }
+    }
+    model = fleet_model({"db1": facts_evidence, "db2": {"error": "Unable to connect"}})
+    db1, db2 = model["hosts"]
+    assert [c["id"] for c in db1["seed_coverage"]][:2] == ["seed-authentication", "seed-authorization"]
+    (finance,) = db1["cost"]
+    assert finance["tables"][0]["under_trail"] and finance["tables"][0]["changes_per_day"] == 10.0
+    assert finance["bytes_per_change"] == 825  # the compliant host's finance log is hash-chained
+    assert db2["seed_coverage"] == [] and db2["cost"] == []
+    assert all(check["controls"] for check in model["checks"])
+    assert "docs/benchmarks.md" in model["cost_source"]
