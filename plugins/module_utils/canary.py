@@ -28,8 +28,8 @@ import re
 import secrets
 import time
 
-from ansible_collections.pgtrail.audit.plugins.module_utils import postgres
 from ansible_collections.pgtrail.audit.plugins.module_utils import pgaudit_settings as settings_lib
+from ansible_collections.pgtrail.audit.plugins.module_utils import postgres
 from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail import names
 
 try:
@@ -104,7 +104,11 @@ def stderr_target(link):
     """What the postmaster's stderr (a /proc/PID/fd/2 link) says about where the log goes:
     (path or None, problem or None, kind)."""
     if link.endswith(" (deleted)"):
-        return None, "the server writes its log to %s, which was deleted: no readable file receives it" % link[:-10], "file"
+        return (
+            None,
+            "the server writes its log to %s, which was deleted: no readable file receives it" % link[:-10],
+            "file",
+        )
     if link == "/dev/null":
         return None, "the server writes its log to /dev/null", "file"
     if link.startswith(("socket:", "pipe:")):
@@ -133,8 +137,7 @@ def find_log(session, log_file=None):
         directory = os.path.join(data_directory, settings["log_directory"])
         if not os.access(directory, os.W_OK | os.X_OK):
             found["problems"].append(
-                "log_directory %s is not writable by the server's account: the log cannot be opened there"
-                % directory
+                "log_directory %s is not writable by the server's account: the log cannot be opened there" % directory
             )
         for destination in ("stderr", "csvlog", "jsonlog"):
             if destination in destinations:
@@ -273,7 +276,9 @@ def _borrow(session, role, donor):
         for entry in row["setconfig"] or []:
             name = entry.split("=", 1)[0]
             if settings_lib.is_pgaudit_name(name):
-                session.change(_alter_role(role, row["database"], sql.SQL("RESET {}").format(sql.Identifier(*name.split(".")))))
+                session.change(
+                    _alter_role(role, row["database"], sql.SQL("RESET {}").format(sql.Identifier(*name.split("."))))
+                )
     if donor is None:
         return
     rows = session.query(
@@ -356,7 +361,9 @@ def judge_session(result, text_of):
     deadline = time.monotonic() + WAIT_SECONDS
     for probe in result["probes"]:
         found, _seconds = _wait(
-            lambda: any(audit_line_matches(line, probe["label"], probe["marker"]) for line in text_of().splitlines()),
+            lambda probe=probe: any(
+                audit_line_matches(line, probe["label"], probe["marker"]) for line in text_of().splitlines()
+            ),
             max(deadline - time.monotonic(), 0.2) if probe["expected"] else 0.2,
         )
         # From the statement to its line in the log.
@@ -365,15 +372,29 @@ def judge_session(result, text_of):
             result["problems"].append(
                 "%s: no AUDIT line for %s (%s) in database %s within %.0f s; the session's pgaudit.log is %r, "
                 "declared %r (from %s)"
-                % (result["scope"], probe["label"], probe["cls"], result["database"], WAIT_SECONDS,
-                   result.get("session_log"), result["expect"], result["source"])
+                % (
+                    result["scope"],
+                    probe["label"],
+                    probe["cls"],
+                    result["database"],
+                    WAIT_SECONDS,
+                    result.get("session_log"),
+                    result["expect"],
+                    result["source"],
+                )
             )
         elif found and not probe["expected"]:
             result["problems"].append(
                 "%s: an AUDIT line for %s in database %s, which the declared pgaudit.log %r (from %s) does not log; "
                 "the session's pgaudit.log is %r"
-                % (result["scope"], probe["label"], result["database"], result["expect"], result["source"],
-                   result.get("session_log"))
+                % (
+                    result["scope"],
+                    probe["label"],
+                    result["database"],
+                    result["expect"],
+                    result["source"],
+                    result.get("session_log"),
+                )
             )
     result["ok"] = not result["problems"]
     if result["ok"] and not any(p["expected"] for p in result["probes"]):
@@ -381,7 +402,9 @@ def judge_session(result, text_of):
     return result
 
 
-TRAIL_ROW = "SELECT id FROM {log} WHERE kind = 'row' AND schema_name = %s AND table_name = %s AND new_data->>'note' = %s"
+TRAIL_ROW = (
+    "SELECT id FROM {log} WHERE kind = 'row' AND schema_name = %s AND table_name = %s AND new_data->>'note' = %s"
+)
 EVENT_ROW = "SELECT id FROM {log} WHERE kind = 'event' AND id = %s AND metadata->>'marker' = %s"
 # Every audited table of the registry still has its triggers (the row trigger, or in statement
 # mode the statement triggers), enabled ALWAYS.
@@ -434,12 +457,16 @@ def check_trail(module, session, database, trail_schema, schema, password):
                 event_id = cur.fetchone()[0]
             except postgres.psycopg.Error as exc:
                 event_id = None
-                result["problems"].append("trail of %s: log_event() refused the canary: %s" % (database, str(exc).strip()))
+                result["problems"].append(
+                    "trail of %s: log_event() refused the canary: %s" % (database, str(exc).strip())
+                )
             if event_id is not None:
                 event, _seconds = _wait(lambda: session.query(sql.SQL(EVENT_ROW).format(log=log), [event_id, marker]))
                 result.update(event_id=event_id, event_seconds=round(time.monotonic() - started, 3))
                 if not event:
-                    result["problems"].append("trail of %s: the canary's event %s is not in the log" % (database, event_id))
+                    result["problems"].append(
+                        "trail of %s: the canary's event %s is not in the log" % (database, event_id)
+                    )
     finally:
         conn.close()
     result["ok"] = not result["problems"]
@@ -460,8 +487,10 @@ def run(module):
             return result
         planned = [] if params["setup_only"] else plan_sessions(params["scope"] or {}, params["home_database"])
         wanted = list(params["databases"]) + list(params["trail_databases"]) + [p["database"] for p in planned]
-        existing = set(row["datname"] for row in session.query(
-            "SELECT datname::text FROM pg_catalog.pg_database WHERE datallowconn"))
+        existing = set(
+            row["datname"]
+            for row in session.query("SELECT datname::text FROM pg_catalog.pg_database WHERE datallowconn")
+        )
         databases = []
         for database in wanted:
             if database not in existing:

@@ -127,9 +127,12 @@ problems:
   returned: always
   type: list
   elements: str
-  sample: ["system: no AUDIT line for WRITE (write) in database postgres within 5 s; the session's pgaudit.log is 'none', declared 'write, ddl' (from system)"]
+  sample:
+    - "system: no AUDIT line for WRITE (write) in database postgres within 5 s; the session's pgaudit.log
+      is 'none', declared 'write, ddl' (from system)"
 log:
-  description: Where the server log was read (C(source) file or journald, C(path), C(unit)) and the settings that said so.
+  description:
+    - Where the server log was read (C(source) file or journald, C(path), C(unit)) and the settings that said so.
   returned: when the canary ran
   type: dict
 sessions:

@@ -116,6 +116,8 @@ def _host(name, evidence):
         preload=facts.get("preload") or {},
         logging=facts.get("logging") or {},
         lockdown=facts.get("lockdown") or {},
+        # playbooks/canary.yml's result, when report.yml ran it (pgtrail_report_canary).
+        canary=evidence.get("canary"),
         facts=facts,
     )
 
