@@ -33,10 +33,10 @@ def host():
 
 
 def canary(host):
-    """Run playbooks/canary.yml; (run, the pgtrail_canary fact)."""
+    """Run playbooks/canary.yml; (run, the audit_triggers_canary fact)."""
     run = run_playbook("canary.yml", [host], group_vars=GROUP_VARS)
     found = [
-        r["ansible_facts"]["pgtrail_canary"]
+        r["ansible_facts"]["audit_triggers_canary"]
         for name, r in run.results(host.name)
         if name == "Gather what the canary found"
     ]
