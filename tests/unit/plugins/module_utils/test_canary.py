@@ -71,9 +71,9 @@ def test_which_probe_lines_a_value_should_produce(expect, logged):
 @pytest.mark.parametrize(
     "line, label, found",
     [
-        ('2026-11-30 LOG:  AUDIT: SESSION,1,1,WRITE,INSERT,,,"INSERT ... (\'m1\')",<none>', "WRITE", True),
-        ('2026-11-30 LOG:  AUDIT: SESSION,1,1,WRITE,INSERT,,,"INSERT ... (\'m1\')",<none>', "READ", False),
-        ('2026-11-30 LOG:  AUDIT: OBJECT,1,1,WRITE,INSERT,TABLE,t,"INSERT ... (\'m1\')",<none>', "WRITE", False),
+        ("2026-11-30 LOG:  AUDIT: SESSION,1,1,WRITE,INSERT,,,\"INSERT ... ('m1')\",<none>", "WRITE", True),
+        ("2026-11-30 LOG:  AUDIT: SESSION,1,1,WRITE,INSERT,,,\"INSERT ... ('m1')\",<none>", "READ", False),
+        ("2026-11-30 LOG:  AUDIT: OBJECT,1,1,WRITE,INSERT,TABLE,t,\"INSERT ... ('m1')\",<none>", "WRITE", False),
         ("2026-11-30 LOG:  statement: INSERT ... ('m1')", "WRITE", False),
         ("2026-11-30 LOG:  AUDIT: SESSION,1,1,WRITE,INSERT,,,INSERT ... ('m2'),<none>", "WRITE", False),
     ],
