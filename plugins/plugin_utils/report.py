@@ -156,6 +156,8 @@ def _host(name, evidence):
         # The seed's "what to audit" per category, and what the trail costs per database.
         seed_coverage=seed_coverage.judge(facts) if facts else [],
         cost=cost.estimates(facts) if facts else [],
+        # playbooks/canary.yml's result, when report.yml ran it (pgtrail_report_canary).
+        canary=evidence.get("canary"),
         facts=facts,
     )
 
