@@ -12,7 +12,7 @@ import json
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from pgaudit_testlib import Objects, succeeded
+from pgaudit_testlib import Objects, chain_v2_merged, succeeded
 from testbed import ROOT, run_ansible, run_playbook
 
 from ansible_collections.pgtrail.audit.plugins.plugin_utils import checkpoint as cp
@@ -20,7 +20,12 @@ from ansible_collections.pgtrail.audit.plugins.plugin_utils import checkpoint as
 ORIGIN = "pgtrail.audit/chain/0b5c1d0e-2b1a-4c55-9a53-1b3c0f0a9e11"
 ROOT_A = "KMislKjXHUCDDW0uHNAdb9Err3lNTGFyU+Jb7oEbOpQ="
 ROOT_B = "Fw0bFklHnjd23Aj086LjU8wpX/+Mqg71/SlnAubT7rU="
-NEEDS_V2 = "chain v2 (h-chain-sql's chain_block, seal() and chain_verify checkpoint/origin) is not merged yet"
+
+
+# The tests that need chain v2 (chain_block, seal(), chain_verify's checkpoint and head.origin).
+needs_v2 = pytest.mark.skipif(
+    not chain_v2_merged(), reason="chain v2 (h-chain-sql's branch: chain_verify's checkpoint) is not merged yet"
+)
 VERIFY_TASK = "Walk each chain and check it still holds its last checkpoint (the loop label names the database)"
 
 
@@ -128,27 +133,36 @@ def test_keygen_writes_a_private_key_once_and_prints_its_verifier_key(tmp_path):
 # --- verify.yml against a database -------------------------------------------------------------
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def host(pg):
     if pg.major != 17:
         pytest.skip("the checkpoints are the controller's: one major suffices")
     return pg
 
 
-@pytest.fixture
-def chained(host):
+def chained_database(host, made):
     """A database with a hash-chained trail on t and a few rows in the log."""
-    made = Objects(host)
     db = made.database("pgt_ckpt")
     host.psql("CREATE TABLE t (id int PRIMARY KEY, n int)", db=db)
     succeeded(host.module("audit_trail", dict(database=db, tables=["t"], hash_chain=True)))
     host.psql("INSERT INTO t SELECT g, g FROM generate_series(1, 5) AS g", db=db)
-    yield db
+    return db
+
+
+@pytest.fixture(scope="module")
+def chained(host):
+    """Shared by the tests that only read the chain (each keeps its own history directory)."""
+    made = Objects(host)
+    yield chained_database(host, made)
     made.drop()
 
 
-def v2(host, db):
-    return host.psql("SELECT to_regclass('audit.chain_block') IS NOT NULL", db=db) == "t"
+@pytest.fixture
+def rewritable(host):
+    """A chain of its own, for a test that rewrites it."""
+    made = Objects(host)
+    yield chained_database(host, made)
+    made.drop()
 
 
 def verify(host, db, tmp_path, key=KEY_A):
@@ -179,9 +193,8 @@ def test_without_a_key_the_heads_are_exported_unsigned_and_the_output_says_so(ho
     assert not (tmp_path / "checkpoints").exists()
 
 
-def test_first_run_is_trusted_on_first_use_then_each_new_head_is_signed_once(host, chained, tmp_path):  # needs v2
-    if not v2(host, chained):
-        pytest.skip(NEEDS_V2)
+@needs_v2
+def test_first_run_is_trusted_on_first_use_then_each_new_head_is_signed_once(host, chained, tmp_path):
     history = history_of(host, chained, tmp_path)
     run, checked = verify(host, chained, tmp_path)
     assert run.rc == 0, run.output
@@ -218,6 +231,7 @@ def resign_with_b(line):
     return json.dumps(dict(entry, note=cp.sign(text, KEY_B["pgtrail_checkpoint_key_name"], key)))
 
 
+@needs_v2
 @pytest.mark.parametrize(
     "forge, reason",
     [
@@ -227,8 +241,6 @@ def resign_with_b(line):
     ],
 )
 def test_an_edited_or_forged_history_entry_is_refused_and_nothing_is_signed(host, chained, tmp_path, forge, reason):
-    if not v2(host, chained):
-        pytest.skip(NEEDS_V2)
     history = history_of(host, chained, tmp_path)
     assert verify(host, chained, tmp_path)[0].rc == 0
     history.write_text(forge(lines(history)[-1]) + "\n")
@@ -240,11 +252,10 @@ def test_an_edited_or_forged_history_entry_is_refused_and_nothing_is_signed(host
     assert history.read_bytes() == before
 
 
-def test_a_consistent_rewrite_of_what_a_checkpoint_covers_is_caught(host, chained, tmp_path):
-    if not v2(host, chained):
-        pytest.skip(NEEDS_V2)
-    history = history_of(host, chained, tmp_path)
-    assert verify(host, chained, tmp_path)[0].rc == 0
+@needs_v2
+def test_a_consistent_rewrite_of_what_a_checkpoint_covers_is_caught(host, rewritable, tmp_path):
+    history = history_of(host, rewritable, tmp_path)
+    assert verify(host, rewritable, tmp_path)[0].rc == 0
     before = history.read_bytes()
     # A superuser edits a sealed row, drops every block after block 0 and lets seal() redo them:
     # the chain is valid in itself, but no longer holds the signed root at the signed size.
@@ -255,16 +266,17 @@ def test_a_consistent_rewrite_of_what_a_checkpoint_covers_is_caught(host, chaine
         "DELETE FROM audit.chain_block WHERE block > 0;"
         "ALTER TABLE audit.audit_log ENABLE TRIGGER USER; ALTER TABLE audit.chain_block ENABLE TRIGGER USER;"
         "SELECT audit.seal();",
-        db=chained,
+        db=rewritable,
     )
-    run, checked = verify(host, chained, tmp_path)
+    run, checked = verify(host, rewritable, tmp_path)
     assert run.rc != 0
     assert checked[0]["ok"] is False and checked[0]["extends"] is False, checked[0]
     message = run.failure(host.name)
-    assert "database %s" % chained in message and "no longer extends" in message, message
+    assert "database %s" % rewritable in message and "no longer extends" in message, message
     assert history.read_bytes() == before
 
 
+@needs_v2
 @pytest.mark.parametrize(
     "key, reason",
     [
@@ -277,8 +289,6 @@ def test_a_consistent_rewrite_of_what_a_checkpoint_covers_is_caught(host, chaine
     ],
 )
 def test_a_wrong_key_is_refused_and_nothing_is_signed(host, chained, tmp_path, key, reason):
-    if not v2(host, chained):
-        pytest.skip(NEEDS_V2)
     history = history_of(host, chained, tmp_path)
     assert verify(host, chained, tmp_path)[0].rc == 0
     before = history.read_bytes()

@@ -11,7 +11,7 @@ import json
 import time
 
 import pytest
-from pgaudit_testlib import Objects, unique
+from pgaudit_testlib import Objects, chain_v2_merged, unique
 from testbed import run_playbook
 
 # A database name that needs systemd's escaping, ExecStart's quoting and psql's conninfo quoting.
@@ -173,6 +173,7 @@ def test_an_interval_below_one_second_is_refused_and_nothing_is_installed(pg, st
     assert unit_names(pg) == before
 
 
+@pytest.mark.skipif(not chain_v2_merged(), reason="chain v2's seal() (h-chain-sql's branch) is not merged yet")
 def test_a_row_written_with_no_write_after_it_is_sealed_within_5_seconds(pg, tmp_path):
     """Needs chain v2's <schema>.seal() (h-chain-sql's branch): the whole role, then one write."""
     made = Objects(pg)
