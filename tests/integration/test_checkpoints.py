@@ -183,6 +183,33 @@ def history_of(host, db, tmp_path):
     return tmp_path / "checkpoints" / host.name / ("%s.checkpoints" % db)
 
 
+def failures(run, host):
+    """The messages of the loop items that failed (the task's own message only says some did)."""
+    return " | ".join(
+        item.get("msg", "")
+        for _name, result in run.results(host.name)
+        for item in result.get("results", [])
+        if result.get("failed") and item.get("failed")
+    )
+
+
+@pytest.fixture(scope="module")
+def signed_history(host, chained, tmp_path_factory):
+    """The history of the shared chain after one signed run: the tests that forge or refuse start
+    from a copy of it."""
+    if not chain_v2_merged():
+        pytest.skip("chain v2 is not merged yet")
+    tmp_path = tmp_path_factory.mktemp("signed")
+    run, _checked = verify(host, chained, tmp_path)
+    assert run.rc == 0, run.output
+    return history_of(host, chained, tmp_path).read_bytes()
+
+
+def start_from(history, content):
+    history.parent.mkdir(parents=True)
+    history.write_bytes(content)
+
+
 def test_without_a_key_the_heads_are_exported_unsigned_and_the_output_says_so(host, chained, tmp_path):
     for expect_first in (True, False):
         run, _checked = verify(host, chained, tmp_path, key=None)
@@ -240,15 +267,17 @@ def resign_with_b(line):
         pytest.param(lambda line: line[: len(line) // 2], "is not a history entry", id="truncated"),
     ],
 )
-def test_an_edited_or_forged_history_entry_is_refused_and_nothing_is_signed(host, chained, tmp_path, forge, reason):
+def test_an_edited_or_forged_history_entry_is_refused_and_nothing_is_signed(
+    host, chained, signed_history, tmp_path, forge, reason
+):
     history = history_of(host, chained, tmp_path)
-    assert verify(host, chained, tmp_path)[0].rc == 0
+    start_from(history, signed_history)
     history.write_text(forge(lines(history)[-1]) + "\n")
     before = history.read_bytes()
     run, _checked = verify(host, chained, tmp_path)
     assert run.rc != 0
-    message = run.failure(host.name)
-    assert "database %s" % chained in message and reason in message, message
+    message = failures(run, host)
+    assert "database %s" % chained in message and reason in message, run.output
     assert history.read_bytes() == before
 
 
@@ -271,8 +300,8 @@ def test_a_consistent_rewrite_of_what_a_checkpoint_covers_is_caught(host, rewrit
     run, checked = verify(host, rewritable, tmp_path)
     assert run.rc != 0
     assert checked[0]["ok"] is False and checked[0]["extends"] is False, checked[0]
-    message = run.failure(host.name)
-    assert "database %s" % rewritable in message and "no longer extends" in message, message
+    message = failures(run, host)
+    assert "database %s" % rewritable in message and "no longer extends" in message, run.output
     assert history.read_bytes() == before
 
 
@@ -288,13 +317,12 @@ def test_a_consistent_rewrite_of_what_a_checkpoint_covers_is_caught(host, rewrit
         ),
     ],
 )
-def test_a_wrong_key_is_refused_and_nothing_is_signed(host, chained, tmp_path, key, reason):
+def test_a_wrong_key_is_refused_and_nothing_is_signed(host, chained, signed_history, tmp_path, key, reason):
     history = history_of(host, chained, tmp_path)
-    assert verify(host, chained, tmp_path)[0].rc == 0
-    before = history.read_bytes()
+    start_from(history, signed_history)
     run, _checked = verify(host, chained, tmp_path, key=key)
     assert run.rc != 0
-    message = run.failure(host.name)
-    assert "database %s" % chained in message and reason in message, message
+    message = failures(run, host)
+    assert "database %s" % chained in message and reason in message, run.output
     assert "PRIVATE KEY" not in run.output
-    assert history.read_bytes() == before
+    assert history.read_bytes() == signed_history
