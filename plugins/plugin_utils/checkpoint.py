@@ -20,9 +20,12 @@ import hashlib
 import json
 import re
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+try:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+except ImportError:  # ansible-core depends on it; say so if an odd controller lacks it
+    serialization = None
 
 # The algorithm byte of an Ed25519 key in C2SP verifier keys.
 ED25519 = b"\x01"
@@ -34,6 +37,11 @@ _SIG_LINE = re.compile(r"^\u2014 (\S+) ([A-Za-z0-9+/]+=*)$")
 
 class NoteError(ValueError):
     """A note, key or history entry that does not verify; the message says why."""
+
+
+def _need_cryptography():
+    if serialization is None:
+        raise NoteError("the Python library cryptography is required on the controller (pip install cryptography)")
 
 
 def _b64decode(text, what):
@@ -64,6 +72,7 @@ def _raw_public(key):
 
 def load_private_key(pem):
     """The Ed25519 private key of a PEM text (PKCS#8, unencrypted); a clear error otherwise."""
+    _need_cryptography()
     if not isinstance(pem, (str, bytes)) or not pem:
         raise NoteError("the private key is empty: give the PEM text of an Ed25519 key")
     data = pem.encode("utf-8") if isinstance(pem, str) else pem
@@ -89,6 +98,7 @@ def vkey_of(name, private_key):
 
 def parse_vkey(vkey):
     """``(name, key id bytes, Ed25519PublicKey)`` of a verifier key, checked like Go's NewVerifier."""
+    _need_cryptography()
     if not isinstance(vkey, str):
         raise NoteError("the verifier key must be a string name+keyid+base64, got %r" % (vkey,))
     # The base64 may hold "+": the name and id are the first two fields.
