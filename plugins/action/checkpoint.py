@@ -24,26 +24,6 @@ ARGUMENT_SPEC = dict(
 )
 
 
-def _vkey(args):
-    """The verifier key to check with, and the private key when one is given (they must agree)."""
-    private = None
-    if args["key"] is not None:
-        if not args["key_name"]:
-            raise cp.NoteError("key_name is required with key (the name in the signatures)")
-        private = cp.load_private_key(args["key"])
-        derived = cp.vkey_of(args["key_name"], private)
-        if args["vkey"] and args["vkey"].strip() != derived:
-            raise cp.NoteError(
-                "the private key (named %s) is not the one of the verifier key %s: its verifier key is %s"
-                % (args["key_name"], args["vkey"].strip(), derived)
-            )
-        return derived, private
-    if not args["vkey"]:
-        raise cp.NoteError("give vkey (the verifier key) or key and key_name")
-    cp.parse_vkey(args["vkey"])
-    return args["vkey"].strip(), None
-
-
 def _read(path):
     try:
         with open(path, encoding="utf-8") as handle:
@@ -87,7 +67,7 @@ class ActionModule(ActionBase):
         path = args["history"]
         result.update(changed=False, previous=None, note=None, vkey=None)
         try:
-            vkey, private = _vkey(args)
+            vkey, private = cp.keys(args["key"], args["key_name"], args["vkey"])
             result["vkey"] = vkey
             previous = cp.last_entry(_read(path), vkey, path) if path else None
             result["previous"] = previous

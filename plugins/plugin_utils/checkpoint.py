@@ -117,6 +117,26 @@ def parse_vkey(vkey):
     return name, binascii.unhexlify(hexid), Ed25519PublicKey.from_public_bytes(raw[1:])
 
 
+def keys(key, key_name, vkey):
+    """``(vkey, private key or None)`` of a plugin's options: the private key must be the verifier
+    key's when both are given; without a private key the verifier key is required."""
+    if key is not None:
+        if not key_name:
+            raise NoteError("key_name is required with key (the name in the signatures)")
+        private = load_private_key(key)
+        derived = vkey_of(key_name, private)
+        if vkey and vkey.strip() != derived:
+            raise NoteError(
+                "the private key (named %s) is not the one of the verifier key %s: its verifier key is %s"
+                % (key_name, vkey.strip(), derived)
+            )
+        return derived, private
+    if not vkey:
+        raise NoteError("give vkey (the verifier key) or key and key_name")
+    parse_vkey(vkey)
+    return vkey.strip(), None
+
+
 def checkpoint_text(origin, size, root):
     """The tlog-checkpoint body: origin, size and base64 root, one a line."""
     if not origin or "\n" in origin:
@@ -200,3 +220,36 @@ def last_entry(content, vkey, path="the history"):
         raise NoteError("%s: %s" % (where, exc)) from None
     checkpoint.update(block=entry.get("block"), at=entry.get("at"), note=note)
     return checkpoint
+
+
+# A bundle: a signed note listing the SHA-256 of every file of a directory (sha256sum's format).
+BUNDLE_ORIGIN = "pgtrail.audit/bundle"
+BUNDLE_NOTE = "bundle.note"
+
+
+def bundle_text(digests):
+    """The text of a bundle note: its origin, then ``<sha256 hex>  <path>`` per file, by path."""
+    for path in digests:
+        if not path or "\n" in path or path.startswith("/") or ".." in path.split("/"):
+            raise NoteError("a bundle holds relative paths of one line, got %r" % (path,))
+    return BUNDLE_ORIGIN + "\n" + "".join("%s  %s\n" % (digests[path], path) for path in sorted(digests))
+
+
+def bundle_problems(text, digests):
+    """What differs between a verified bundle note's text and the files found (``{path: sha256}``):
+    a list of sentences, empty when every file is there unchanged and none was added."""
+    lines = text.split("\n")
+    if lines[0] != BUNDLE_ORIGIN:
+        raise NoteError("the note is not a bundle (its first line is %r)" % lines[0])
+    signed = {}
+    for line in lines[1:-1]:
+        digest, _sep, path = line.partition("  ")
+        if not re.match(r"^[0-9a-f]{64}$", digest) or not path:
+            raise NoteError("the bundle's line %r is not <sha256>  <path>" % line)
+        signed[path] = digest
+    problems = ["%s is missing" % path for path in sorted(set(signed) - set(digests))]
+    problems += [
+        "%s was changed" % path for path in sorted(set(signed) & set(digests)) if signed[path] != digests[path]
+    ]
+    problems += ["%s was added" % path for path in sorted(set(digests) - set(signed))]
+    return problems

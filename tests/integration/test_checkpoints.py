@@ -326,3 +326,37 @@ def test_a_wrong_key_is_refused_and_nothing_is_signed(host, chained, signed_hist
     assert "database %s" % chained in message and reason in message, run.output
     assert "PRIVATE KEY" not in run.output
     assert history.read_bytes() == signed_history
+
+
+def test_a_signed_bundle_verifies_until_a_file_is_changed_added_or_removed_or_the_key_is_another(tmp_path):
+    bundle = tmp_path / "report"
+    (bundle / "hosts").mkdir(parents=True)
+    (bundle / "fleet-report.md").write_text("# Fleet report\n")
+    (bundle / "hosts" / "db1.json").write_text("{}\n")
+
+    def playbook(*extra):
+        state, key = extra if extra else ("signed", KEY_A)
+        variables = dict(key, pgtrail_bundle_dir=str(bundle), pgtrail_bundle_state=state)
+        if state == "verified":
+            variables = dict(pgtrail_bundle_dir=str(bundle), pgtrail_bundle_state=state, **{
+                "pgtrail_checkpoint_vkey": key["pgtrail_checkpoint_vkey"]})  # fmt: skip
+        proc, _report = run_ansible(
+            ["ansible-playbook", str(ROOT / "playbooks" / "bundle.yml"), "-e", json.dumps(variables)]
+        )
+        return proc.returncode, proc.stdout + proc.stderr
+
+    assert playbook()[0] == 0
+    note = (bundle / "bundle.note").read_text()
+    assert note.startswith("pgtrail.audit/bundle\n") and "  hosts/db1.json\n" in note
+    assert playbook("verified", KEY_A)[0] == 0
+    assert playbook()[0] == 0 and (bundle / "bundle.note").read_text() == note, "an unchanged bundle was re-signed"
+
+    rc, output = playbook("verified", KEY_B)
+    assert rc != 0 and "no signature of the key pgtrail.audit/test-b" in output
+    (bundle / "fleet-report.md").write_text("# Fleet report, edited\n")
+    (bundle / "added.txt").write_text("x")
+    (bundle / "hosts" / "db1.json").unlink()
+    rc, output = playbook("verified", KEY_A)
+    assert rc != 0
+    for problem in ("hosts/db1.json is missing", "fleet-report.md was changed", "added.txt was added"):
+        assert problem in output, output

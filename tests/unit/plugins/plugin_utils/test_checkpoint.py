@@ -163,3 +163,34 @@ def test_an_edited_last_history_entry_is_refused_naming_its_line(edit, reason):
 def test_a_last_line_that_is_not_json_is_refused():
     with pytest.raises(cp.NoteError, match="line 1 is not a history entry"):
         cp.last_entry('{"note": "tru', GO_VKEY)
+
+
+DIGESTS = {"fleet-report.json": "a" * 64, "fleet-report.md": "b" * 64, "hosts/db1.json": "c" * 64}
+
+
+def test_a_bundle_lists_every_file_s_sha256_by_name_under_its_origin():
+    assert cp.bundle_text(DIGESTS) == (
+        "pgtrail.audit/bundle\n" + "a" * 64 + "  fleet-report.json\n" + "b" * 64 + "  fleet-report.md\n"
+        "" + "c" * 64 + "  hosts/db1.json\n"
+    )
+    assert cp.bundle_problems(cp.bundle_text(DIGESTS), DIGESTS) == []
+
+
+@pytest.mark.parametrize(
+    "found, problem",
+    [
+        pytest.param(
+            {k: v for k, v in DIGESTS.items() if k != "fleet-report.md"}, "fleet-report.md is missing", id="gone"
+        ),
+        pytest.param(dict(DIGESTS, **{"fleet-report.md": "d" * 64}), "fleet-report.md was changed", id="changed"),
+        pytest.param(dict(DIGESTS, extra="e" * 64), "extra was added", id="added"),
+    ],
+)
+def test_a_bundle_names_each_file_missing_changed_or_added(found, problem):
+    assert cp.bundle_problems(cp.bundle_text(DIGESTS), found) == [problem]
+
+
+@pytest.mark.parametrize("path", ["", "/etc/passwd", "../up", "a\nb"])
+def test_a_bundle_refuses_paths_that_are_not_relative_lines(path):
+    with pytest.raises(cp.NoteError):
+        cp.bundle_text({path: "a" * 64})
