@@ -126,12 +126,12 @@ def test_the_timer_seals_every_second_survives_failures_and_goes_with_the_chain(
     time.sleep(4)
     assert calls(pg, db) - start >= 3, pg.sh("journalctl -u '%s.service' -n 20 --no-pager" % unit).stdout
 
-    # Failing for 12 s (over systemd's default start limit of 5 starts in 10 s), then working again:
-    # the timer keeps starting it and the next call succeeds.
+    # Failing for 8 s (past systemd's default start limit of 5 starts in 10 s, which a 1 s timer
+    # reaches with or without failures), then working again: the timer keeps starting it.
     pg.psql("UPDATE %s.fail SET on_ = true" % STANDIN, db=db)
     start = calls(pg, db)
-    time.sleep(12)
-    assert calls(pg, db) - start >= 9
+    time.sleep(8)
+    assert calls(pg, db) - start >= 6
     pg.psql("UPDATE %s.fail SET on_ = false" % STANDIN, db=db)
     time.sleep(2.5)
     show = pg.sh("systemctl show '%s.service' -p Result -p ActiveState" % unit).stdout
@@ -145,7 +145,7 @@ def test_the_timer_seals_every_second_survives_failures_and_goes_with_the_chain(
     try:
         time.sleep(1.5)
         start = calls(pg, db)
-        time.sleep(3)
+        time.sleep(2.5)
         assert calls(pg, db) == start, "the sealer ran on a standby"
     finally:
         pg.sh("rm -f %s/standby.signal" % datadir)
@@ -159,14 +159,13 @@ def test_the_timer_seals_every_second_survives_failures_and_goes_with_the_chain(
     assert calls(pg, db) == start
 
 
-@pytest.mark.parametrize("interval", ["0", "-1"])
-def test_an_interval_below_one_second_is_refused_and_nothing_is_installed(pg, standin_db, tmp_path, interval):
+def test_an_interval_below_one_second_is_refused_and_nothing_is_installed(pg, standin_db, tmp_path):
     before = unit_names(pg)
     run = run_playbook(
         sealer_playbook(tmp_path, "sealer.yml"),
         [pg],
         group_vars=dict(audit_triggers_databases={standin_db: {"hash_chain": True}}, audit_triggers_schema=STANDIN),
-        extra_vars={"audit_triggers_seal_interval": interval},
+        extra_vars={"audit_triggers_seal_interval": "0"},
     )
     assert run.rc != 0
     assert "audit_triggers_seal_interval must be at least 1 second" in run.failure(pg.name), run.output
