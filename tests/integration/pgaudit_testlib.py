@@ -162,3 +162,12 @@ def staged(pg, prefix="pgaudit."):
 def succeeded(result):
     assert not result["failed"], result.get("msg")
     return result
+
+
+def chain_v2_merged():
+    """Whether chain v2 is in this tree (chain_verify takes a signed checkpoint's size and root)."""
+    import yaml
+
+    from ansible_collections.pgtrail.audit.plugins.modules import chain_verify
+
+    return "checkpoint" in yaml.safe_load(chain_verify.DOCUMENTATION)["options"]

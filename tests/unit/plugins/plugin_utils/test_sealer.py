@@ -1,0 +1,77 @@
+"""The sealer's unit names and command line: any database name gives one valid, distinct unit
+whose psql command reaches exactly that database and schema (the integration test runs them)."""
+
+import pytest
+
+from ansible_collections.pgtrail.audit.plugins.plugin_utils.sealer import exec_word, seal_unit, systemd_escape
+
+
+@pytest.mark.parametrize(
+    "text, escaped",
+    [
+        ("finance", "finance"),
+        ("17/main/finance", "17-main-finance"),
+        ("my-db", "my\\x2ddb"),
+        ("a b", "a\\x20b"),
+        (".hidden", "\\x2ehidden"),
+        ("a.b:c_d", "a.b:c_d"),
+        ("Ünïcode", "\\xc3\\x9cn\\xc3\\xafcode"),
+        ('we"ird%$\\', "we\\x22ird\\x25\\x24\\x5c"),
+    ],
+)
+def test_names_are_escaped_as_systemd_escape_does(text, escaped):
+    assert systemd_escape(text) == escaped
+
+
+@pytest.mark.parametrize(
+    "text, word",
+    [
+        ("finance", '"finance"'),
+        ('say "hi"', '"say \\"hi\\""'),
+        ("100%", '"100%%"'),
+        ("$HOME", '"$$HOME"'),
+        ("back\\slash", '"back\\\\slash"'),
+        ("new\nline", '"new\\x0aline"'),
+    ],
+)
+def test_exec_words_are_quoted_for_systemd(text, word):
+    assert exec_word(text) == word
+
+
+def test_the_finance_sealer_runs_psql_on_its_cluster_with_a_lock_timeout():
+    unit = seal_unit("17/main", "finance", "audit")
+    assert unit["name"] == "pgtrail-seal-17-main-finance"
+    assert unit["prefix"] == "pgtrail-seal-17-main-"
+    assert unit["exec_start"] == (
+        "/usr/bin/psql -X -q -At -v ON_ERROR_STOP=1 --cluster 17/main -d \"dbname='finance'\""
+        ' -c "SET lock_timeout = \'2s\'" -c "SELECT \\"audit\\".seal()"'
+    )
+
+
+TRICKY = ["a/b", "a-b", "a\\x2db", "main-a", "a", "x=y", "it's", 'quo"te', "100%", "$x", "sp ace", "new\nline", "é"]
+
+
+def test_every_database_name_gets_its_own_unit_name_and_a_one_line_command():
+    units = [seal_unit("17/main", database, "audit") for database in TRICKY]
+    assert len({unit["name"] for unit in units}) == len(TRICKY)
+    for unit in units:
+        assert unit["name"].startswith("pgtrail-seal-17-main-")
+        assert "\n" not in unit["exec_start"] + unit["description"]
+
+
+def test_another_cluster_s_units_do_not_share_the_prefix():
+    assert not seal_unit("17/main-2", "x", "audit")["name"].startswith(seal_unit("17/main", "x", "audit")["prefix"])
+
+
+@pytest.mark.parametrize(
+    "cluster, database, schema, reason",
+    [
+        ("main", "finance", "audit", "cluster"),
+        ("17/main/x", "finance", "audit", "cluster"),
+        ("17/main", "", "audit", "named"),
+        ("17/main", "\u00e9" * 63, "audit", "longer than systemd"),
+    ],
+)
+def test_a_unit_that_cannot_be_named_is_refused_saying_why(cluster, database, schema, reason):
+    with pytest.raises(ValueError, match=reason):
+        seal_unit(cluster, database, schema)
