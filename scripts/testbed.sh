@@ -29,6 +29,11 @@ REQUIRED_SUITES=${PGTRAIL_REQUIRED_SUITES:-"bookworm trixie"}
 
 ensure_engine() {
   ensure_packages dockerd:docker.io debootstrap:debootstrap dpkg-scanpackages:dpkg-dev
+  # Every container's systemd takes inotify instances from root's shared allowance (128 by
+  # default); about 20 containers exhaust it and the next one's systemd never comes up.
+  if [ "$(cat /proc/sys/fs/inotify/max_user_instances 2>/dev/null || echo 1024)" -lt 1024 ]; then
+    sysctl -q -w fs.inotify.max_user_instances=1024 || info "could not raise fs.inotify.max_user_instances"
+  fi
   if docker info >/dev/null 2>&1; then return 0; fi
   step "starting dockerd (no bridge, no iptables: containers get --network none)"
   mkdir -p "$PGTRAIL_CACHE"
