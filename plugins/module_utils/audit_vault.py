@@ -283,18 +283,18 @@ class Refused(Exception):
 
 def ensure_login(session, user, password):
     """The vault's replication login: LOGIN REPLICATION and nothing else (no superuser, no role
-    membership); its password set again only when it differs. Returns the problems."""
+    membership); its password set again only when it differs. Returns (problems, created)."""
     rows = session.query(ROLE, [user])
     password_literal = sql.Literal(password)
     if not rows:
         session.change(sql.SQL("CREATE ROLE {} LOGIN REPLICATION PASSWORD {}").format(_ident(user), password_literal))
-        return []
+        return [], True
     role = rows[0]
     if role["rolsuper"] or role["member_of"]:
         return [
             "role %s exists and holds more than the vault needs (superuser or member of %s): "
             "give the vault its own login" % (user, ", ".join(role["member_of"]) or "nothing")
-        ]
+        ], False
     attributes = []
     if not role["rolcanlogin"]:
         attributes.append("LOGIN")
@@ -311,7 +311,7 @@ def ensure_login(session, user, password):
         session.change(sql.SQL("ALTER ROLE {} " + " ".join(attributes)).format(_ident(user)))
     if not scram_matches(role["rolpassword"], password):
         session.change(sql.SQL("ALTER ROLE {} PASSWORD {}").format(_ident(user), password_literal))
-    return []
+    return [], False
 
 
 def source_database(session, schema, user, publication):
@@ -319,6 +319,10 @@ def source_database(session, schema, user, publication):
     Returns {publication, slot_name, columns} or raises Refused."""
     log = "%s.%s" % (schema, LOG)
     log_oid = session.scalar("SELECT to_regclass(%s)::oid", [sql.Identifier(schema, LOG).as_string(session.conn)])
+    oid = session.scalar("SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database()")
+    if log_oid is None and session.module.check_mode:
+        # A check run before the trail's first build: the copy's columns are known after it.
+        return dict(publication=publication, slot_name=slot_name(oid), columns=[], trail=False)
     if log_oid is None:
         raise Refused(["database %s has no trail log %s (run the audit_trail role first)" % (session_db(session), log)])
     table = _ident(schema, LOG)
@@ -344,11 +348,11 @@ def source_database(session, schema, user, publication):
         session.change(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(_ident(schema), _ident(user)))
     if not session.scalar("SELECT has_table_privilege(%s, %s::oid, 'SELECT')", [user, log_oid]):
         session.change(sql.SQL("GRANT SELECT ON TABLE {} TO {}").format(table, _ident(user)))
-    oid = session.scalar("SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database()")
     return dict(
         publication=publication,
         slot_name=slot_name(oid),
         columns=session.query(COLUMNS, [log_oid]),
+        trail=True,
     )
 
 
@@ -365,12 +369,13 @@ def run_source(module):
         facts = postgres.server_facts(main)
         if facts["in_recovery"]:
             module.fail_json(msg="this server is a standby: publish the log on its primary", changed=False)
-        problems = ensure_login(main, params["user"], params["password"])
+        problems, created = ensure_login(main, params["user"], params["password"])
         if problems:
             module.fail_json(msg="Nothing was changed: %s" % "; ".join(problems), changed=False)
         queries = list(main.executed_queries)
         wal = main.query(
-            "SELECT current_setting('wal_level') AS wal_level, current_setting('max_slot_wal_keep_size') AS keep"
+            "SELECT current_setting('wal_level') AS wal_level, current_setting('max_slot_wal_keep_size') AS keep,"
+            " current_setting('hba_file') AS hba_file"
         )[0]
         for database in params["databases"]:
             session = postgres.open_session(module, dbname=database, autocommit=True)
@@ -408,6 +413,8 @@ def run_source(module):
     return dict(
         changed=bool(queries),
         databases=databases,
+        login_created=created,
+        hba_file=wal["hba_file"],
         wal_level=wal["wal_level"],
         max_slot_wal_keep_size=wal["keep"],
         executed_queries=queries,
@@ -578,6 +585,14 @@ def run_store(module):
     """The vault_store module's one call."""
     params = module.params
     database = params["database"]
+    if len(database.encode("utf-8")) > 63:
+        module.fail_json(
+            msg="the vault database name %r is longer than 63 bytes (PostgreSQL would cut it): give the source a "
+            "shorter name in the vault (pgtrail_vault_name)" % database,
+            changed=False,
+        )
+    if not params["columns"] and not module.check_mode:
+        module.fail_json(msg="no columns: the source's log is not built yet (run the audit_triggers role first)")
     main = postgres.open_session(module, autocommit=True)
     queries = []
     try:

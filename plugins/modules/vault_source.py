@@ -20,8 +20,11 @@ description:
     initial copy), nothing else - and sets its password only when it differs.
   - Returns, per database, the slot name and the log's columns, which
     M(pgtrail.audit.vault_store) needs on the vault.
-  - Refuses, changing nothing in that database, a database without the trail and a
-    publication of that name that is C(FOR ALL TABLES).
+  - Refuses, changing nothing in that database, a database without the trail (in check mode
+    it reports the database without columns) and a publication of that name that is
+    C(FOR ALL TABLES).
+  - With O(databases=[]), makes the login only (the C(audit_triggers) role does, before its lockdown
+    lists the login among the log's readers).
   - Warns when C(wal_level) is not C(logical) or C(max_slot_wal_keep_size) is unlimited; it sets
     neither (system settings go through M(pgtrail.audit.pgaudit_settings)).
 extends_documentation_fragment:
@@ -35,7 +38,7 @@ attributes:
     description: The statements are listed in RV(executed_queries).
 options:
   databases:
-    description: The databases whose trail the vault receives.
+    description: The databases whose trail the vault receives (none - the login only).
     type: list
     elements: str
     required: true
@@ -76,10 +79,23 @@ EXAMPLES = r"""
 
 RETURN = r"""
 databases:
-  description: Per database, the publication, the slot the vault's subscription uses and the log's columns.
+  description:
+    - Per database, the publication, the slot the vault's subscription uses, the log's columns and
+      whether the trail is there (C(trail); false only in check mode before the trail's first build,
+      with no columns).
   returned: always
   type: dict
-  sample: {finance: {publication: pgtrail_vault, slot_name: pgtrail_vault_16384, columns: [{name: id, type: bigint}]}}
+  sample: {finance: {publication: pgtrail_vault, slot_name: pgtrail_vault_16384, columns: [{name: id, type: bigint}],
+                     trail: true}}
+login_created:
+  description: Whether this run created (in check mode, would create) the replication login.
+  returned: always
+  type: bool
+hba_file:
+  description: The server's C(pg_hba.conf), where the vault's login needs a line.
+  returned: always
+  type: str
+  sample: /etc/postgresql/17/main/pg_hba.conf
 wal_level:
   description: The running C(wal_level) (the vault needs C(logical)).
   returned: always
