@@ -97,7 +97,8 @@ def fleet():
             )
             source.psql("CREATE ROLE app_owner; CREATE DATABASE %s" % DB)
             source.psql(
-                "CREATE TABLE public.orders (id int PRIMARY KEY, item text); ALTER TABLE public.orders OWNER TO app_owner",
+                "CREATE TABLE public.orders (id int PRIMARY KEY, item text); "
+                "ALTER TABLE public.orders OWNER TO app_owner",
                 db=DB,
             )
         inv = inventory(vault, sources)
