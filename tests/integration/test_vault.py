@@ -102,10 +102,11 @@ def fleet():
                 db=DB,
             )
         inv = inventory(vault, sources)
-        before = state(vault, sources)
-        runs = dict(check=playbook("site.yml", inv, "--check"))
+        # The fleet as it was before it had a vault: pgaudit and the trail, nothing of the vault.
+        runs = dict(without=playbook("site.yml", inventory(vault, sources, with_vault=False)))
+        runs["before"] = state(vault, sources)
+        runs["check"] = playbook("site.yml", inv, "--check")
         runs["after_check"] = state(vault, sources)
-        runs["before"] = before
         runs["converge"] = playbook("site.yml", inv)
         runs["again"] = playbook("site.yml", inv)
         yield vault, sources, inv, runs
@@ -146,6 +147,15 @@ def caught_up(vault, source):
     )
 
 
+def test_without_a_vault_group_site_yml_sets_up_nothing_of_the_vault(fleet):
+    vault, sources, _inv, runs = fleet
+    assert runs["without"].rc == 0, runs["without"].output
+    assert runs["before"] == dict(vault="postgres,template0,template1", **{s.name: "0,0,replica" for s in sources}), (
+        runs["before"]
+    )
+    assert runs["without"].changed_tasks(vault.name) == []
+
+
 def test_check_mode_changes_nothing_then_the_setup_converges_and_a_second_run_changes_nothing(fleet):
     vault, sources, _inv, runs = fleet
     assert runs["check"].rc == 0, runs["check"].output
@@ -180,7 +190,7 @@ def test_check_mode_changes_nothing_then_the_setup_converges_and_a_second_run_ch
         caught_up(vault, source)
 
 
-def test_nothing_new_without_a_vault_group(fleet):
+def test_without_a_vault_group_the_vault_plays_have_no_hosts(fleet):
     vault, sources, _inv, _runs = fleet
     with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as handle:
         yaml.safe_dump(inventory(vault, sources, with_vault=False), handle)
@@ -247,7 +257,8 @@ def test_forward_only_a_superusers_update_delete_and_truncate_stay_in_the_vault_
 
     run = playbook("vault_verify.yml", inv)
     assert run.rc != 0
-    results = dict(run.results(vault.name))
+    # Task names as the json callback gives them ("ROLE : NAME" for a role's tasks).
+    results = dict((name.split(" : ")[-1], result) for name, result in run.results(vault.name))
     compared = {
         r["item"]["host"]: r
         for r in results["Compare the source database's log with its vault database (the loop label names both)"][
