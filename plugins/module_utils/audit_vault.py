@@ -314,9 +314,10 @@ def ensure_login(session, user, password):
     return [], False
 
 
-def source_database(session, schema, user, publication):
+def source_database(session, schema, user, publication, new_login=False):
     """Publication, grants and facts of one source database, in its session's transaction.
-    Returns {publication, slot_name, columns} or raises Refused."""
+    Returns {publication, slot_name, columns} or raises Refused. ``new_login``: the login does not
+    exist yet (check mode), so it holds nothing."""
     log = "%s.%s" % (schema, LOG)
     log_oid = session.scalar("SELECT to_regclass(%s)::oid", [sql.Identifier(schema, LOG).as_string(session.conn)])
     oid = session.scalar("SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database()")
@@ -342,11 +343,11 @@ def source_database(session, schema, user, publication):
         else:
             session.change(sql.SQL("ALTER PUBLICATION {} SET TABLE {}").format(_ident(publication), table))
     # What the initial copy needs, nothing more: the log alone, read-only.
-    if not session.scalar("SELECT has_database_privilege(%s, current_database(), 'CONNECT')", [user]):
+    if new_login or not session.scalar("SELECT has_database_privilege(%s, current_database(), 'CONNECT')", [user]):
         session.change(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(_ident(session_db(session)), _ident(user)))
-    if not session.scalar("SELECT has_schema_privilege(%s, %s, 'USAGE')", [user, schema]):
+    if new_login or not session.scalar("SELECT has_schema_privilege(%s, %s, 'USAGE')", [user, schema]):
         session.change(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(_ident(schema), _ident(user)))
-    if not session.scalar("SELECT has_table_privilege(%s, %s::oid, 'SELECT')", [user, log_oid]):
+    if new_login or not session.scalar("SELECT has_table_privilege(%s, %s::oid, 'SELECT')", [user, log_oid]):
         session.change(sql.SQL("GRANT SELECT ON TABLE {} TO {}").format(table, _ident(user)))
     return dict(
         publication=publication,
@@ -382,7 +383,7 @@ def run_source(module):
             try:
                 with session.conn.transaction():
                     databases[database] = source_database(
-                        session, params["schema"], params["user"], params["publication"]
+                        session, params["schema"], params["user"], params["publication"], new_login=created
                     )
             except Refused as exc:
                 module.fail_json(msg="Nothing was changed in database %s: %s" % (database, exc), changed=False)
