@@ -14,7 +14,7 @@ version_added: 0.2.0
 description:
   - On a source primary, in each of O(databases), makes the publication O(publication) of the
     trail's log (C(<schema>.audit_log)) that publishes inserts only (C(publish = 'insert')), through
-    the partition root: an C(UPDATE), C(DELETE) or C(TRUNCATE) of the log never reaches the vault.
+    the partition root; an C(UPDATE), C(DELETE) or C(TRUNCATE) of the log never reaches the vault.
   - Makes the vault's replication login O(user) with the least it needs - C(LOGIN REPLICATION),
     C(CONNECT) on the database, C(USAGE) on the trail's schema and C(SELECT) on the log (for the
     initial copy), nothing else - and sets its password only when it differs.

@@ -40,7 +40,7 @@ options:
     required: true
   schema:
     description:
-      - The schema of the log's copy: the source's trail schema (logical replication matches
+      - The schema of the log's copy, the source's trail schema (logical replication matches
         tables by qualified name).
     type: str
     default: audit
