@@ -14,7 +14,7 @@ __metaclass__ = type
 
 import os
 
-from ansible_collections.pgtrail.audit.plugins.module_utils import audit_facts, pgconf, postgres
+from ansible_collections.pgtrail.audit.plugins.module_utils import audit_facts, audit_vault, pgconf, postgres
 from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.names import LOG, REGISTRY
 from ansible_collections.pgtrail.audit.plugins.module_utils.audit_facts import (
     FIRST_NORMAL_OID,
@@ -208,7 +208,11 @@ VERIFY_CHAIN = "SELECT * FROM {function}()"
 PUBLICATIONS = """
 SELECT p.pubname::text AS name, p.puballtables AS all_tables,
        ARRAY(SELECT t.tablename::text FROM pg_catalog.pg_publication_tables AS t
-              WHERE t.pubname = p.pubname AND t.schemaname = %(schema)s ORDER BY 1) AS trail_tables
+              WHERE t.pubname = p.pubname AND t.schemaname = %(schema)s ORDER BY 1) AS trail_tables,
+       -- the audit vault's feed (docs/vault.md): the log alone, inserts only
+       (NOT p.puballtables AND p.pubinsert AND NOT (p.pubupdate OR p.pubdelete OR p.pubtruncate)
+        AND ARRAY(SELECT t.schemaname || '.' || t.tablename FROM pg_catalog.pg_publication_tables AS t
+                   WHERE t.pubname = p.pubname)::text[] = ARRAY[%(schema)s || '.audit_log']) AS vault_feed
   FROM pg_catalog.pg_publication AS p ORDER BY 1
 """
 SUBSCRIPTIONS = """
@@ -466,6 +470,8 @@ def read_replication(session, trail_schema):
     publications = [dict(r) for r in session.query(PUBLICATIONS, dict(schema=trail_schema))]
     for pub in publications:
         pub["trail_tables"] = [render(trail_schema, t) for t in pub["trail_tables"] or []]
+    # The vault's feed publishes the log on purpose, forward-only: no warning for it.
+    feeds = [pub.pop("vault_feed") for pub in publications]
     subscriptions = [dict(r) for r in session.query(SUBSCRIPTIONS)]
     for sub in subscriptions:
         sub["publications"] = list(sub["publications"] or [])
@@ -473,7 +479,9 @@ def read_replication(session, trail_schema):
     return dict(
         publications=publications,
         subscriptions=subscriptions,
-        warnings=replication_warnings(publications, subscriptions, trail_schema),
+        warnings=replication_warnings(
+            [pub for pub, feed in zip(publications, feeds) if not feed], subscriptions, trail_schema
+        ),
     )
 
 
@@ -617,7 +625,11 @@ def evidence(module, session, facts, current):
             enabled=any(per_db[db]["hash_chain"]["enabled"] for db in per_db),
             databases=per_database(per_db, "hash_chain"),
         ),
-        replication=dict(databases=per_database(per_db, "replication")),
+        # The audit vault's slots (docs/vault.md); a standby has none of its own.
+        replication=dict(
+            databases=per_database(per_db, "replication"),
+            vault_slots=[] if facts["in_recovery"] else audit_vault.read_slots(session),
+        ),
         backup=dict(databases=per_database(per_db, "backup", bool)),
         write_rates=dict(databases=per_database(per_db, "write_rates")),
         object_audit=dict(
@@ -629,6 +641,8 @@ def evidence(module, session, facts, current):
     for db in sorted(per_db):
         for warning in per_db[db]["replication"]["warnings"]:
             module.warn("Database %s: %s" % (db, warning))
+    for warning in audit_vault.slot_warnings(facts["replication"]["vault_slots"]):
+        module.warn(warning)
     return facts
 
 

@@ -424,7 +424,14 @@ replication:
       C(all_tables) and the trail's tables each one publishes, C(trail_tables)), C(subscriptions)
       (C(name), C(enabled), C(publications), C(owner), C(worker_pids), C(apply_error_count),
       C(sync_error_count)) and C(warnings), also shown as the task's warnings -- the audit log
-      is published, or a subscription keeps failing.
+      is published (other than by the audit vault's insert-only publication of the log alone),
+      or a subscription keeps failing.
+    - The audit vault's slots on this server, under C(vault_slots) (none on a standby), each with
+      C(slot_name), C(database), C(active), C(wal_status) (C(lost) when C(max_slot_wal_keep_size)
+      removed WAL the vault had not read; then C(lost) is true), C(safe_wal_size), C(retained_bytes)
+      (WAL kept for the vault), C(lag_bytes) (WAL the vault has not confirmed), C(lag_time) (the
+      replay lag while the vault is connected) and C(max_slot_wal_keep_size); an inactive or lost
+      slot is also a warning.
   returned: always
   type: dict
   sample:
@@ -433,6 +440,10 @@ replication:
         publications: [{name: p, all_tables: true, trail_tables: [audit.audit_log, audit.audited_tables]}]
         subscriptions: []
         warnings: ["publication p publishes the audit log audit.audit_log (FOR ALL TABLES): ..."]
+    vault_slots:
+      - {slot_name: pgtrail_vault_16384, database: shop, active: true, wal_status: reserved, lost: false,
+         safe_wal_size: 1073741824, retained_bytes: 56, lag_bytes: 56, lag_time: "00:00:00.001",
+         max_slot_wal_keep_size: "1GB"}
 backup:
   description:
     - What a role needs to back the trail up with C(pg_dump), per database with a trail, under

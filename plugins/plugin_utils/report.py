@@ -162,6 +162,34 @@ def _host(name, evidence):
     )
 
 
+def _vault_status(slot):
+    """One word for an audit vault slot (docs/vault.md): streaming, inactive or lost."""
+    if slot.get("lost"):
+        return "lost"
+    return "streaming" if slot.get("active") else "inactive"
+
+
+def vault_rows(hosts):
+    """Each source's audit vault slots, one row a slot, with its status (pure)."""
+    rows = []
+    for host in hosts:
+        for slot in (host["facts"].get("replication") or {}).get("vault_slots") or []:
+            rows.append(
+                dict(
+                    host=host["name"],
+                    database=slot.get("database"),
+                    slot=slot.get("slot_name"),
+                    status=_vault_status(slot),
+                    wal_status=slot.get("wal_status"),
+                    retained_bytes=slot.get("retained_bytes"),
+                    lag_bytes=slot.get("lag_bytes"),
+                    lag_time=slot.get("lag_time"),
+                    max_slot_wal_keep_size=slot.get("max_slot_wal_keep_size"),
+                )
+            )
+    return rows
+
+
 def fleet_model(evidence_by_host, standards=None, generated_at=None):
     """The report's data: {generated_at, standards, summary, checks, matrix, hosts, coverage,
     cost_source, unreached_role_settings, closed_databases}; each host also has its
@@ -215,6 +243,8 @@ def fleet_model(evidence_by_host, standards=None, generated_at=None):
         unreached_role_settings=[
             dict(item, host=host["name"]) for host in hosts for item in host["unreached_role_settings"]
         ],
+        # The audit vault's slots on each source (docs/vault.md).
+        vault=vault_rows(hosts),
         # Databases never read because no session can open them.
         closed_databases=[
             dict(host=host["name"], database=name, reason=why)

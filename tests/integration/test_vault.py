@@ -1,0 +1,321 @@
+"""The audit vault (roles/audit_vault, docs/vault.md) on one fleet shared by every test here.
+
+One vault (PostgreSQL 15) keeps the trail of two sources (15 and 17); they share a docker volume
+in which each source listens on a socket directory of its own (containers have no network).
+site.yml sets it all up: first in check mode (nothing changes), then for real, then again
+(nothing changes). The tests then run in file order on that fleet: forward-only (a superuser
+rewrites the sources' logs; the vault keeps every row and vault_verify.yml names each one), a
+vault that is down for a while (nothing is lost), and last, because it breaks the slot for good,
+a vault that stays down (the source keeps running; the slot is capped, then lost, and reported).
+"""
+
+import json
+import os
+import subprocess
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import yaml
+from pgaudit_testlib import succeeded
+from testbed import ROOT, PlaybookRun, docker, image_exists, run_ansible, start_host
+
+DB = "shop"
+PASSWORD = "vault-s3cret"
+
+
+def inventory(vault, sources, with_vault=True):
+    """The fleet's inventory: the sources in postgres, the vault in audit_vault (or nowhere)."""
+    inv = {
+        "all": {
+            "vars": {
+                "ansible_connection": "community.docker.docker",
+                "ansible_become_method": "su",
+                "audit_triggers_databases": {DB: {"tables": ["public.orders"]}},
+                "audit_vault_password": PASSWORD,
+                "audit_vault_hba_line": "local all pgtrail_vault scram-sha-256",
+                "audit_vault_max_slot_wal_keep_size": "64MB",
+                "audit_vault_reader_roles": ["auditor"],
+            }
+        },
+        "postgres": {"hosts": {s.name: {"audit_vault_conninfo": "host=/shared/%s" % s.name} for s in sources}},
+    }
+    if with_vault:
+        inv["audit_vault"] = {"hosts": {vault.name: {}}}
+    return inv
+
+
+def playbook(name, inv, *args):
+    with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as handle:
+        yaml.safe_dump(inv, handle, sort_keys=False)
+    try:
+        proc, report = run_ansible(["ansible-playbook", "-i", handle.name, str(ROOT / "playbooks" / name), *args])
+    finally:
+        os.unlink(handle.name)
+    return PlaybookRun(proc, report)
+
+
+def state(vault, sources):
+    """What the vault setup makes, on every host: vault databases, publications, slots, logins."""
+    return dict(
+        vault=vault.psql("SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database"),
+        **{
+            s.name: s.psql(
+                "SELECT (SELECT count(*) FROM pg_replication_slots) || ',' || "
+                "(SELECT count(*) FROM pg_roles WHERE rolname = 'pgtrail_vault') || ',' || "
+                "current_setting('wal_level')"
+            )
+            for s in sources
+        },
+    )
+
+
+@pytest.fixture(scope="module")
+def fleet():
+    for major in (15, 17):
+        if not image_exists(major):
+            pytest.skip("no PostgreSQL %d image" % major)
+    volume = "pgtrail-vault-" + uuid.uuid4().hex[:8]
+    subprocess.run(["docker", "volume", "create", volume], check=True, capture_output=True)
+    hosts = []
+    try:
+        with ThreadPoolExecutor(3) as pool:
+            hosts = list(pool.map(lambda major: start_host(major, docker_args="-v %s:/shared" % volume), (15, 15, 17)))
+        vault, sources = hosts[0], hosts[1:]
+        vault.psql("CREATE ROLE auditor")
+        for source in sources:
+            # The test bed's stand-in for the network: a socket directory on the shared volume
+            # (a real fleet gives audit_vault_conninfo as host=... port=...). site.yml's restart
+            # (pgaudit's preload, wal_level) brings it up.
+            source.sh(
+                'install -d -o postgres -m 755 /shared/{n} && echo "unix_socket_directories = '
+                "'/var/run/postgresql,/shared/{n}'\" > /etc/postgresql/{m}/main/conf.d/vault.conf".format(
+                    n=source.name, m=source.major
+                )
+            )
+            source.psql("CREATE ROLE app_owner; CREATE DATABASE %s" % DB)
+            source.psql(
+                "CREATE TABLE public.orders (id int PRIMARY KEY, item text); "
+                "ALTER TABLE public.orders OWNER TO app_owner",
+                db=DB,
+            )
+        inv = inventory(vault, sources)
+        # The fleet as it was before it had a vault: pgaudit and the trail, nothing of the vault.
+        runs = dict(without=playbook("site.yml", inventory(vault, sources, with_vault=False)))
+        runs["before"] = state(vault, sources)
+        runs["check"] = playbook("site.yml", inv, "--check")
+        runs["after_check"] = state(vault, sources)
+        runs["converge"] = playbook("site.yml", inv)
+        runs["again"] = playbook("site.yml", inv)
+        yield vault, sources, inv, runs
+    finally:
+        for host in hosts:
+            docker("rm", "-f", host.name, check=False)
+        subprocess.run(["docker", "volume", "rm", "-f", volume], capture_output=True, check=False)
+
+
+def store(source):
+    return "%s/%s" % (source.name, DB)
+
+
+def vault_ids(vault, source):
+    return vault.psql(
+        "SELECT coalesce(string_agg(id::text, ',' ORDER BY id), '') FROM audit.audit_log", db=store(source)
+    )
+
+
+def source_ids(source):
+    return source.psql("SELECT coalesce(string_agg(id::text, ',' ORDER BY id), '') FROM audit.audit_log", db=DB)
+
+
+def wait_for(what, check, timeout=60):
+    for _attempt in range(timeout * 4):
+        if check():
+            return
+        time.sleep(0.25)
+    raise AssertionError("timed out waiting for %s" % what)
+
+
+def caught_up(vault, source):
+    """Every row of the source's log is in the vault."""
+    want = set(filter(None, source_ids(source).split(",")))
+    wait_for(
+        "%s's rows in the vault" % source.name,
+        lambda: want <= set(filter(None, vault_ids(vault, source).split(","))),
+    )
+
+
+def test_without_a_vault_group_site_yml_sets_up_nothing_of_the_vault(fleet):
+    vault, sources, _inv, runs = fleet
+    assert runs["without"].rc == 0, runs["without"].output
+    assert runs["before"] == dict(vault="postgres,template0,template1", **{s.name: "0,0,replica" for s in sources}), (
+        runs["before"]
+    )
+    assert runs["without"].changed_tasks(vault.name) == []
+
+
+def test_check_mode_changes_nothing_then_the_setup_converges_and_a_second_run_changes_nothing(fleet):
+    vault, sources, _inv, runs = fleet
+    assert runs["check"].rc == 0, runs["check"].output
+    assert runs["after_check"] == runs["before"]
+    assert runs["converge"].rc == 0, runs["converge"].output
+    assert runs["again"].rc == 0, runs["again"].output
+    for host in [vault] + sources:
+        assert runs["again"].changed_tasks(host.name) == [], host.name
+    # The check run predicted the vault's and the sources' vault tasks.
+    for host in [vault] + sources:
+        vault_tasks = [t for t in runs["converge"].changed_tasks(host.name) if "vault" in t.lower()]
+        assert vault_tasks, host.name
+        assert set(vault_tasks) <= set(runs["check"].changed_tasks(host.name)), host.name
+    for source in sources:
+        assert source.psql("SHOW wal_level") == "logical"
+        assert source.psql("SHOW max_slot_wal_keep_size") == "64MB"
+        # The vault's login holds the least it needs: no superuser, no role, SELECT on the log only.
+        assert source.psql(
+            "SELECT rolreplication::text || rolsuper::text || (SELECT count(*) FROM pg_auth_members m "
+            "WHERE m.member = r.oid) FROM pg_roles r WHERE rolname = 'pgtrail_vault'"
+        ) == ("truefalse0")
+        assert source.psql(
+            "SELECT string_agg(table_schema || '.' || table_name || ':' || privilege_type, ',') "
+            "FROM information_schema.role_table_grants WHERE grantee = 'pgtrail_vault'",
+            db=DB,
+        ) == ("audit.audit_log:SELECT")
+        assert source.psql(
+            "SELECT pubinsert::text || pubupdate::text || pubdelete::text || pubtruncate::text "
+            "FROM pg_publication WHERE pubname = 'pgtrail_vault'",
+            db=DB,
+        ) == ("truefalsefalsefalse")
+        caught_up(vault, source)
+
+
+def test_without_a_vault_group_the_vault_plays_have_no_hosts(fleet):
+    vault, sources, _inv, _runs = fleet
+    with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as handle:
+        yaml.safe_dump(inventory(vault, sources, with_vault=False), handle)
+    try:
+        listed = subprocess.run(
+            ["ansible-playbook", "-i", handle.name, "--list-hosts", str(ROOT / "playbooks" / "site.yml")],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            check=True,
+        ).stdout
+    finally:
+        os.unlink(handle.name)
+    plays = listed.split("play #")[1:]
+    vault_plays = [p for p in plays if "vault" in p.splitlines()[0].lower()]
+    assert len(vault_plays) == 2, listed
+    for play in vault_plays:
+        assert "hosts (0)" in play, play
+
+
+def test_only_the_vault_owner_may_change_the_vault_and_what_it_does_is_recorded(fleet):
+    vault, sources, _inv, _runs = fleet
+    db = store(sources[0])
+    for statement in (
+        "UPDATE audit.audit_log SET action = 'x'",
+        "DELETE FROM audit.audit_log",
+        "TRUNCATE audit.audit_log",
+    ):
+        refused = vault.psql(statement, db=db, check=False)
+        assert refused.returncode != 0 and "only vault_owner may change the vault" in refused.stderr, statement
+    # A reader reads, and nothing else.
+    assert vault.psql("SET ROLE auditor; SELECT count(*) > 0 FROM audit.audit_log", db=db) == "t"
+    denied = vault.psql("SET ROLE auditor; DELETE FROM audit.audit_log", db=db, check=False)
+    assert "permission denied" in denied.stderr
+    # The owner may, and its statement is recorded.
+    vault.psql("SET ROLE vault_owner; DELETE FROM audit.audit_log WHERE id < 0", db=db)
+    recorded = vault.psql(
+        "SELECT session_user_name || ':' || command || ':' || statement FROM audit.vault_owner_actions", db=db
+    )
+    assert recorded.startswith("postgres:DELETE:") and "DELETE FROM audit.audit_log WHERE id < 0" in recorded
+    # PUBLIC may not even connect.
+    assert vault.psql("SELECT has_database_privilege('public', %s, 'CONNECT')" % ("'%s'" % db)) == "f"
+
+
+def test_forward_only_a_superusers_update_delete_and_truncate_stay_in_the_vault_and_verify_names_them(fleet):
+    vault, sources, inv, _runs = fleet
+    a, b = sources
+    for source in sources:
+        source.psql("INSERT INTO public.orders VALUES (1, 'one'), (2, 'two'), (3, 'three')", db=DB)
+        caught_up(vault, source)
+    kept = {s.name: vault_ids(vault, s) for s in sources}
+    rows = a.psql("SELECT string_agg(id::text, ',' ORDER BY id) FROM audit.audit_log WHERE action = 'INSERT'", db=DB)
+    altered, deleted = rows.split(",")[:2]
+    a.psql('UPDATE audit.audit_log SET new_data = \'{"id": 1, "item": "forged"}\' WHERE id = %s' % altered, db=DB)
+    a.psql("DELETE FROM audit.audit_log WHERE id = %s" % deleted, db=DB)
+    truncated = source_ids(b).split(",")
+    b.psql("TRUNCATE audit.audit_log", db=DB)
+    # Later rows still arrive; the originals are all still there.
+    for source in sources:
+        source.psql("INSERT INTO public.orders VALUES (4, 'four')", db=DB)
+        caught_up(vault, source)
+        assert vault_ids(vault, source).startswith(kept[source.name])
+    assert vault.psql("SELECT new_data->>'item' FROM audit.audit_log WHERE id = %s" % altered, db=store(a)) == "one"
+
+    run = playbook("vault_verify.yml", inv)
+    assert run.rc != 0
+    # Task names as the json callback gives them ("ROLE : NAME" for a role's tasks).
+    results = dict((name.split(" : ")[-1], result) for name, result in run.results(vault.name))
+    compared = {
+        r["item"]["host"]: r
+        for r in results["Compare the source database's log with its vault database (the loop label names both)"][
+            "results"
+        ]
+    }
+    assert compared[a.name]["altered_on_source"] == [int(altered)]
+    assert compared[a.name]["missing_on_source"] == [int(deleted)]
+    assert compared[b.name]["missing_on_source"] == [int(i) for i in truncated]
+    assert compared[a.name]["counts"]["not_in_vault"] == 0
+    failure = run.failure(vault.name)
+    assert failure is not None
+    messages = json.dumps(results["Say, per source database, what differs from the vault"])
+    assert "altered on the source (ids %s)" % altered in messages
+    assert "missing on the source (ids %s)" % deleted in messages
+    assert "missing on the source (ids %s)" % ", ".join(truncated) in messages
+
+
+def slots(source):
+    facts = succeeded(source.module("audit_info", dict(databases=[DB], verify_chain=False)))
+    (slot,) = facts["replication"]["vault_slots"]
+    return slot, facts.get("warnings", [])
+
+
+def test_a_vault_down_for_a_while_loses_nothing(fleet):
+    vault, sources, _inv, _runs = fleet
+    a = sources[0]
+    vault.sh("systemctl stop postgresql@15-main")
+    try:
+        a.psql(
+            "INSERT INTO public.orders SELECT g, 'while the vault is down' FROM generate_series(100, 299) AS g", db=DB
+        )
+        slot, warnings = slots(a)
+        assert slot["active"] is False and slot["lost"] is False and slot["retained_bytes"] > 0
+        assert any("is inactive and retains" in w for w in warnings), warnings
+    finally:
+        vault.sh("systemctl start postgresql@15-main")
+    caught_up(vault, a)
+    assert vault.psql(
+        "SELECT count(*) FROM audit.audit_log WHERE new_data->>'item' = 'while the vault is down'", db=store(a)
+    ) == ("200")
+    slot, _warnings = slots(a)
+    assert slot["active"] is True and slot["wal_status"] == "reserved"
+
+
+def test_a_vault_that_stays_down_cannot_fill_the_sources_disk(fleet):
+    vault, sources, _inv, _runs = fleet
+    b = sources[1]
+    vault.sh("systemctl stop postgresql@15-main")
+    # More WAL than max_slot_wal_keep_size (64MB): each switch starts a new 16MB segment.
+    for n in range(8):
+        b.psql("INSERT INTO public.orders VALUES (%d, 'wal'); SELECT pg_switch_wal()" % (1000 + n), db=DB)
+    b.psql("CHECKPOINT")
+    slot, warnings = slots(b)
+    assert slot["lost"] is True and slot["wal_status"] == "lost"
+    assert slot["max_slot_wal_keep_size"] == "64MB"
+    assert any("is lost" in w for w in warnings), warnings
+    # The source keeps running and writing.
+    b.psql("INSERT INTO public.orders VALUES (2000, 'after the slot was lost')", db=DB)
+    assert b.psql("SELECT count(*) FROM pg_ls_waldir()") != ""
