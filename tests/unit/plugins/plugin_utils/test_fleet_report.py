@@ -58,10 +58,13 @@ def test_host_rows_carry_versions_failing_checks_and_coverage_per_database():
 # --- who is audited, who can switch auditing off (issue 16 §1 §4) ------------------------------
 
 
+def settings(value):
+    return {"pgaudit.log": value, "pgaudit.log_relation": "off"}
+
+
 def with_policy(name="db1"):
     data = evidence()
     facts = data["facts"]
-    settings = lambda value: {"pgaudit.log": value, "pgaudit.log_relation": "off"}  # noqa: E731
     facts["effective_policy"] = {
         "system": {"pgaudit.log": {"value": "ddl, role", "scope": "system", "via": "ALTER SYSTEM", "file": "/d/a",
                                    "line": 3}},
