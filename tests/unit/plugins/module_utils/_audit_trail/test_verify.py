@@ -10,7 +10,6 @@ import pytest
 
 from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail import verify
 
-
 CHAIN_ID = "6f1c2d0e-2b1a-4c55-9a53-1b3c0f0a9e11"
 
 
