@@ -338,6 +338,11 @@ hash_chain:
       C(columns), C(verifier) and, where the verifier was called, C(verify) (C(ok), C(checked),
       C(broken_id), C(expected), C(found), C(head_id), C(head_hash); null when the function does
       not return that column) or C(error).
+    - "Chain v2 (C(<trail_schema>.chain_block)): also C(version: 2), C(unsealed) (committed rows no
+      block holds yet), C(oldest_unsealed_age) (seconds, from the oldest one's C(wall_at)) and,
+      after a restore into another cluster, C(warning) saying that C(seal()) refuses and what to do;
+      C(verify) is M(pgtrail.audit.chain_verify)'s own check, read-only (C(ok), C(checked),
+      C(broken_id), C(position), C(reason), C(head_size), C(head_root), C(origin))."
   returned: always
   type: dict
   sample:

@@ -544,3 +544,18 @@ UPGRADE_LOCK = "LOCK TABLE {log} IN ACCESS EXCLUSIVE MODE"
 UPGRADE_LOCK_WAIT = "500ms"
 UPGRADE_LOCK_TRIES = 40
 V1_LAST_SEAL = "SELECT {seal}(wait => true)"
+
+# The sealer's probe, for audit_info (read-only): committed rows no block holds yet (those of
+# transactions ended since the last block's snapshot), the age of the oldest (from its wall_at:
+# a long transaction's rows look as old as their insert, the honest upper bound), and whether
+# this cluster's transaction ids are below the last block's (a restore into another cluster:
+# seal() refuses).
+CHAIN_UNSEALED = """
+SELECT pg_catalog.count(l.id) AS unsealed,
+       EXTRACT(epoch FROM pg_catalog.clock_timestamp() - pg_catalog.min(l.wall_at))::float8 AS oldest_unsealed_age,
+       b.block AS last_block,
+       pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())::text::bigint < b.snap_xmax AS restored
+  FROM (SELECT b.block, b.snap_xmax, b.snap_xip FROM {block} AS b ORDER BY b.block DESC LIMIT 1) AS b
+  LEFT JOIN {log} AS l ON (l.txid >= b.snap_xmax OR l.txid = ANY (b.snap_xip)){v2_rows}
+ GROUP BY b.block, b.snap_xmax
+"""

@@ -454,34 +454,52 @@ def verify(session, schema, expected_head=None, seal=True, lock_timeout=30, conn
             "schema %s has no hash chain (no %s): turn it on with pgtrail.audit.audit_trail's hash_chain: true"
             % (render(schema), render(schema, CHAIN_BLOCK))
         )
-    names = sql_names(schema)
     sealed, refused = 0, None
     if seal and not session.module.check_mode:
         statement = sql.SQL(SEAL_V2).format(seal=sql.Identifier(schema, SEAL_BLOCKS_FUNCTION))
         sealed, refused = _seal(session, schema, lock_timeout, connect, statement)
     with session.conn.transaction():
         session.query("SET TRANSACTION READ ONLY")
-        statement = sql.SQL(VERIFY_ROWS).format(
-            block=names["block"], log=names["log"], leaf=sql.SQL(LEAF), v2_rows=sql.SQL(V2_ROWS[found["v1_rows"]])
+        result = bounded(
+            session,
+            lock_timeout,
+            connect,
+            "Verifying",
+            lambda: check(session, schema, found["v1_rows"], expected, size, root),
         )
-        row = bounded(session, lock_timeout, connect, "Verifying", lambda: session.query(statement, record=True)[0])
-        headers = session.query(sql.SQL(HEADERS).format(block=names["block"]))
-        v1_checked, v1_problem = 0, None
-        if found["v1_rows"]:
-            v1_checked, v1_problem = verify_v1_segment(session, schema, expected)
-            head = session.query(sql.SQL(V1_HEAD).format(head=names["head"]))[0]
-            zero = headers[0] if headers and headers[0]["block"] == 0 else None
-            if (
-                v1_problem is None
-                and zero
-                and (head["seq"] != zero["last_pos"] or bytes(head["hash"]) != bytes(zero["root"]))
-            ):
-                v1_problem = dict(
-                    position=zero["last_pos"],
-                    id=None,
-                    reason="v1's head (position %d) is not what block 0 sealed (position %d): the v1 rows or the "
-                    "head were changed" % (head["seq"], zero["last_pos"]),
-                )
+    result["sealed"] = sealed
+    if refused:
+        result["reason"] += "; nothing could be sealed: %s" % refused
+    return _finish(session, result, seal)
+
+
+def check(session, schema, v1_rows, expected=(None, None), size=None, root=None):
+    """The read-only check of a chain v2 (run it in one read-only transaction): the content pass,
+    the headers, block 0's v1 rows (``v1_rows``, with ``expected``: a v1 head), the checkpoint
+    (``size``, ``root`` bytes). Returns the module's result but ``sealed`` (audit_info uses it too)."""
+    sql = postgres.sql
+    names = sql_names(schema)
+    statement = sql.SQL(VERIFY_ROWS).format(
+        block=names["block"], log=names["log"], leaf=sql.SQL(LEAF), v2_rows=sql.SQL(V2_ROWS[bool(v1_rows)])
+    )
+    row = session.query(statement, record=True)[0]
+    headers = session.query(sql.SQL(HEADERS).format(block=names["block"]))
+    v1_checked, v1_problem = 0, None
+    if v1_rows:
+        v1_checked, v1_problem = verify_v1_segment(session, schema, expected)
+        head = session.query(sql.SQL(V1_HEAD).format(head=names["head"]))[0]
+        zero = headers[0] if headers and headers[0]["block"] == 0 else None
+        if (
+            v1_problem is None
+            and zero
+            and (head["seq"], bytes(head["hash"])) != (zero["last_pos"], bytes(zero["root"]))
+        ):
+            v1_problem = dict(
+                position=zero["last_pos"],
+                id=None,
+                reason="v1's head (position %d) is not what block 0 sealed (position %d): the v1 rows or the "
+                "head were changed" % (head["seq"], zero["last_pos"]),
+            )
     header_problem, extends = check_headers(headers, size, root)
     rows_problem = None
     if row["bad_pos"] is not None:
@@ -492,7 +510,6 @@ def verify(session, schema, expected_head=None, seal=True, lock_timeout=30, conn
     result = dict(
         ok=broken is None,
         checked=row["checked"] + v1_checked,
-        sealed=sealed,
         unsealed=row["unsealed"],
         oldest_unsealed_age=row["oldest_unsealed_age"],
         broken=broken,
@@ -511,7 +528,7 @@ def verify(session, schema, expected_head=None, seal=True, lock_timeout=30, conn
             broken["reason"],
         )
     else:
-        result["reason"] = "the chain verifies: %d row(s) up to position %d, block %d" % (
+        result["reason"] = "the chain verifies: %d row(s) up to position %d, block %s" % (
             result["checked"],
             result["head"]["size"],
             result["head"]["block"],
@@ -520,9 +537,7 @@ def verify(session, schema, expected_head=None, seal=True, lock_timeout=30, conn
             result["reason"] += "; it extends the checkpoint at size %d" % size
     if row["unsealed"]:
         result["reason"] += "; %d row(s) not sealed yet" % row["unsealed"]
-    if refused:
-        result["reason"] += "; nothing could be sealed: %s" % refused
-    return _finish(session, result, seal)
+    return result
 
 
 def _finish(session, result, seal):
