@@ -421,8 +421,10 @@ SNAPSHOT = (
 )
 
 # Block 0, from the chain head (v1's segment: first_seq..seq and its hash; on a fresh chain 1..0
-# and the zero hash). Its snap_xmax is lowered to the oldest txid of the rows no block holds yet
-# (rows written before the chain was switched on), so the first seal takes them.
+# and the zero hash). Its snapshot lists the installing transaction as running (a snapshot does
+# not list its own), so the rows this run logs are sealed after its COMMIT. Its snap_xmax is
+# lowered to the oldest txid of the rows no block holds yet (rows written before the chain was
+# switched on), so the first seal takes them.
 CHAIN_BLOCK_ZERO = """
 INSERT INTO {block} (block, first_pos, last_pos, snap_xmax, snap_xip, leaves, root, prev_hash, hash, sealed_at,
                      chain_id)
@@ -430,10 +432,14 @@ SELECT b.block, b.first_pos, b.last_pos, b.snap_xmax, b.snap_xip, NULL, b.root, 
        b.sealed_at, b.chain_id
   FROM (SELECT 0::bigint AS block, h.first_seq AS first_pos, h.seq AS last_pos,
                LEAST(s.xmax, (SELECT pg_catalog.min(l.txid) FROM {log} AS l WHERE true{v2_rows})) AS snap_xmax,
-               s.xip AS snap_xip, h.hash AS root, {genesis} AS prev_hash,
+               ARRAY(SELECT DISTINCT x.xid FROM pg_catalog.unnest(s.xip || {own_xid}) AS x(xid)
+                      WHERE x.xid IS NOT NULL ORDER BY 1) AS snap_xip,
+               h.hash AS root, {genesis} AS prev_hash,
                pg_catalog.clock_timestamp() AS sealed_at, pg_catalog.gen_random_uuid() AS chain_id
           FROM {head} AS h, ({snapshot}) AS s) AS b
 """
+
+OWN_XID = "pg_catalog.pg_current_xact_id_if_assigned()::text::bigint"
 
 # Which log rows are v2's: all of them, or on a chain upgraded from v1 those v1 did not seal.
 V2_ROWS = {False: "", True: " AND l.chain_seq IS NULL"}
