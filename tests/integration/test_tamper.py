@@ -738,3 +738,31 @@ def test_eight_writers_for_thirty_seconds_leave_one_chain_sealed_once(pg, object
     assert result["ok"] is True, result["reason"]
     assert result["unsealed"] == 0 and result["checked"] == log_count(pg, db) == result["head"]["size"]
     assert int(scalar(pg, db, "SELECT count(*) FROM audit.chain_block")) > 3
+
+
+def test_retention_moves_the_start_of_the_chain_and_what_is_kept_still_extends_the_checkpoint(pg, objects):
+    db = objects.database("pgt_chain_retention")
+    pg.psql("CREATE TABLE sales (id int PRIMARY KEY)", db=db)
+    args = dict(database=db, tables=["sales"], partition="monthly", retention_months=2, hash_chain=True)
+    succeeded(pg.module("audit_trail", args))
+    # Rows of an old month (a run that came late), sealed between the current month's rows.
+    pg.psql("INSERT INTO sales VALUES (1); SELECT audit.seal()", db=db)
+    pg.psql(
+        "CREATE TABLE audit.audit_log_202001 PARTITION OF audit.audit_log "
+        "FOR VALUES FROM ('2020-01-01 00:00:00+00') TO ('2020-02-01 00:00:00+00');"
+        "INSERT INTO audit.audit_log (kind, table_name, action, changed_at) "
+        "SELECT 'event', 'old', 'ancient', '2020-01-05+00' FROM generate_series(1, 3)",
+        db=db,
+    )
+    pg.psql("INSERT INTO sales SELECT generate_series(2, 5)", db=db)
+    signed = chain_verify(pg, db)["head"]
+    old_block = int(scalar(pg, db, "SELECT max(block) FROM audit.chain_block"))
+    trimmed = succeeded(pg.module("audit_trail", args))
+    assert 'DROP TABLE "audit"."audit_log_202001"' in trimmed["executed_queries"]
+    assert int(scalar(pg, db, "SELECT first_block FROM audit.chain_head")) == old_block + 1
+    after = chain_verify(pg, db, checkpoint=dict(size=signed["size"], root=signed["root"]))
+    assert after["ok"] is True and after["extends"] is True and after["unsealed"] == 0, after["reason"]
+    # What retention left of the dropped rows' block is not checked; what came after it is.
+    assert after["checked"] == int(
+        scalar(pg, db, "SELECT sum(last_pos - first_pos + 1) FROM audit.chain_block WHERE block > %d" % old_block)
+    )

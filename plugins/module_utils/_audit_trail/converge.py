@@ -266,9 +266,12 @@ def _partition_statements(params, state, partition_plan, adopt_to):
     sql = postgres.sql
     schema = params["schema"]
     made = render.partition_statements(schema, partition_plan, state["today"])
-    if CHAIN_MIGRATION in state["applied"] and (partition_plan["drop"] or partition_plan["purge_before"]):
+    if partition_plan["drop"] or partition_plan["purge_before"]:
         cutoff = plan.month_add(state["today"], -params["retention_months"])
-        made.insert(0, render.chain_retention_statement(schema, cutoff))
+        if CHAIN_V2_MIGRATION in state["applied"]:
+            made.insert(0, render.chain_v2_retention_statement(schema, cutoff, CHAIN_MIGRATION in state["applied"]))
+        if CHAIN_MIGRATION in state["applied"]:
+            made.insert(0, render.chain_retention_statement(schema, cutoff))
     if partition_plan["move"] or partition_plan["purge_before"]:
         # Rows leave the default partition: through the log's insert-only trigger (chain v2).
         made = [render.retention_setting(True)] + made + [render.retention_setting(False)]

@@ -48,12 +48,16 @@ from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.sql_cha
     CHAIN_V2_COMMENTS,
     CHAIN_V2_FUNCTIONS,
     CHAIN_V2_INDEXES,
+    CHAIN_V2_RETENTION,
     CREATE_INSERT_ONLY_TRIGGER,
     DROP_V1_UNSEALED,
+    FIRST_BLOCK,
     GENESIS,
     LEAF,
     OWN_XID,
     RETENTION_SETTING,
+    ROW_BLOCK,
+    ROW_BLOCKS,
     SEAL_BATCH,
     SNAPSHOT,
     V1_LAST_SEAL,
@@ -407,6 +411,7 @@ def chain_v2_statements(schema, v1_rows):
         statements.append(sql.SQL(CHAIN_HEAD_TABLE.strip()).format(**parts))
         statements.append(sql.SQL(CHAIN_HEAD_ROW).format(**parts))
         statements.append(sql.SQL(REVOKE_TABLE).format(table=names["head"]))
+    statements.append(sql.SQL(FIRST_BLOCK).format(**parts))
     statements.append(sql.SQL(CHAIN_BLOCK_TABLE.strip()).format(**parts))
     statements.append(sql.SQL(REVOKE_TABLE).format(table=names["block"]))
     statements.append(sql.SQL(CHAIN_BLOCK_ZERO.strip()).format(**parts))
@@ -417,6 +422,21 @@ def chain_v2_statements(schema, v1_rows):
             statements.append(drop_function(schema, name, arguments))
     statements += [sql.SQL(text).format(**parts) for text in CHAIN_V2_COMMENTS]
     return statements
+
+
+def chain_v2_retention_statement(schema, cutoff, v1_rows):
+    """Move chain v2's first checked block past every block holding a row older than the month
+    ``cutoff`` (before they go)."""
+    sql = postgres.sql
+    names = sql_names(schema)
+    return sql.SQL(CHAIN_V2_RETENTION.strip()).format(
+        row_blocks=sql.SQL(ROW_BLOCKS).format(block=names["block"], head=names["head"]),
+        row_block=sql.SQL(ROW_BLOCK),
+        head=names["head"],
+        log=names["log"],
+        cutoff=sql.Literal(month_start(cutoff)),
+        v2_rows=sql.SQL(V2_ROWS[bool(v1_rows)]),
+    )
 
 
 def retention_setting(on):

@@ -441,6 +441,34 @@ SELECT b.block, b.first_pos, b.last_pos, b.snap_xmax, b.snap_xip, NULL, b.root, 
 
 OWN_XID = "pg_catalog.pg_current_xact_id_if_assigned()::text::bigint"
 
+# Each row's block, for the verifier and retention (two CTEs, then ROW_BLOCK of a row "l"): for a
+# transaction some block's snapshot saw running, the block after the last one that did;
+# otherwise the block whose snap_xmax range holds its txid (width_bucket: a binary search over
+# every block's snap_xmax). 0 is "ended before the chain", last_block + 1 not sealed yet.
+# first_block: where the chain's checked rows start (retention moves it).
+ROW_BLOCKS = """bounds AS (
+    SELECT pg_catalog.array_agg(b.snap_xmax ORDER BY b.block) AS xmaxes, pg_catalog.max(b.block) AS last_block,
+           (SELECT h.first_block FROM {head} AS h) AS first_block
+      FROM {block} AS b),
+late AS (
+    SELECT x.xid, pg_catalog.max(b.block) + 1 AS block
+      FROM {block} AS b, pg_catalog.unnest(b.snap_xip) AS x(xid)
+     GROUP BY x.xid)"""
+ROW_BLOCK = "coalesce(late.block, pg_catalog.width_bucket(l.txid, bounds.xmaxes))"
+
+# Retention (before it drops partitions or purges the default one): the chain's checked rows
+# start after the last block that holds a row it drops; block headers are never deleted, so
+# checkpoints stay consistent across retention.
+CHAIN_V2_RETENTION = """
+WITH {row_blocks}
+UPDATE {head} AS h SET first_block = d.block + 1
+  FROM (SELECT pg_catalog.least(pg_catalog.max({row_block}), pg_catalog.max(bounds.last_block)) AS block
+          FROM {log} AS l CROSS JOIN bounds LEFT JOIN late ON late.xid = l.txid
+         WHERE l.changed_at < {cutoff}::timestamptz{v2_rows}) AS d
+ WHERE d.block >= h.first_block
+"""
+FIRST_BLOCK = "ALTER TABLE {head} ADD COLUMN first_block bigint NOT NULL DEFAULT 1"
+
 # Which log rows are v2's: all of them, or on a chain upgraded from v1 those v1 did not seal.
 V2_ROWS = {False: "", True: " AND l.chain_seq IS NULL"}
 

@@ -40,7 +40,13 @@ from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.names i
     VERIFY_FUNCTION,
     sql_names,
 )
-from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.sql_chain import LEAF, SEAL_NOW, V2_ROWS
+from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.sql_chain import (
+    LEAF,
+    ROW_BLOCK,
+    ROW_BLOCKS,
+    SEAL_NOW,
+    V2_ROWS,
+)
 from ansible_collections.pgtrail.audit.plugins.module_utils.identifiers import render
 
 _HASH = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -59,24 +65,16 @@ SELECT EXISTS (SELECT FROM pg_catalog.pg_proc AS p JOIN pg_catalog.pg_namespace 
                   AND a.attname = 'chain_seq' AND NOT a.attisdropped) AS v1_rows
 """
 
-# The content check: one pass over the log. Each row's block: for a transaction some block's
-# snapshot saw running, the block after the last one that did; otherwise the block whose
-# snap_xmax range holds its txid (width_bucket: a binary search over every block's snap_xmax);
-# block 0 is "ended before the chain" (forged), past the last block is unsealed. Each row's leaf
+# The content check: one pass over the log. Each row's block (ROW_BLOCKS): block 0 is "ended
+# before the chain" (forged), past the last block is unsealed, before the chain's first block
+# (retention dropped part of those blocks) not checked. Each row's leaf
 # and rank in (txid, id) order within its block against the leaf stored at that rank; a block
 # with fewer rows than it sealed; a block whose leaves do not hash to its root. The first bad
 # position, its row and why; rows checked, unsealed, and the age of the oldest unsealed row.
 VERIFY_ROWS = """
-WITH bounds AS (
-    SELECT pg_catalog.array_agg(b.snap_xmax ORDER BY b.block) AS xmaxes, pg_catalog.max(b.block) AS last_block
-      FROM {block} AS b),
-late AS (
-    SELECT x.xid, pg_catalog.max(b.block) + 1 AS block
-      FROM {block} AS b, pg_catalog.unnest(b.snap_xip) AS x(xid)
-     GROUP BY x.xid),
+WITH {row_blocks},
 logged AS (
-    SELECT l.id, l.txid, l.wall_at, {leaf} AS leaf,
-           coalesce(late.block, pg_catalog.width_bucket(l.txid, bounds.xmaxes)) AS block
+    SELECT l.id, l.txid, l.wall_at, {leaf} AS leaf, {row_block} AS block
       FROM {log} AS l CROSS JOIN bounds LEFT JOIN late ON late.xid = l.txid
      WHERE true{v2_rows}),
 placed AS (
@@ -87,13 +85,13 @@ placed AS (
       FROM (SELECT w.id, w.block, w.leaf, pg_catalog.row_number() OVER v AS rank,
                    pg_catalog.lead(w.leaf) OVER v AS next_leaf
               FROM logged AS w CROSS JOIN bounds
-             WHERE w.block BETWEEN 1 AND bounds.last_block
+             WHERE w.block BETWEEN bounds.first_block AND bounds.last_block
             WINDOW v AS (PARTITION BY w.block ORDER BY w.txid, w.id)) AS p
       JOIN {block} AS b ON b.block = p.block),
 short AS (
     SELECT b.first_pos + pg_catalog.count(p.id) AS pos
-      FROM {block} AS b LEFT JOIN placed AS p ON p.block = b.block
-     WHERE b.block > 0
+      FROM {block} AS b CROSS JOIN bounds LEFT JOIN placed AS p ON p.block = b.block
+     WHERE b.block >= bounds.first_block
      GROUP BY b.block, b.first_pos, b.last_pos
     HAVING b.first_pos + pg_catalog.count(p.id) <= b.last_pos),
 bad AS (
@@ -480,7 +478,12 @@ def check(session, schema, v1_rows, expected=(None, None), size=None, root=None)
     sql = postgres.sql
     names = sql_names(schema)
     statement = sql.SQL(VERIFY_ROWS).format(
-        block=names["block"], log=names["log"], leaf=sql.SQL(LEAF), v2_rows=sql.SQL(V2_ROWS[bool(v1_rows)])
+        row_blocks=sql.SQL(ROW_BLOCKS).format(block=names["block"], head=names["head"]),
+        block=names["block"],
+        log=names["log"],
+        leaf=sql.SQL(LEAF),
+        row_block=sql.SQL(ROW_BLOCK),
+        v2_rows=sql.SQL(V2_ROWS[bool(v1_rows)]),
     )
     row = session.query(statement, record=True)[0]
     headers = session.query(sql.SQL(HEADERS).format(block=names["block"]))
