@@ -169,6 +169,18 @@ SELECT ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute AS a
 
 VERIFY_CHAIN = "SELECT * FROM {function}()"
 
+# PostgreSQL 17 and later: roles other than superusers and the owner that hold MAINTAIN on the log
+# (pg_maintain's members) and USAGE on its schema can LOCK it, and so hold off the sealer.
+SERVER_VERSION_NUM = "SELECT pg_catalog.current_setting('server_version_num') AS version"
+LOG_LOCKERS = """
+SELECT r.rolname::text AS role
+  FROM pg_catalog.pg_roles AS r JOIN pg_catalog.pg_class AS c ON c.oid = %(log_oid)s
+ WHERE NOT r.rolsuper AND r.oid <> c.relowner AND r.oid::pg_catalog.int8 >= %(first_oid)s
+   AND pg_catalog.has_table_privilege(r.oid, c.oid, 'MAINTAIN')
+   AND pg_catalog.has_schema_privilege(r.oid, c.relnamespace, 'USAGE')
+ ORDER BY 1
+"""
+
 # Logical replication: the publications of the database (with the trail's tables each
 # publishes) and its subscriptions (pg_subscription's columns other than the conninfo, which
 # only superusers may read), with their workers and error counts.
@@ -313,6 +325,10 @@ def gather_database(session, trail_schema, verify=True):
             LOG_WRITERS, dict(log_oid=log_oid, privileges=list(LOG_PRIVILEGES), first_oid=FIRST_NORMAL_OID)
         )
         result["lockdown"] = dict(log_table=render(trail_schema, LOG), owner=owner, writers=writers(rows))
+        if int(session.scalar(SERVER_VERSION_NUM)) >= 170000:
+            result["lockdown"]["lockers"] = [
+                r["role"] for r in session.query(LOG_LOCKERS, dict(log_oid=log_oid, first_oid=FIRST_NORMAL_OID))
+            ]
         result["hash_chain"] = read_chain(session, trail_schema, objects["schema_oid"], log_oid, verify)
         oid = dict(schema_oid=objects["schema_oid"])
         result["backup"] = dict(

@@ -152,3 +152,19 @@ def test_a_lock_on_the_chain_head_makes_chain_verify_give_up_in_time_and_name_th
     finally:
         release(pg, holder)
     assert succeeded(pg.module("chain_verify", dict(database=db)))["ok"] is True
+
+
+def test_members_of_pg_maintain_who_can_lock_the_log_are_reported(pg, estate):
+    if pg.major < 17:
+        pytest.skip("MAINTAIN and pg_maintain arrived in PostgreSQL 17")
+    db, reader = estate["db"], estate["reader"]
+    info = succeeded(pg.module("audit_info", dict(databases=[db], verify_chain=False)))
+    assert info["lockdown"]["databases"][db]["lockers"] == []
+    pg.psql('GRANT pg_maintain TO "%s"' % reader)
+    try:
+        # It can: LOCK TABLE needs MAINTAIN since PostgreSQL 17.
+        assert run_as(pg, reader, db, "BEGIN; LOCK TABLE audit.audit_log IN ACCESS EXCLUSIVE MODE; ROLLBACK") == ""
+        info = succeeded(pg.module("audit_info", dict(databases=[db], verify_chain=False)))
+        assert info["lockdown"]["databases"][db]["lockers"] == [reader]
+    finally:
+        pg.psql('REVOKE pg_maintain FROM "%s"' % reader)
