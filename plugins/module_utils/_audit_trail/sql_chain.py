@@ -462,7 +462,7 @@ ROW_BLOCK = "coalesce(late.block, pg_catalog.width_bucket(l.txid, bounds.xmaxes)
 CHAIN_V2_RETENTION = """
 WITH {row_blocks}
 UPDATE {head} AS h SET first_block = d.block + 1
-  FROM (SELECT pg_catalog.least(pg_catalog.max({row_block}), pg_catalog.max(bounds.last_block)) AS block
+  FROM (SELECT LEAST(pg_catalog.max({row_block}), pg_catalog.max(bounds.last_block)) AS block
           FROM {log} AS l CROSS JOIN bounds LEFT JOIN late ON late.xid = l.txid
          WHERE l.changed_at < {cutoff}::timestamptz{v2_rows}) AS d
  WHERE d.block >= h.first_block
