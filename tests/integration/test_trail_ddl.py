@@ -15,7 +15,7 @@ import pytest
 from pgaudit_testlib import Objects, run_as, succeeded, unique
 from testbed import ROOT
 
-from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.sql_chain import LEAF
+from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.sql_chain import LEAF, ROW_BLOCK, ROW_BLOCKS
 from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.verify import VERIFY_ROWS
 
 # The application's schema and tables, made by (and owned by) {app}. s.other is partitioned and
@@ -188,7 +188,14 @@ UNDO = {
 }
 
 # chain_verify's content check (the sealed rows against their leaves), as the module sends it.
-CHAIN_CHECK = VERIFY_ROWS.format(block="audit.chain_block", log="audit.audit_log", leaf=LEAF, v2_rows="").strip()
+CHAIN_CHECK = VERIFY_ROWS.format(
+    row_blocks=ROW_BLOCKS.format(block="audit.chain_block", head="audit.chain_head"),
+    row_block=ROW_BLOCK,
+    block="audit.chain_block",
+    log="audit.audit_log",
+    leaf=LEAF,
+    v2_rows="",
+).strip()
 
 # What one case leaves in its database, read in one query: the new log rows and the registry.
 OUTCOME = """
