@@ -325,7 +325,7 @@ lockdown:
       and the owner, or C(PUBLIC), holding C(INSERT), C(UPDATE), C(DELETE) or C(TRUNCATE) on it,
       granted directly or through membership).
     - On PostgreSQL 17 and later also C(lockers) per database - roles other than superusers and the
-      owner that hold C(MAINTAIN) on the log (members of C(pg_maintain)) and C(USAGE) on its schema:
+      owner that hold C(MAINTAIN) on the log (members of C(pg_maintain)) and C(USAGE) on its schema;
       they can C(LOCK) the log and so hold off the hash chain's sealer, like an owner.
   returned: always
   type: dict
