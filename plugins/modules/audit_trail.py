@@ -162,7 +162,7 @@ options:
   hash_chain:
     description:
       - Chain the log (chain v2, schema version 3, applied in place to an existing log; see
-        C(docs/chain-v2.md)). The log stays insert-only and each row is written once: no trigger,
+        C(docs/chain-v2.md)). The log stays insert-only and each row is written once - no trigger,
         lock or second write on the writers' path. C(<schema>.seal()) (a security definer function;
         EXECUTE revoked from PUBLIC; the systemd timer the C(audit_triggers) role installs calls it
         every second as C(postgres)) seals the rows of the transactions that ended since the last
