@@ -33,9 +33,10 @@ def estate(pg):
     made.drop()
 
 
-def hold(pg, role, db, statements, seconds=45, name=HOLDER_APP):
+def hold(pg, role, db, statements, seconds=45, name=HOLDER_APP, event="PgSleep"):
     """A session of role (over TCP, application_name ``name``) that runs statements in one
-    transaction and then sleeps holding what it got; returns the process."""
+    transaction and then sleeps holding what it got (returned once it waits on ``event``); returns
+    the process."""
     script = "BEGIN;\n%s;\nSELECT pg_sleep(%d);\nCOMMIT;\n" % (";\n".join(statements), seconds)
     command = ["docker", "exec", "-i", "-e", "PGPASSWORD=%s" % PASSWORD, "-e", "PGAPPNAME=%s" % name]
     if role == "postgres":
@@ -49,16 +50,16 @@ def hold(pg, role, db, statements, seconds=45, name=HOLDER_APP):
     process.stdin.write(script)
     process.stdin.close()
     for _attempt in range(50):
-        if pg.psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = '%s' AND wait_event = 'PgSleep'"
-                   % name) == "1":  # fmt: skip
+        if pg.psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = '%s' AND wait_event = '%s'"
+                   % (name, event)) == "1":  # fmt: skip
             return process
         assert process.poll() is None, process.stderr.read()
         time.sleep(0.2)
     raise AssertionError("the holding session did not get its locks")
 
 
-def release(pg, process):
-    pg.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '%s'" % HOLDER_APP)
+def release(pg, process, name=HOLDER_APP):
+    pg.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '%s'" % name)
     process.wait(timeout=30)
 
 
@@ -115,14 +116,19 @@ def test_a_lock_another_role_holds_neither_stops_sealing_nor_hangs_verification(
 def test_writers_under_repeatable_read_and_serializable_are_sealed_after_their_commit(pg, estate):
     db, app = estate["db"], estate["app"]
     seal(pg, db)
+    # The writers insert, then wait for a gate (an advisory lock a superuser session holds) before
+    # their COMMIT: open as long as the test needs, whatever the machine's speed.
+    gate = hold(pg, "postgres", db, ["SELECT pg_advisory_lock(4242)"], name="pgt-gate")
     writers = [
-        hold(pg, app, db, ["SET TRANSACTION ISOLATION LEVEL %s" % level, "INSERT INTO t VALUES (%d, 2)" % key],
-             seconds=8, name="pgt-writer-%d" % key)
+        hold(pg, app, db, ["SET TRANSACTION ISOLATION LEVEL %s" % level, "INSERT INTO t VALUES (%d, 2)" % key,
+                           "SELECT pg_advisory_lock_shared(4242)"], seconds=0, name="pgt-writer-%d" % key,
+             event="advisory")
         for level, key in (("REPEATABLE READ", 900001), ("SERIALIZABLE", 900002))
     ]  # fmt: skip
     # While they run: what commits after them is sealed, theirs waits (not visible, not lost).
     run_as(pg, app, db, "INSERT INTO t VALUES (900003, 3)")
     assert seal(pg, db) == 1
+    release(pg, gate, "pgt-gate")
     for writer in writers:
         writer.wait(timeout=60)
         assert writer.returncode == 0, writer.stderr.read()
