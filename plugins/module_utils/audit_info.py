@@ -15,7 +15,9 @@ __metaclass__ = type
 import os
 
 from ansible_collections.pgtrail.audit.plugins.module_utils import audit_facts, audit_vault, pgconf, postgres
-from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.names import LOG, REGISTRY
+from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail import verify as chain_verify
+from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.names import LOG, REGISTRY, sql_names
+from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.sql_chain import CHAIN_UNSEALED, V2_ROWS
 from ansible_collections.pgtrail.audit.plugins.module_utils.audit_facts import (
     FIRST_NORMAL_OID,
     LOG_PRIVILEGES,
@@ -197,10 +199,24 @@ SELECT ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute AS a
                 AND a.attname IN ('prev_hash', 'row_hash') ORDER BY 1) AS columns,
        EXISTS (SELECT FROM pg_catalog.pg_proc AS p
                 WHERE p.pronamespace = %(schema_oid)s AND p.proname = 'verify_chain'
-                  AND p.pronargs = p.pronargdefaults) AS verifier
+                  AND p.pronargs = p.pronargdefaults) AS verifier,
+       EXISTS (SELECT FROM pg_catalog.pg_class AS c
+                WHERE c.relnamespace = %(schema_oid)s AND c.relname = 'chain_block') AS blocks
 """
 
 VERIFY_CHAIN = "SELECT * FROM {function}()"
+
+# PostgreSQL 17 and later: roles other than superusers and the owner that hold MAINTAIN on the log
+# (pg_maintain's members) and USAGE on its schema can LOCK it, and so hold off the sealer.
+SERVER_VERSION_NUM = "SELECT pg_catalog.current_setting('server_version_num') AS version"
+LOG_LOCKERS = """
+SELECT r.rolname::text AS role
+  FROM pg_catalog.pg_roles AS r JOIN pg_catalog.pg_class AS c ON c.oid = %(log_oid)s
+ WHERE NOT r.rolsuper AND r.oid <> c.relowner AND r.oid::pg_catalog.int8 >= %(first_oid)s
+   AND pg_catalog.has_table_privilege(r.oid, c.oid, 'MAINTAIN')
+   AND pg_catalog.has_schema_privilege(r.oid, c.relnamespace, 'USAGE')
+ ORDER BY 1
+"""
 
 # Logical replication: the publications of the database (with the trail's tables each
 # publishes) and its subscriptions (pg_subscription's columns other than the conninfo, which
@@ -411,6 +427,10 @@ def gather_database(session, trail_schema, verify=True):
             LOG_WRITERS, dict(log_oid=log_oid, privileges=list(LOG_PRIVILEGES), first_oid=FIRST_NORMAL_OID)
         )
         result["lockdown"] = dict(log_table=render(trail_schema, LOG), owner=owner, writers=writers(rows))
+        if int(session.scalar(SERVER_VERSION_NUM)) >= 170000:
+            result["lockdown"]["lockers"] = [
+                r["role"] for r in session.query(LOG_LOCKERS, dict(log_oid=log_oid, first_oid=FIRST_NORMAL_OID))
+            ]
         result["hash_chain"] = read_chain(session, trail_schema, objects["schema_oid"], log_oid, verify)
         oid = dict(schema_oid=objects["schema_oid"])
         result["backup"] = dict(
@@ -486,11 +506,15 @@ def read_replication(session, trail_schema):
 
 
 def read_chain(session, trail_schema, schema_oid, log_oid, verify=True):
-    """{enabled, columns, verifier} and, when the verifier exists and ``verify``, its result."""
+    """{enabled, columns, verifier} and, when the verifier exists and ``verify``, its result; for
+    chain v2 also the unsealed rows, the age of the oldest, and what to do after a restore."""
     sql = postgres.sql
     found = session.query(CHAIN_OBJECTS, dict(log_oid=log_oid, schema_oid=schema_oid))[0]
     columns = list(found["columns"] or [])
-    chain = dict(enabled=bool(columns) or found["verifier"], columns=columns, verifier=found["verifier"])
+    chain = dict(enabled=bool(columns) or found["verifier"] or found["blocks"], columns=columns)
+    chain["verifier"] = found["verifier"] or found["blocks"]
+    if found["blocks"]:
+        return _read_chain_v2(session, trail_schema, bool(columns), verify, chain)
     if not found["verifier"] or not verify:
         return chain
     statement = sql.SQL(VERIFY_CHAIN).format(function=sql.Identifier(trail_schema, "verify_chain"))
@@ -500,6 +524,50 @@ def read_chain(session, trail_schema, schema_oid, log_oid, verify=True):
         chain["error"] = _error_text(exc)
         return chain
     chain["verify"] = chain_result(rows[0] if rows else None)
+    return chain
+
+
+def _read_chain_v2(session, trail_schema, v1_rows, verify, chain):
+    """Chain v2: the sealer's probe, then (``verify``) the module's own check, read-only."""
+    sql = postgres.sql
+    names = sql_names(trail_schema)
+    chain["version"] = 2
+    try:
+        probe = session.query(
+            sql.SQL(CHAIN_UNSEALED).format(block=names["block"], log=names["log"], v2_rows=sql.SQL(V2_ROWS[v1_rows]))
+        )
+    except postgres.psycopg.Error as exc:
+        chain["error"] = _error_text(exc)
+        return chain
+    probe = probe[0] if probe else dict(unsealed=0, oldest_unsealed_age=None, last_block=None, restored=False)
+    chain.update(unsealed=probe["unsealed"], oldest_unsealed_age=probe["oldest_unsealed_age"])
+    if probe["restored"]:
+        chain["warning"] = (
+            "this cluster's transaction ids are below those of the chain's last block %s: the database was restored "
+            "into another cluster and %s() refuses to seal; the chain up to that block still verifies (see "
+            'docs/chain-v2.md, "Dump and restore into another cluster")'
+            % (probe["last_block"], render(trail_schema, "seal"))
+        )
+    if not verify:
+        return chain
+    try:
+        result = chain_verify.check(session, trail_schema, v1_rows)
+    except postgres.psycopg.Error as exc:
+        chain["error"] = _error_text(exc)
+        return chain
+    broken = result["broken"] or {}
+    chain["verify"] = chain_result(
+        dict(
+            ok=result["ok"],
+            checked=result["checked"],
+            broken_id=broken.get("id"),
+            position=broken.get("position"),
+            reason=result["reason"],
+            head_size=result["head"]["size"],
+            head_root=result["head"]["root"],
+            origin=result["head"]["origin"],
+        )
+    )
     return chain
 
 

@@ -393,6 +393,9 @@ lockdown:
       database with a log, its C(log_table), C(owner) and C(writers) (roles other than superusers
       and the owner, or C(PUBLIC), holding C(INSERT), C(UPDATE), C(DELETE) or C(TRUNCATE) on it,
       granted directly or through membership).
+    - On PostgreSQL 17 and later also C(lockers) per database - roles other than superusers and the
+      owner that hold C(MAINTAIN) on the log (members of C(pg_maintain)) and C(USAGE) on its schema;
+      they can C(LOCK) the log and so hold off the hash chain's sealer, like an owner.
   returned: always
   type: dict
   sample:
@@ -407,6 +410,11 @@ hash_chain:
       C(columns), C(verifier) and, where the verifier was called, C(verify) (C(ok), C(checked),
       C(broken_id), C(expected), C(found), C(head_id), C(head_hash); null when the function does
       not return that column) or C(error).
+    - "Chain v2 (C(<trail_schema>.chain_block)): also C(version: 2), C(unsealed) (committed rows no
+      block holds yet), C(oldest_unsealed_age) (seconds, from the oldest one's C(wall_at)) and,
+      after a restore into another cluster, C(warning) saying that C(seal()) refuses and what to do;
+      C(verify) is M(pgtrail.audit.chain_verify)'s own check, read-only (C(ok), C(checked),
+      C(broken_id), C(position), C(reason), C(head_size), C(head_root), C(origin))."
   returned: always
   type: dict
   sample:

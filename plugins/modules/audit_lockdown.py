@@ -20,7 +20,8 @@ description:
   - Revokes everything from C(PUBLIC) and from every other role on the schema, its tables,
     sequences and functions (column privileges too), then grants C(USAGE) on the schema to
     O(app_roles) and O(reader_roles), C(SELECT) on the log and its partitions to O(reader_roles), and
-    C(EXECUTE) on C(verify_chain()) to O(reader_roles). Application roles get nothing on the tables -
+    C(EXECUTE) on C(verify_chain()) (a chain upgraded from v1) to O(reader_roles). Application
+    roles get nothing on the tables -
     log rows arrive only through the trail's definer functions (the row, statement and
     C(TRUNCATE) triggers, the DDL event triggers and C(log_event()), whose C(EXECUTE) grant
     M(pgtrail.audit.audit_trail) owns through its own C(app_roles)).

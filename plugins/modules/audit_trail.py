@@ -51,9 +51,9 @@ description:
     TABLE ... DISABLE TRIGGER), C(ENABLE [REPLICA] TRIGGER), C(CREATE OR REPLACE TRIGGER) or
     C(ALTER TRIGGER ... RENAME) on a C(pgtrail_audit_*) trigger, and C(DROP TRIGGER) of one whose
     table stays. Dropping the table itself is allowed and recorded. A superuser's DDL is recorded.
-  - With O(hash_chain), every log row is chained to the one before it by a SHA-256 hash, sealed at
-    C(COMMIT) without making writers wait for each other; C(<schema>.verify_chain()) and the
-    M(pgtrail.audit.chain_verify) module check the chain.
+  - With O(hash_chain), committed log rows are sealed into hash-chained blocks by
+    C(<schema>.seal()), outside the writers' path; the M(pgtrail.audit.chain_verify) module checks
+    the chain.
   - Reads and checks everything first; any unknown table, schema, column or role, or a name
     PostgreSQL could not keep, fails the task naming it, before any change. All changes run in one
     transaction. Definitions are compared with the catalog, so a re-run changes nothing and a
@@ -161,27 +161,26 @@ options:
     type: int
   hash_chain:
     description:
-      - Chain the log (schema version 2, applied in place to an existing log; its rows are chained
-        in id order by this run). Each row gets C(chain_seq) (its position), C(prev_hash) and
-        C(row_hash) = C(sha256(prev_hash || canonical text of the row)), where the canonical text is
-        a jsonb array of every column with times in UTC, so no session setting changes it; the
-        first row's C(prev_hash) is 32 zero bytes. C(<schema>.chain_head) holds the last position
-        and hash, and where the chain starts - position 1, until O(retention_months) drops the oldest
-        rows and moves the start past the last position it dropped (the first kept row then links to
-        that position's hash).
-      - Rows are sealed at C(COMMIT) by a deferred constraint trigger, C(pgtrail_chain_seal), which
-        only tries to lock the row of C(chain_head) (only the trail's owner and superusers can lock
-        it) - the transaction that holds it seals every unsealed row it sees
-        (its own too); the others leave theirs to it or to the next writer - so writers never wait
-        for each other and the chain never forks. A C(REPEATABLE READ) or C(SERIALIZABLE)
-        transaction's rows are sealed by the next C(READ COMMITTED) writer or by
-        M(pgtrail.audit.chain_verify).
-      - The sealing trigger is C(ENABLE) (origin sessions), not C(ENABLE ALWAYS), because a logical
-        replication worker cannot fire a deferred trigger; the rows it applies are sealed by the
-        next local writer or by M(pgtrail.audit.chain_verify).
-      - Adds C(<schema>.seal_chain(wait)) and C(<schema>.verify_chain(expected_seq, expected_hash)),
-        which returns C(ok), C(checked), C(broken_id), C(broken_seq), C(expected), C(found),
-        C(head_seq), C(head_hash), C(unsealed) and C(reason).
+      - Chain the log (chain v2, schema version 3, applied in place to an existing log; see
+        C(docs/chain-v2.md)). The log stays insert-only and each row is written once - no trigger,
+        lock or second write on the writers' path. C(<schema>.seal()) (a security definer function;
+        EXECUTE revoked from PUBLIC; the systemd timer the C(audit_triggers) role installs calls it
+        every second as C(postgres)) seals the rows of the transactions that ended since the last
+        block into one row of C(<schema>.chain_block) - which rows, by the sealer's snapshot, so
+        C(REPEATABLE READ) and C(SERIALIZABLE) writers are sealed after their C(COMMIT) and no
+        other session's transaction holds sealing back. A block holds the rows' leaves
+        (SHA-256 of each row's binary record), their root, the sealer's snapshot and the previous
+        block's hash; block 0 holds the chain id (C(pgtrail.audit/chain/<uuid>), the origin of
+        signed checkpoints).
+      - C(UPDATE), C(DELETE) and C(TRUNCATE) of the log, its partitions and C(chain_block) are
+        refused for every role, the owner included (statement triggers C(pgtrail_insert_only),
+        C(ENABLE ALWAYS)); retention drops whole partitions.
+      - A log chained by an earlier release (chain v1, schema version 2) is upgraded in place by the
+        next run - v1 seals one last time, its head becomes block 0, its rows keep C(chain_seq),
+        C(prev_hash) and C(row_hash) and C(<schema>.verify_chain()) stays to check them; v1's
+        sealing trigger and C(seal_chain()) go. The run waits for the log in short tries (writers
+        are never queued behind it for longer than one) and fails, changing nothing, if a long
+        transaction holds the log throughout.
       - Once on, it cannot be switched off (the task fails when it is false for a chained log).
     type: bool
     default: false

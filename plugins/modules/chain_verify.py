@@ -12,18 +12,23 @@ module: chain_verify
 short_description: Verify the hash chain of a PostgreSQL audit log
 version_added: 0.1.0
 description:
-  - Walks the hash chain of the audit log of one database (M(pgtrail.audit.audit_trail) with
-    C(hash_chain) on) with C(<schema>.verify_chain()) and returns C(ok), or the first broken link -
-    a row changed after it was sealed, a row that does not link to the one before it, a missing
-    or duplicated position - with the expected and the found hash.
-  - The walk is one streaming pass in chain order (the C(chain_seq) index and a window function),
-    so a million rows take seconds.
-  - Deleting the last rows leaves a chain that is consistent in itself. Give the head returned by
-    an earlier run as O(expected_head) and the module also checks that the log still reaches it,
-    with the same hash; C(playbooks/verify.yml) keeps the heads on the controller for that.
-  - First seals the rows that wait to be chained (those of C(REPEATABLE READ) transactions, or of
-    writers that left them to another), in a transaction of its own; then verifies in a read-only
-    transaction. It changes nothing else.
+  - Verifies the hash chain of the audit log of one database (M(pgtrail.audit.audit_trail) with
+    C(hash_chain) on) and returns C(ok), or the first bad position and why - a row changed after
+    it was sealed, a row deleted, a row added to a sealed block, a row older than the chain, a
+    block whose header does not hash or link.
+  - "Chain v2 (C(docs/chain-v2.md)): the content check is one streaming pass over the log in SQL
+    this module sends (not a function the database holds); the block headers are re-hashed and
+    re-linked in the module's Python."
+  - Deleting the last rows together with their blocks, or rewriting everything after some row
+    consistently, leaves a chain that is consistent in itself. Give the last signed checkpoint as
+    O(checkpoint) and the module also checks that the chain still has that root at that size
+    (RV(extends)); C(playbooks/verify.yml) keeps the signed checkpoints on the controller.
+  - First seals the rows of the transactions that ended since the last block (C(<schema>.seal()),
+    which the sealer's timer otherwise runs every second), in a transaction of its own; then
+    verifies in a read-only transaction. It changes nothing else.
+  - On a chain upgraded from v1, the v1 rows (block 0) are walked by v1's C(<schema>.verify_chain()),
+    with O(expected_head) when given; a log still on v1 (not upgraded by an C(audit_trail) run yet)
+    is sealed and verified as v1 did.
   - The result is returned, not judged - the task does not fail on a broken chain; test C(ok).
 attributes:
   check_mode:
@@ -35,14 +40,21 @@ extends_documentation_fragment:
   - pgtrail.audit.connection
   - pgtrail.audit.trail
 options:
+  checkpoint:
+    description:
+      - The last signed checkpoint's values, a dictionary with C(size) (the number of rows it
+        covered, v1 rows included) and C(root) (base64 of the hash of the block ending there),
+        as RV(head) returned them. The chain must still have that root at that size.
+    type: dict
   expected_head:
     description:
-      - The head of the chain exported earlier (the C(head) this module returned), a dictionary with
-        C(seq) and C(hash) (64 hexadecimal digits; without it only the position is checked).
+      - A v1 chain head exported earlier (a dictionary with C(seq) and C(hash), 64 hexadecimal
+        digits; without the hash only the position is checked). Checked against a chain still on
+        v1, or against the v1 rows (block 0) of a chain upgraded to v2.
     type: dict
   seal:
     description:
-      - Seal the rows waiting to be chained before verifying, so that C(unsealed) is normally 0.
+      - Seal the rows waiting before verifying, so that RV(unsealed) is normally 0.
     type: bool
     default: true
   lock_timeout:
@@ -55,23 +67,25 @@ options:
     type: int
     default: 30
 notes:
-  - The verifier reads only; C(pgtrail.audit.audit_info) calls the same function read-only for the
-    compliance report.
+  - After a restore into another cluster, C(seal()) refuses to seal (that cluster's transaction ids
+    are below the last block's); the chain up to the last block still verifies and RV(reason) says so.
 seealso:
   - module: pgtrail.audit.audit_trail
   - module: pgtrail.audit.audit_lockdown
 """
 
 EXAMPLES = r"""
-- name: Verify the finance log against the head exported last time
+- name: Verify the finance log against the last signed checkpoint
   become: true
   become_user: postgres
   pgtrail.audit.chain_verify:
     database: finance
-    expected_head: "{{ lookup('ansible.builtin.file', 'chain-heads/db1/finance.json') | from_json }}"
+    checkpoint:
+      size: 1000000
+      root: KMislKjXHUCDDW0uHNAdb9Err3lNTGFyU+Jb7oEbOpQ=
   register: chain
 
-- name: Stop when the chain is broken or no longer reaches the exported head
+- name: Stop when the chain is broken or no longer extends the checkpoint
   ansible.builtin.assert:
     that: chain.ok
     fail_msg: "{{ chain.reason }}"
@@ -79,33 +93,48 @@ EXAMPLES = r"""
 
 RETURN = r"""
 ok:
-  description: Whether the chain verifies and reaches O(expected_head).
+  description: Whether the content check is clean and, with O(checkpoint), the chain extends it.
   returned: always
   type: bool
   sample: true
 checked:
-  description: The rows verified (before the first broken link when the chain is broken).
+  description: The rows verified.
   returned: always
   type: int
   sample: 1000000
 broken:
   description:
-    - The first broken link, or null. C(id) is the log row where the break shows (null when the row
-      is gone), C(seq) the chain position, C(expected) the hash the chain expects there and C(found)
-      the hash found (hex; C(found) is null when the row is gone).
+    - The first bad position, or null. C(position) is the chain position, C(id) the log row found
+      there (null when it is gone), C(reason) what is wrong.
   returned: always
   type: dict
-  sample: {id: 4711, seq: 4702, expected: 9f2c..., found: 03ab...}
+  sample: {position: 2, id: 4, reason: "the row does not hash to the leaf sealed at its position: it was changed"}
+extends:
+  description: With O(checkpoint), whether the chain still has the checkpoint's root at its size; else null.
+  returned: always
+  type: bool
+  sample: true
 head:
-  description: The last position of the chain and its hash (hex); the O(expected_head) of the next run.
+  description:
+    - The head of the chain, what a checkpoint signs - C(origin) (C(pgtrail.audit/chain/<chain id>)),
+      C(size) (the last sealed position, v1 rows included), C(root) (base64 of the last block's
+      hash) and C(block) (its number).
+    - For a chain still on v1, also C(seq) and C(hash) (hex), the O(expected_head) of the next run;
+      C(origin) and C(block) are null there.
   returned: always
   type: dict
-  sample: {seq: 1000000, hash: 5d41402abc4b2a76b9719d911017c592ae2a34fd3bb3f7a5dd2ecf2e4a6ee1c3}
+  sample: {origin: pgtrail.audit/chain/6f1c2d0e-2b1a-4c55-9a53-1b3c0f0a9e11, size: 7,
+           root: KMislKjXHUCDDW0uHNAdb9Err3lNTGFyU+Jb7oEbOpQ=, block: 3}
 unsealed:
-  description: Log rows not chained yet.
+  description: Committed log rows no block holds yet.
   returned: always
   type: int
   sample: 0
+oldest_unsealed_age:
+  description: Seconds since the oldest unsealed row was written (its C(wall_at)), or null.
+  returned: always
+  type: float
+  sample: 0.4
 sealed:
   description: Rows this run sealed before verifying.
   returned: always
@@ -115,7 +144,7 @@ reason:
   description: What was found, in words.
   returned: always
   type: str
-  sample: "the row at position 4702 (id 4711) was changed after it was sealed: its content no longer hashes to ..."
+  sample: "position 2 (id 4): the row does not hash to the leaf sealed at its position: it was changed"
 blockers:
   description:
     - When the module failed because it waited longer than O(lock_timeout), the sessions that
@@ -141,6 +170,7 @@ from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail import 
 def main():
     module = AnsibleModule(
         argument_spec=options.argument_spec(
+            checkpoint=dict(type="dict"),
             expected_head=dict(type="dict"),
             seal=dict(type="bool", default=True),
             lock_timeout=dict(type="int", default=30),

@@ -845,10 +845,10 @@ def test_concurrent_writers_yield_exactly_one_log_row_per_change(pg, db):
 def test_the_schema_version_is_recorded_and_an_unknown_newer_one_is_refused(pg, db):
     succeeded(trail(pg, db))
     assert scalar(pg, db, "SELECT string_agg(version::text, ',') FROM audit.schema_version") == "1"
-    pg.psql("INSERT INTO audit.schema_version (version, description) VALUES (3, 'from a newer release')", db=db)
+    pg.psql("INSERT INTO audit.schema_version (version, description) VALUES (4, 'from a newer release')", db=db)
     refused = trail(pg, db)
     assert refused["failed"]
-    assert "the trail's schema version is 3, newer than this collection knows (2)" in refused["msg"]
+    assert "the trail's schema version is 4, newer than this collection knows (3)" in refused["msg"]
 
 
 def test_an_audit_log_this_module_did_not_make_is_left_alone(pg, db):

@@ -1,7 +1,9 @@
-"""Locks other roles can take never stop the hash chain: an application role or a reader holding
-every lock it can (the sealer's old advisory key, the log in ACCESS SHARE mode) leaves writes
-sealed and chain_verify quick; a lock only the owner or a superuser can take makes chain_verify
-give up after lock_timeout, naming the session that holds it.
+"""Locks and transactions other roles can hold never stop the hash chain: an application role or
+a reader holding every lock it can (an advisory key, the log in ACCESS SHARE mode, row locks on
+its table), or an idle transaction in another database, leaves seal() sealing at once and
+chain_verify quick; writers under REPEATABLE READ and SERIALIZABLE are sealed after their
+COMMIT; a lock only the owner or a superuser can take makes chain_verify give up after
+lock_timeout, naming the session that holds it.
 """
 
 import subprocess
@@ -31,11 +33,12 @@ def estate(pg):
     made.drop()
 
 
-def hold(pg, role, db, statements, seconds=45):
-    """A session of role (over TCP, application_name HOLDER_APP) that runs statements in one
-    transaction and then sleeps holding what it got; returns the process."""
+def hold(pg, role, db, statements, seconds=45, name=HOLDER_APP, event="PgSleep"):
+    """A session of role (over TCP, application_name ``name``) that runs statements in one
+    transaction and then sleeps holding what it got (returned once it waits on ``event``); returns
+    the process."""
     script = "BEGIN;\n%s;\nSELECT pg_sleep(%d);\nCOMMIT;\n" % (";\n".join(statements), seconds)
-    command = ["docker", "exec", "-i", "-e", "PGPASSWORD=%s" % PASSWORD, "-e", "PGAPPNAME=%s" % HOLDER_APP]
+    command = ["docker", "exec", "-i", "-e", "PGPASSWORD=%s" % PASSWORD, "-e", "PGAPPNAME=%s" % name]
     if role == "postgres":
         command += ["-u", "postgres", pg.name, "psql", "-d", db]
     else:
@@ -47,48 +50,94 @@ def hold(pg, role, db, statements, seconds=45):
     process.stdin.write(script)
     process.stdin.close()
     for _attempt in range(50):
-        if pg.psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = '%s' AND wait_event = 'PgSleep'"
-                   % HOLDER_APP) == "1":  # fmt: skip
+        if pg.psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = '%s' AND wait_event = '%s'"
+                   % (name, event)) == "1":  # fmt: skip
             return process
         assert process.poll() is None, process.stderr.read()
         time.sleep(0.2)
     raise AssertionError("the holding session did not get its locks")
 
 
-def release(pg, process):
-    pg.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '%s'" % HOLDER_APP)
+def release(pg, process, name=HOLDER_APP):
+    pg.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '%s'" % name)
     process.wait(timeout=30)
 
 
-# Every lock an application role or a reader can take on the trail or the sealer, as that role.
+def seal(pg, db):
+    """The sealer as the timer runs it: a superuser over peer authentication, lock_timeout 2 s."""
+    started = time.monotonic()
+    sealed = int(pg.psql("SET lock_timeout = '2s'; SELECT audit.seal()", db=db))
+    assert time.monotonic() - started < 10
+    return sealed
+
+
+# Every lock or transaction an application role or a reader can hold, as that role (and in which
+# database: None is the trail's).
 LOCKS_OTHERS_CAN_TAKE = [
-    pytest.param("app", ["SELECT pg_advisory_lock(%d)" % OLD_KEY], id="app-old-advisory-key"),
-    pytest.param("reader", ["LOCK TABLE audit.audit_log IN ACCESS SHARE MODE"], id="reader-lock-table-log"),
+    pytest.param("app", None, ["SELECT pg_advisory_lock(%d)" % OLD_KEY], id="app-advisory-key"),
+    pytest.param(
+        "app",
+        None,
+        ["SELECT * FROM t FOR UPDATE", "LOCK TABLE t IN ACCESS EXCLUSIVE MODE"],
+        id="app-row-and-table-locks",
+    ),  # fmt: skip
+    pytest.param("reader", None, ["LOCK TABLE audit.audit_log IN ACCESS SHARE MODE"], id="reader-lock-table-log"),
     pytest.param(
         "reader",
-        ["SELECT pg_advisory_lock(%d)" % OLD_KEY, "SELECT count(*) FROM audit.verify_chain()"],
+        None,
+        ["SELECT pg_advisory_lock(%d)" % OLD_KEY, "SELECT count(*) FROM audit.audit_log"],
         id="reader-key-and-long-read",
     ),
+    # An xid held open in another database holds back pg_snapshot_xmin for the whole cluster.
+    pytest.param("reader", "postgres", ["SELECT pg_catalog.txid_current()"], id="reader-idle-xid-other-database"),
 ]
 
 
-@pytest.mark.parametrize("who, statements", LOCKS_OTHERS_CAN_TAKE)
-def test_a_lock_another_role_holds_neither_stops_sealing_nor_hangs_verification(pg, estate, who, statements):
+@pytest.mark.parametrize("who, where, statements", LOCKS_OTHERS_CAN_TAKE)
+def test_a_lock_another_role_holds_neither_stops_sealing_nor_hangs_verification(pg, estate, who, where, statements):
     db, app = estate["db"], estate["app"]
-    holder = hold(pg, estate[who], db, statements)
+    holder = hold(pg, estate[who], where or db, statements)
     try:
         key = int(time.time() * 1000) % 1000000
-        run_as(pg, app, db, "INSERT INTO t VALUES (%d, 1)" % key)
-        # Sealed at its own COMMIT, not left to someone else.
-        assert pg.psql(
-            "SELECT chain_seq IS NOT NULL FROM audit.audit_log WHERE new_data->>'id' = '%d'" % key, db=db
-        ) == ("t")
+        if who == "app" and "FOR UPDATE" in statements[0]:
+            pg.psql("SELECT audit.log_event('PING', 'lock-test')", db=db)
+        else:
+            run_as(pg, app, db, "INSERT INTO t VALUES (%d, 1)" % key)
+        # Sealed by the next seal, not held back by the other session.
+        assert seal(pg, db) >= 1
         started = time.monotonic()
         result = succeeded(pg.module("chain_verify", dict(database=db, lock_timeout=10)))
         assert time.monotonic() - started < 25
         assert result["ok"] is True and result["unsealed"] == 0, result["reason"]
     finally:
         release(pg, holder)
+
+
+def test_writers_under_repeatable_read_and_serializable_are_sealed_after_their_commit(pg, estate):
+    db, app = estate["db"], estate["app"]
+    seal(pg, db)
+    # The writers insert, then wait for a gate (an advisory lock a superuser session holds) before
+    # their COMMIT: open as long as the test needs, whatever the machine's speed.
+    gate = hold(pg, "postgres", db, ["SELECT pg_advisory_lock(4242)"], name="pgt-gate")
+    writers = [
+        hold(pg, app, db, ["SET TRANSACTION ISOLATION LEVEL %s" % level, "INSERT INTO t VALUES (%d, 2)" % key,
+                           "SELECT pg_advisory_lock_shared(4242)"], seconds=0, name="pgt-writer-%d" % key,
+             event="advisory")
+        for level, key in (("REPEATABLE READ", 900001), ("SERIALIZABLE", 900002))
+    ]  # fmt: skip
+    # While they run: what commits after them is sealed, theirs waits (not visible, not lost).
+    run_as(pg, app, db, "INSERT INTO t VALUES (900003, 3)")
+    assert seal(pg, db) == 1
+    release(pg, gate, "pgt-gate")
+    for writer in writers:
+        writer.wait(timeout=60)
+        assert writer.returncode == 0, writer.stderr.read()
+    assert seal(pg, db) == 2
+    result = succeeded(pg.module("chain_verify", dict(database=db)))
+    assert result["ok"] is True and result["unsealed"] == 0 and result["sealed"] == 0, result["reason"]
+    # The sealer itself refuses to run where its snapshot would predate its lock.
+    refused = pg.psql("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT audit.seal(); COMMIT", db=db, check=False)
+    assert refused.returncode != 0 and "runs in READ COMMITTED only, not repeatable read" in refused.stderr
 
 
 def test_a_lock_on_the_chain_head_makes_chain_verify_give_up_in_time_and_name_the_session(pg, estate):
@@ -109,3 +158,19 @@ def test_a_lock_on_the_chain_head_makes_chain_verify_give_up_in_time_and_name_th
     finally:
         release(pg, holder)
     assert succeeded(pg.module("chain_verify", dict(database=db)))["ok"] is True
+
+
+def test_members_of_pg_maintain_who_can_lock_the_log_are_reported(pg, estate):
+    if pg.major < 17:
+        pytest.skip("MAINTAIN and pg_maintain arrived in PostgreSQL 17")
+    db, reader = estate["db"], estate["reader"]
+    info = succeeded(pg.module("audit_info", dict(databases=[db], verify_chain=False)))
+    assert info["lockdown"]["databases"][db]["lockers"] == []
+    pg.psql('GRANT pg_maintain TO "%s"' % reader)
+    try:
+        # It can: LOCK TABLE needs MAINTAIN since PostgreSQL 17.
+        assert run_as(pg, reader, db, "BEGIN; LOCK TABLE audit.audit_log IN ACCESS EXCLUSIVE MODE; ROLLBACK") == ""
+        info = succeeded(pg.module("audit_info", dict(databases=[db], verify_chain=False)))
+        assert info["lockdown"]["databases"][db]["lockers"] == [reader]
+    finally:
+        pg.psql('REVOKE pg_maintain FROM "%s"' % reader)

@@ -10,18 +10,16 @@ writers for thirty seconds, and the chain still verifies.
 Each test module works in databases and roles of its own (unique names), dropped at the end.
 """
 
-import json
 import re
+import shlex
 import uuid
 
 import pytest
 from pgaudit_testlib import Objects, ensure_pgaudit_loaded, run_as, succeeded, unique
 
-from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.sql_chain import CANONICAL
+from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.sql_chain import LEAF
 
 PERMISSION_DENIED = "permission denied"
-# What an attacker who read the source computes: the row hash the sealer would give a row.
-REHASH = "sha256(l.prev_hash || %s)" % CANONICAL.replace("{seq}", "l.chain_seq")
 
 
 @pytest.fixture(scope="module")
@@ -74,11 +72,6 @@ def refused(pg, role, db, statement, pattern=PERMISSION_DENIED):
     return message
 
 
-def verify_chain(pg, db, *args):
-    out = pg.psql("SELECT row_to_json(v) FROM audit.verify_chain(%s) AS v" % ", ".join("'%s'" % a for a in args), db=db)
-    return json.loads(out)
-
-
 def chain_verify(pg, db, check_mode=False, **args):
     return succeeded(pg.module("chain_verify", dict(args, database=db), check_mode=check_mode))
 
@@ -95,7 +88,6 @@ def test_the_trail_belongs_to_a_nologin_owner_and_the_grants_in_place_are_return
         ("audit.changed_fields", reader),
         ("audit.log_event", app),
         ("audit.log_row_change", "PUBLIC"),
-        ("audit.verify_chain", reader),
     ]
     assert sorted((g["role"], g["privileges"][0]) for g in result["schema_grants"]) == sorted(
         [(app, "USAGE"), (reader, "USAGE")]
@@ -221,6 +213,7 @@ def test_an_application_role_cannot_truncate_the_log(pg, estate):
     count = log_count(pg, db)
     refused(pg, app, db, "TRUNCATE audit.audit_log")
     refused(pg, app, db, "TRUNCATE audit.chain_head")
+    refused(pg, app, db, "TRUNCATE audit.chain_block")
     assert log_count(pg, db) == count
 
 
@@ -235,16 +228,32 @@ def test_an_application_role_cannot_forge_a_log_row_and_writes_only_through_the_
     )
     refused(pg, app, db, "COPY audit.audit_log (kind, table_name, action) FROM STDIN")
     # Nor through the trail's own functions, nor by sealing a chain of its own.
-    refused(pg, app, db, "SELECT audit.seal_chain(true)")
+    refused(pg, app, db, "SELECT audit.seal()")
+    refused(pg, app, db, "INSERT INTO audit.chain_block (block) VALUES (1000)")
     refused(pg, app, db, "UPDATE audit.chain_head SET seq = 0")
     assert log_count(pg, db) == count
-    # The one way in: log_event(), whose row is stored and chained like the others.
+    # The one way in: log_event(), whose row is stored and sealed like the others.
     event_id = run_as(pg, app, db, "SELECT audit.log_event('EXPORT', 'accounts', true, '{\"rows\": 20}')")
-    row = scalar(
-        pg, db, "SELECT login_role || ',' || (chain_seq IS NOT NULL) FROM audit.audit_log WHERE id = %s" % event_id
-    )
-    assert row == "%s,true" % app
-    assert verify_chain(pg, db)["ok"] is True
+    assert scalar(pg, db, "SELECT login_role FROM audit.audit_log WHERE id = %s" % event_id) == app
+    verified = chain_verify(pg, db)
+    assert verified["ok"] is True and verified["sealed"] >= 1 and verified["unsealed"] == 0
+
+
+def test_the_owner_cannot_update_delete_or_truncate_the_log_or_its_blocks(pg, estate):
+    db, owner = estate["db"], estate["owner"]
+    count = log_count(pg, db)
+    for statement in (
+        "UPDATE audit.audit_log SET actor_id = 'x'",
+        "DELETE FROM audit.audit_log",
+        "TRUNCATE audit.audit_log",
+        "UPDATE audit.chain_block SET sealed_at = now()",
+        "DELETE FROM audit.chain_block",
+        "TRUNCATE audit.chain_block",
+    ):
+        # The owner holds every privilege on its tables: the insert-only trigger refuses.
+        message = pg.psql('SET ROLE "%s"; %s' % (owner, statement), db=db, check=False)
+        assert "is insert-only" in message.stderr and message.returncode != 0, (statement, message)
+    assert log_count(pg, db) == count
 
 
 def test_a_table_owner_cannot_disable_the_audit_trigger_of_its_table(pg, estate):
@@ -359,7 +368,7 @@ def test_a_function_planted_in_public_cannot_hijack_the_trail(pg, estate):
             pg, db, "SELECT actor_id || ',' || (new_data->>'balance') FROM audit.audit_log ORDER BY id DESC LIMIT 1"
         ) == ("actor-7,55")
         assert scalar(pg, db, "SELECT count(*) FROM public.audit_log") == "0"
-        assert verify_chain(pg, db)["ok"] is True
+        assert chain_verify(pg, db)["ok"] is True
     finally:
         pg.psql(
             "DROP OPERATOR IF EXISTS public.- (jsonb, text[]); DROP FUNCTION IF EXISTS public.minus(jsonb, text[]);"
@@ -393,7 +402,6 @@ def test_an_application_role_cannot_switch_pgaudit_off_and_a_grant_that_would_le
 def test_a_reader_can_read_and_verify_the_log_and_nothing_else(pg, estate):
     db, reader = estate["db"], estate["reader"]
     assert int(run_as(pg, reader, db, "SELECT count(*) FROM audit.audit_log")) == log_count(pg, db)
-    assert run_as(pg, reader, db, "SELECT ok FROM audit.verify_chain()") == "t"
     changed = """SELECT audit.changed_fields('{"a": 1, "b": 2}', '{"a": 1, "b": 3, "c": 4}')"""
     assert run_as(pg, reader, db, changed) == "{b,c}"
     for statement in (
@@ -402,7 +410,8 @@ def test_a_reader_can_read_and_verify_the_log_and_nothing_else(pg, estate):
         "INSERT INTO audit.audit_log (kind, table_name, action) VALUES ('event', 'x', 'x')",
         "TRUNCATE audit.audit_log",
         "SELECT audit.log_event('LOGIN', 'auth')",
-        "SELECT audit.seal_chain()",
+        "SELECT audit.seal()",
+        "SELECT * FROM audit.chain_block",
         "SELECT * FROM audit.audited_tables",
     ):
         refused(pg, reader, db, statement)
@@ -413,7 +422,7 @@ def test_a_role_the_inventory_does_not_name_holds_nothing_on_the_trail(pg, estat
     for statement in (
         "SELECT count(*) FROM audit.audit_log",
         "SELECT audit.log_event('LOGIN', 'auth')",
-        "SELECT * FROM audit.verify_chain()",
+        "SELECT audit.seal()",
     ):
         refused(pg, stranger, db, statement, "permission denied for schema audit")
 
@@ -455,147 +464,203 @@ def test_new_partitions_of_a_locked_down_log_are_made_by_the_owner_with_the_same
 
 
 # --- a superuser against the chain ---------------------------------------------------------------------
+#
+# One chained database is built once (the template); each case tampers with a copy of it
+# (CREATE DATABASE ... TEMPLATE: a file copy, same cluster, so the blocks' snapshots still hold)
+# and the verifier must name the first bad position, the row there and why.
+
+# A superuser gets past the insert-only trigger the way retention does (or by disabling it).
+UNGUARDED = "SET LOCAL pgtrail_audit.retention = 'on';"
 
 
-@pytest.fixture
-def chained(pg, objects):
-    """A fresh hash-chained log: the module's DDL rows, then 30 updates in one transaction."""
-    db = objects.database("pgt_chain")
-    pg.psql(
-        "CREATE TABLE ledger (id int PRIMARY KEY, amount numeric, memo text);"
-        "INSERT INTO ledger SELECT g, g * 1.5, 'memo ' || g FROM generate_series(1, 30) AS g",
-        db=db,
-    )
+@pytest.fixture(scope="module")
+def chain_template(pg, objects):
+    """Blocks 1 (the module's DDL rows and one write), 2 (one transaction of three rows) and 3 (two
+    transactions of two rows); returns the database and the facts the cases are written in."""
+    db = objects.database("pgt_chain_tpl")
+    pg.psql("CREATE TABLE ledger (id int PRIMARY KEY, amount numeric, memo text)", db=db)
     succeeded(pg.module("audit_trail", dict(database=db, tables=["ledger"], hash_chain=True)))
-    pg.psql("DO $$BEGIN FOR i IN 1..30 LOOP UPDATE ledger SET amount = amount + 1 WHERE id = i; END LOOP; END$$", db=db)
-    return db
+    pg.psql("INSERT INTO ledger VALUES (1, 1, 'one')", db=db)
+    pg.psql("SELECT audit.seal()", db=db)
+    pg.psql("INSERT INTO ledger SELECT g, g, 'memo ' || g FROM generate_series(2, 4) AS g", db=db)
+    pg.psql("SELECT audit.seal()", db=db)
+    pg.psql("INSERT INTO ledger VALUES (5, 5, 'five'), (6, 6, 'six')", db=db)
+    pg.psql("INSERT INTO ledger VALUES (7, 7, 'seven'), (8, 8, 'eight')", db=db)
+    pg.psql("SELECT audit.seal()", db=db)
+    head = chain_verify(pg, db, seal=False)
+    assert head["ok"] is True and head["head"]["block"] == 3, head["reason"]
+    # Each row's position, read from the stored leaves (not from the verifier's logic).
+    positions = dict(
+        tuple(map(int, line.split("|")))
+        for line in scalar(
+            pg,
+            db,
+            "SELECT l.id, b.first_pos + (position(%s IN b.leaves) - 1) / 32 FROM audit.audit_log AS l "
+            "JOIN audit.chain_block AS b ON position(%s IN b.leaves) > 0 ORDER BY l.id" % (LEAF, LEAF),
+        ).splitlines()
+    )
+    ids = dict(
+        tuple(line.split("|"))
+        for line in scalar(
+            pg, db, "SELECT new_data->>'id', id FROM audit.audit_log WHERE kind = 'row' ORDER BY id"
+        ).splitlines()
+    )
+    row = dict((int(k), int(v)) for k, v in ids.items())  # ledger id -> log id
+    return dict(db=db, head=head["head"], positions=positions, row=row)
 
 
-def at_position(pg, db, seq):
-    return int(scalar(pg, db, "SELECT id FROM audit.audit_log WHERE chain_seq = %d" % seq))
+def copy_of(pg, objects, template):
+    return objects.database("pgt_chain_case", template='"%s"' % template["db"])
 
 
-def test_a_superuser_editing_a_row_is_caught_at_that_row(pg, chained):
-    db = chained
-    intact = chain_verify(pg, db)
-    assert intact["ok"] is True and intact["broken"] is None and intact["checked"] == intact["head"]["seq"]
-    edited = at_position(pg, db, 10)
+def case_edited(t):
+    edited = t["row"][3]
+    sql = UNGUARDED + "UPDATE audit.audit_log SET new_data = new_data || '{\"amount\": 0}' WHERE id = %d" % edited
+    return sql, t["positions"][edited], edited, "does not hash to the leaf sealed at its position"
+
+
+def case_deleted_middle(t):
+    deleted, after = t["row"][3], t["row"][4]
+    sql = UNGUARDED + "DELETE FROM audit.audit_log WHERE id = %d" % deleted
+    return sql, t["positions"][deleted], after, "the row sealed at this position is missing"
+
+
+def case_deleted_tail(t):
+    last = t["row"][8]
+    sql = UNGUARDED + "DELETE FROM audit.audit_log WHERE id = %d" % last
+    return sql, t["positions"][last], None, "the block has fewer rows than it sealed"
+
+
+def case_swapped(t):
+    a, b = t["row"][5], t["row"][6]
+    sql = UNGUARDED + (
+        "UPDATE audit.audit_log SET id = -1 WHERE id = %d; UPDATE audit.audit_log SET id = %d WHERE id = %d;"
+        "UPDATE audit.audit_log SET id = %d WHERE id = -1" % (a, a, b, b)
+    )
+    return sql, t["positions"][a], a, "does not hash to the leaf sealed at its position"
+
+
+def case_forged_in_sealed_transaction(t):
+    # A superuser who read the source: every column as the trail writes it, the txid of the
+    # transaction sealed last in block 2, an id after every other.
+    source = t["row"][4]
+    sql = (
+        "INSERT INTO audit.audit_log SELECT id + 1000, table_name, 'DELETE', new_data, NULL, actor_id, changed_at, "
+        "kind, schema_name, txid, statement_at, wall_at, login_role, effective_role, application_name, client_addr, "
+        "client_port, resource, success, client_ip, user_agent, metadata FROM audit.audit_log WHERE id = %d" % source
+    )
+    return sql, t["positions"][source] + 1, source + 1000, "a row was added to a sealed block"
+
+
+def case_forged_older_than_the_chain(t):
+    source = t["row"][1]
+    sql = "INSERT INTO audit.audit_log (id, table_name, action, kind, txid) SELECT %d, 'ledger', 'INSERT', 'row', 3" % (
+        source + 2000
+    )
+    return sql, 0, source + 2000, "a row older than the chain"
+
+
+TAMPERING = {
+    "an edited row": case_edited,
+    "a deleted middle row": case_deleted_middle,
+    "a deleted tail": case_deleted_tail,
+    "two rows swapped": case_swapped,
+    "a forged row with the txid of a sealed transaction": case_forged_in_sealed_transaction,
+    "a forged row with a txid older than the chain": case_forged_older_than_the_chain,
+}
+
+
+@pytest.mark.parametrize("case", sorted(TAMPERING))
+def test_a_superuser_tampering_with_the_log_is_caught_at_the_first_bad_position(pg, objects, chain_template, case):
+    statement, position, row_id, why = TAMPERING[case](chain_template)
+    db = copy_of(pg, objects, chain_template)
+    pg.psql("BEGIN;" + statement + ";COMMIT", db=db)
+    caught = chain_verify(pg, db, seal=False)
+    assert caught["ok"] is False, caught["reason"]
+    assert caught["broken"]["position"] == position and caught["broken"]["id"] == row_id, caught["broken"]
+    assert why in caught["broken"]["reason"] and why in caught["reason"]
+    assert caught["head"] == chain_template["head"]
+
+
+def test_a_deleted_tail_with_its_blocks_is_caught_against_the_checkpoint(pg, objects, chain_template):
+    db = copy_of(pg, objects, chain_template)
+    signed = chain_template["head"]
     pg.psql(
-        "UPDATE audit.audit_log SET new_data = coalesce(new_data, '{}') || '{\"amount\": 0}' WHERE id = %d" % edited,
+        "BEGIN;" + UNGUARDED + "ALTER TABLE audit.chain_block DISABLE TRIGGER pgtrail_insert_only;"
+        "DELETE FROM audit.audit_log WHERE id >= %d;"
+        "DELETE FROM audit.chain_block WHERE block = 3;"
+        "ALTER TABLE audit.chain_block ENABLE ALWAYS TRIGGER pgtrail_insert_only; COMMIT" % chain_template["row"][5],
         db=db,
     )
-    caught = chain_verify(pg, db)
-    assert caught["ok"] is False and caught["checked"] == 9
-    assert caught["broken"]["id"] == edited and caught["broken"]["seq"] == 10
-    assert caught["broken"]["found"] == scalar(
-        pg, db, "SELECT encode(row_hash, 'hex') FROM audit.audit_log WHERE id = %d" % edited
+    # Consistent in itself: only the checkpoint shows what is gone.
+    alone = chain_verify(pg, db, seal=False)
+    assert alone["ok"] is True and alone["head"]["size"] < signed["size"], alone["reason"]
+    caught = chain_verify(pg, db, seal=False, checkpoint=dict(size=signed["size"], root=signed["root"]))
+    assert caught["ok"] is False and caught["extends"] is False
+    assert caught["broken"] == dict(
+        position=alone["head"]["size"] + 1,
+        id=None,
+        reason="the chain ends at position %d, before the checkpoint's size %d: the rows after it and their blocks "
+        "were deleted" % (alone["head"]["size"], signed["size"]),
     )
-    assert caught["broken"]["expected"] != caught["broken"]["found"]
-    assert "was changed after it was sealed" in caught["reason"]
-    assert verify_chain(pg, db)["broken_id"] == edited
-    # Re-hashing the edited row moves the break to the link after it: caught at the next row.
-    pg.psql("UPDATE audit.audit_log AS l SET row_hash = %s WHERE id = %d" % (REHASH, edited), db=db)
-    relinked = chain_verify(pg, db)
-    assert relinked["broken"]["seq"] == 11 and relinked["broken"]["id"] == at_position(pg, db, 11)
-    assert "does not link to the row before it" in relinked["reason"]
 
 
-def test_a_superuser_deleting_a_row_in_the_middle_is_caught_at_its_position(pg, chained):
-    db = chained
-    deleted, after = at_position(pg, db, 12), at_position(pg, db, 13)
-    pg.psql("DELETE FROM audit.audit_log WHERE id = %d" % deleted, db=db)
-    caught = chain_verify(pg, db)
-    assert caught["ok"] is False and caught["checked"] == 11
-    assert caught["broken"]["seq"] == 12 and caught["broken"]["id"] == after
-    assert caught["reason"].startswith("position 12 is missing: the chain goes from position 11 to position 13")
-
-
-def test_a_superuser_deleting_the_tail_is_caught_against_the_exported_head(pg, chained):
-    db = chained
-    exported = chain_verify(pg, db)["head"]
-    last = exported["seq"]
-    pg.psql("DELETE FROM audit.audit_log WHERE chain_seq > %d" % (last - 3), db=db)
-    caught = chain_verify(pg, db)
-    assert caught["ok"] is False and caught["broken"]["seq"] == last - 2
-    assert "the chain ends at position %d but its head is at position %d" % (last - 3, last) in caught["reason"]
-    # Rewinding the chain's own head as well leaves a chain consistent in itself...
+def test_a_consistent_rewrite_after_a_row_is_caught_against_the_checkpoint(pg, objects, chain_template):
+    db = copy_of(pg, objects, chain_template)
+    signed = chain_template["head"]
+    checkpoint = dict(size=signed["size"], root=signed["root"])
+    assert chain_verify(pg, db, seal=False, checkpoint=checkpoint)["extends"] is True
+    # Edit a row of block 2, delete blocks 2 and 3, and let the sealer seal everything again.
     pg.psql(
-        "UPDATE audit.chain_head SET seq = %d, hash = (SELECT row_hash FROM audit.audit_log WHERE chain_seq = %d)"
-        % (last - 3, last - 3),
+        "BEGIN;" + UNGUARDED + "ALTER TABLE audit.chain_block DISABLE TRIGGER pgtrail_insert_only;"
+        'UPDATE audit.audit_log SET new_data = new_data || \'{"memo": "forged"}\' WHERE id = %d;'
+        "DELETE FROM audit.chain_block WHERE block >= 2;"
+        "ALTER TABLE audit.chain_block ENABLE ALWAYS TRIGGER pgtrail_insert_only; COMMIT;"
+        "SELECT audit.seal()" % chain_template["row"][3],
         db=db,
     )
-    assert chain_verify(pg, db)["ok"] is True
-    # ...that no longer reaches the head exported before.
-    caught = chain_verify(pg, db, expected_head=exported)
-    assert caught["ok"] is False
-    assert caught["broken"] == {"id": None, "seq": last, "expected": exported["hash"], "found": None}
-    assert "no longer reaches the head exported earlier (position %d)" % last in caught["reason"]
-    assert verify_chain(pg, db, last, exported["hash"])["ok"] is False
+    # (The DDL event trigger logged the trigger's DISABLE and ENABLE: sealed with the rest.)
+    rewritten = chain_verify(pg, db, seal=False)
+    assert rewritten["ok"] is True and rewritten["head"]["size"] >= signed["size"], rewritten["reason"]
+    assert rewritten["head"]["root"] != signed["root"]
+    caught = chain_verify(pg, db, seal=False, checkpoint=checkpoint)
+    assert caught["ok"] is False and caught["extends"] is False
+    assert caught["broken"]["position"] == signed["size"] and caught["broken"]["id"] is None
+    assert "the chain was rewritten at or before" in caught["reason"]
 
 
-def test_a_superuser_editing_a_row_and_resealing_the_chain_after_it_is_caught_at_the_exported_head(pg, chained):
-    db = chained
-    exported = chain_verify(pg, db)["head"]
-    # The thorough attack: edit row 20, unseal it and every later row, rewind the head, and let
-    # the sealer chain them again. The chain is consistent in itself...
-    pg.psql(
-        "BEGIN;"
-        "UPDATE audit.audit_log SET new_data = coalesce(new_data, '{}') || '{\"memo\": \"forged\"}' "
-        "WHERE chain_seq = 20;"
-        "UPDATE audit.audit_log SET chain_seq = NULL, prev_hash = NULL, row_hash = NULL WHERE chain_seq >= 20;"
-        "UPDATE audit.chain_head SET seq = 19, hash = (SELECT row_hash FROM audit.audit_log WHERE chain_seq = 19);"
-        "SELECT audit.seal_chain(true);"
-        "COMMIT;",
-        db=db,
+def test_the_head_is_what_a_checkpoint_signs_and_an_intact_chain_extends_it(pg, objects, chain_template):
+    db = copy_of(pg, objects, chain_template)
+    signed = chain_template["head"]
+    assert signed["origin"] == "pgtrail.audit/chain/" + scalar(
+        pg, db, "SELECT chain_id FROM audit.chain_block WHERE block = 0"
     )
-    rewritten = chain_verify(pg, db)
-    assert rewritten["ok"] is True and rewritten["head"]["seq"] == exported["seq"]
-    assert rewritten["head"]["hash"] != exported["hash"]
-    # ...but its head is no longer the one exported.
-    caught = chain_verify(pg, db, expected_head=exported)
-    assert caught["ok"] is False and caught["broken"]["seq"] == exported["seq"]
-    assert caught["broken"]["expected"] == exported["hash"] and caught["broken"]["found"] == rewritten["head"]["hash"]
-    assert "no longer has the hash exported earlier" in caught["reason"]
+    assert signed["root"] == scalar(
+        pg, db, "SELECT encode(hash, 'base64') FROM audit.chain_block WHERE block = %d" % signed["block"]
+    )
+    pg.psql("INSERT INTO ledger VALUES (9, 9, 'nine')", db=db)
+    grown = chain_verify(pg, db, checkpoint=dict(size=signed["size"], root=signed["root"]))
+    assert grown["ok"] is True and grown["extends"] is True and grown["sealed"] == 1 and grown["changed"] is True
+    assert grown["head"]["size"] == signed["size"] + 1 and grown["head"]["origin"] == signed["origin"]
+    bad = pg.module("chain_verify", dict(database=db, checkpoint=dict(size=1, root="not base64!")))
+    assert bad["failed"] and "checkpoint.root must be the base64 of a 32-byte SHA-256" in bad["msg"]
 
 
-def test_the_chain_does_not_depend_on_the_sessions_time_zone_date_style_float_digits_or_search_path(pg, chained):
-    db = chained
+def test_the_chain_does_not_depend_on_the_sessions_time_zone_date_style_float_digits_or_search_path(pg, objects):
+    db = objects.database("pgt_chain_settings")
+    pg.psql("CREATE TABLE ledger (id int PRIMARY KEY, amount numeric, memo text)", db=db)
+    succeeded(pg.module("audit_trail", dict(database=db, tables=["ledger"], hash_chain=True)))
     odd = (
         "SET TimeZone = 'Pacific/Chatham'; SET DateStyle = 'SQL, DMY'; SET IntervalStyle = 'sql_standard';"
         "SET extra_float_digits = -15; SET bytea_output = 'escape'; SET search_path = pg_temp, public;"
     )
     pg.psql(
         odd + "INSERT INTO ledger VALUES (100, 1e-7, 'ünïcödé \"quoted\" \\\\ back,slash (paren)');"
-        "UPDATE ledger SET memo = NULL WHERE id = 100",
+        "UPDATE ledger SET memo = NULL WHERE id = 100; SELECT audit.seal()",
         db=db,
     )
-    heads = set()
-    for settings in (
-        odd,
-        "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, MDY'; SET extra_float_digits = 3;",
-        "SET TimeZone = 'America/St_Johns'; SET DateStyle = 'German'; SET IntervalStyle = 'iso_8601';"
-        "SET extra_float_digits = 0; SET search_path = '\"$user\"', public;",
-    ):
-        verdict = "SELECT ok::text || ',' || head_seq || ',' || head_hash FROM audit.verify_chain()"
-        out = pg.psql(settings + verdict, db=db)
-        assert out.startswith("true,"), (settings, out)
-        heads.add(out)
-    assert len(heads) == 1
-
-
-def test_rows_of_repeatable_read_writers_wait_for_the_next_writer_or_the_verifier(pg, chained):
-    db = chained
-    pg.psql("BEGIN ISOLATION LEVEL REPEATABLE READ; UPDATE ledger SET amount = 0 WHERE id = 1; COMMIT", db=db)
-    assert verify_chain(pg, db)["unsealed"] == 1
-    checked = chain_verify(pg, db, check_mode=True)
-    assert checked["changed"] is True and checked["sealed"] == 0 and checked["unsealed"] == 1
-    assert verify_chain(pg, db)["unsealed"] == 1
-    # The next READ COMMITTED writer seals it with its own rows, in id order.
-    pg.psql("UPDATE ledger SET amount = 1 WHERE id = 2", db=db)
-    assert verify_chain(pg, db)["unsealed"] == 0
-    pg.psql("BEGIN ISOLATION LEVEL SERIALIZABLE; UPDATE ledger SET amount = 2 WHERE id = 3; COMMIT", db=db)
-    sealed = chain_verify(pg, db)
-    assert sealed["sealed"] == 1 and sealed["unsealed"] == 0 and sealed["ok"] is True and sealed["changed"] is True
+    verified = chain_verify(pg, db, seal=False)
+    assert verified["ok"] is True and verified["unsealed"] == 0, verified["reason"]
 
 
 def test_the_chain_is_added_in_place_to_a_log_with_rows_and_cannot_be_switched_off(pg, objects):
@@ -605,22 +670,42 @@ def test_the_chain_is_added_in_place_to_a_log_with_rows_and_cannot_be_switched_o
     assert first["schema_version"] == 1 and first["hash_chain"] is False
     pg.psql("INSERT INTO notes SELECT g, 'n' || g FROM generate_series(1, 50) AS g", db=db)
     chained = succeeded(pg.module("audit_trail", dict(database=db, tables=["notes"], hash_chain=True), diff=True))
-    assert chained["schema_version"] == 2 and chained["hash_chain"] is True
+    assert chained["schema_version"] == 3 and chained["hash_chain"] is True
     assert chained["diff"]["before"]["hash_chain"] is False and chained["diff"]["after"]["hash_chain"] is True
     rebuilt = ("DROP TABLE", 'CREATE TABLE "audit"."audit_log"')
     assert not [q for q in chained["executed_queries"] if q.startswith(rebuilt)]
-    # The rows already there are chained in id order.
-    in_order = "array_agg(id ORDER BY chain_seq) = array_agg(id ORDER BY id)"
-    assert scalar(pg, db, "SELECT bool_and(chain_seq IS NOT NULL) AND %s FROM audit.audit_log" % in_order) == "t"
-    assert verify_chain(pg, db)["ok"] is True
-    assert scalar(pg, db, "SELECT string_agg(version::text, ',' ORDER BY version) FROM audit.schema_version") == "1,2"
+    # No writer trigger: the log's rows are written once (no column of v1's chain, no UPDATE).
+    assert (
+        scalar(
+            pg,
+            db,
+            "SELECT count(*) FROM pg_attribute WHERE attrelid = 'audit.audit_log'::regclass "
+            "AND attname IN ('chain_seq', 'row_hash')",
+        )
+        == "0"
+    )
+    assert (
+        scalar(
+            pg,
+            db,
+            "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'audit.audit_log'::regclass "
+            "AND tgname <> 'pgtrail_insert_only' AND tgname <> 'pgtrail_skip_applied'",
+        )
+        == "0"
+    )
+    # The rows already there are sealed by the first seal, in (txid, id) order.
+    verified = chain_verify(pg, db)
+    assert verified["ok"] is True and verified["sealed"] == log_count(pg, db) == verified["checked"]
+    assert scalar(
+        pg, db, "SELECT n_tup_upd FROM pg_stat_xact_user_tables WHERE relid = 'audit.audit_log'::regclass"
+    ) in ("0", "")
+    assert scalar(pg, db, "SELECT string_agg(version::text, ',' ORDER BY version) FROM audit.schema_version") == "1,3"
     off = pg.module("audit_trail", dict(database=db, tables=["notes"]))
     assert off["failed"] and "the chain cannot be switched off, set hash_chain: true" in off["msg"]
 
 
-@pytest.fixture
-def busy(pg, objects):
-    """A hash-chained log on a table of 100 counters."""
+def test_eight_writers_for_thirty_seconds_leave_one_chain_sealed_once(pg, objects):
+    """Eight writers and the sealer at once (as the timer runs it, every second)."""
     db = objects.database("pgt_chain_busy")
     pg.psql(
         "CREATE TABLE counters (id int PRIMARY KEY, n int NOT NULL DEFAULT 0);"
@@ -628,41 +713,6 @@ def busy(pg, objects):
         db=db,
     )
     succeeded(pg.module("audit_trail", dict(database=db, tables=["counters"], hash_chain=True)))
-    return db
-
-
-def test_retention_moves_the_start_of_the_chain_and_what_is_kept_still_verifies(pg, objects):
-    db = objects.database("pgt_chain_retention")
-    pg.psql("CREATE TABLE sales (id int PRIMARY KEY)", db=db)
-    args = dict(database=db, tables=["sales"], partition="monthly", retention_months=2, hash_chain=True)
-    succeeded(pg.module("audit_trail", args))
-    # Rows of an old month (a run that came late), chained after the current month's first rows.
-    pg.psql(
-        "CREATE TABLE audit.audit_log_202001 PARTITION OF audit.audit_log "
-        "FOR VALUES FROM ('2020-01-01 00:00:00+00') TO ('2020-02-01 00:00:00+00');"
-        "INSERT INTO audit.audit_log (kind, table_name, action, changed_at) "
-        "SELECT 'event', 'old', 'ancient', '2020-01-05+00' FROM generate_series(1, 3)",
-        db=db,
-    )
-    pg.psql("INSERT INTO sales SELECT generate_series(1, 5)", db=db)
-    dropped = int(scalar(pg, db, "SELECT max(chain_seq) FROM audit.audit_log WHERE table_name = 'old'"))
-    exported = chain_verify(pg, db)["head"]
-    trimmed = succeeded(pg.module("audit_trail", args))
-    assert 'DROP TABLE "audit"."audit_log_202001"' in trimmed["executed_queries"]
-    assert scalar(pg, db, "SELECT first_seq FROM audit.chain_head") == str(dropped + 1)
-    after = chain_verify(pg, db, expected_head=exported)
-    assert after["ok"] is True, after["reason"]
-    assert after["checked"] == after["head"]["seq"] - dropped
-    assert after["unsealed"] == 0
-    assert after["reason"] == "the chain verifies: %d sealed row(s), positions %d to %d" % (
-        after["checked"],
-        dropped + 1,
-        after["head"]["seq"],
-    )
-
-
-def test_eight_writers_for_thirty_seconds_leave_one_chain_without_forks_gaps_or_deadlocks(pg, busy):
-    db = busy
     script = "/tmp/%s.sql" % uuid.uuid4().hex
     pg.sh(
         "cat > %s <<'EOF'\n"
@@ -673,20 +723,46 @@ def test_eight_writers_for_thirty_seconds_leave_one_chain_without_forks_gaps_or_
         "END;\n"
         "EOF\n" % script
     )
+    sealer = "while true; do psql -XqAt -d %s -c 'SELECT audit.seal()' >/dev/null; sleep 1; done" % db
     try:
-        run = pg.sh("runuser -u postgres -- pgbench -n -c 8 -j 2 -T 30 -f %s %s 2>&1" % (script, db))
+        pg.sh("runuser -u postgres -- sh -c %s >/dev/null 2>&1 & echo $! > %s.sealer" % (shlex.quote(sealer), script))
+        run = pg.sh("runuser -u postgres -- pgbench -n -c 8 -j 2 -T 20 -f %s %s 2>&1" % (script, db))
     finally:
-        pg.sh("rm -f %s" % script)
+        pg.sh("kill $(cat %s.sealer) 2>/dev/null; rm -f %s %s.sealer" % (script, script, script), check=False)
     processed = int(re.search(r"number of transactions actually processed: (\d+)", run.stdout).group(1))
     failed = re.search(r"number of failed transactions: (\d+)", run.stdout)
     assert processed > 100 and (failed is None or failed.group(1) == "0"), run.stdout
     assert "aborted" not in run.stdout and "deadlock" not in run.stdout, run.stdout
-    assert scalar(pg, db, "SELECT sum(n) FROM counters") == str(processed)
     assert int(scalar(pg, db, "SELECT count(*) FROM audit.audit_log WHERE kind = 'row'")) == processed
-    # What the writers left to others (none, usually) is sealed; then one chain, every row on it.
-    pg.psql("SELECT audit.seal_chain(true)", db=db)
-    result = verify_chain(pg, db)
+    result = chain_verify(pg, db)
     assert result["ok"] is True, result["reason"]
-    rows = log_count(pg, db)
-    assert result["unsealed"] == 0 and result["checked"] == rows == result["head_seq"]
-    assert scalar(pg, db, "SELECT count(DISTINCT chain_seq) FROM audit.audit_log") == str(rows)
+    assert result["unsealed"] == 0 and result["checked"] == log_count(pg, db) == result["head"]["size"]
+    assert int(scalar(pg, db, "SELECT count(*) FROM audit.chain_block")) > 3
+
+
+def test_retention_moves_the_start_of_the_chain_and_what_is_kept_still_extends_the_checkpoint(pg, objects):
+    db = objects.database("pgt_chain_retention")
+    pg.psql("CREATE TABLE sales (id int PRIMARY KEY)", db=db)
+    args = dict(database=db, tables=["sales"], partition="monthly", retention_months=2, hash_chain=True)
+    succeeded(pg.module("audit_trail", args))
+    # Rows of an old month (a run that came late), sealed between the current month's rows.
+    pg.psql("INSERT INTO sales VALUES (1); SELECT audit.seal()", db=db)
+    pg.psql(
+        "CREATE TABLE audit.audit_log_202001 PARTITION OF audit.audit_log "
+        "FOR VALUES FROM ('2020-01-01 00:00:00+00') TO ('2020-02-01 00:00:00+00');"
+        "INSERT INTO audit.audit_log (kind, table_name, action, changed_at) "
+        "SELECT 'event', 'old', 'ancient', '2020-01-05+00' FROM generate_series(1, 3)",
+        db=db,
+    )
+    pg.psql("INSERT INTO sales SELECT generate_series(2, 5)", db=db)
+    signed = chain_verify(pg, db)["head"]
+    old_block = int(scalar(pg, db, "SELECT max(block) FROM audit.chain_block"))
+    trimmed = succeeded(pg.module("audit_trail", args))
+    assert 'DROP TABLE "audit"."audit_log_202001"' in trimmed["executed_queries"]
+    assert int(scalar(pg, db, "SELECT first_block FROM audit.chain_head")) == old_block + 1
+    after = chain_verify(pg, db, checkpoint=dict(size=signed["size"], root=signed["root"]))
+    assert after["ok"] is True and after["extends"] is True and after["unsealed"] == 0, after["reason"]
+    # What retention left of the dropped rows' block is not checked; what came after it is.
+    assert after["checked"] == int(
+        scalar(pg, db, "SELECT sum(last_pos - first_pos + 1) FROM audit.chain_block WHERE block > %d" % old_block)
+    )

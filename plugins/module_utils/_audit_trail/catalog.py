@@ -13,9 +13,11 @@ __metaclass__ = type
 
 from ansible_collections.pgtrail.audit.plugins.module_utils import postgres
 from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.names import (
+    CHAIN_BLOCK,
     CHAIN_HEAD,
     CHAIN_TRIGGER,
     DEFAULT_PARTITION,
+    INSERT_ONLY_TRIGGER,
     LOG,
     REGISTRY,
     SKIP_TRIGGER,
@@ -31,6 +33,7 @@ from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.request
 from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.sql_chain import (
     CHAIN_FUNCTIONS,
     CHAIN_LOCK,
+    CHAIN_V2_FUNCTIONS,
     HEAD_EXISTS,
 )
 from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.sql_functions import FUNCTIONS
@@ -67,6 +70,19 @@ SELECT t.tgrelid = %(log_oid)s AS on_log, t.tgenabled, t.tgdeferrable, t.tginitd
  WHERE t.tgname = %(name)s
    AND t.tgrelid IN (SELECT %(log_oid)s::pg_catalog.oid
                      UNION ALL SELECT x.relid::pg_catalog.oid FROM pg_catalog.pg_partition_tree(%(log_oid)s) AS x)
+"""
+
+# The insert-only trigger (chain v2) on the log, its partitions and chain_block: a row per
+# relation, the trigger's columns NULL where it has none.
+INSERT_ONLY_STATE = """
+SELECT c.relname::text AS relname, t.tgenabled, t.tgtype, fn.nspname AS function_schema, p.proname AS function_name
+  FROM pg_catalog.pg_class AS c
+  LEFT JOIN pg_catalog.pg_trigger AS t ON t.tgrelid = c.oid AND t.tgname = %(name)s
+  LEFT JOIN pg_catalog.pg_proc AS p ON p.oid = t.tgfoid
+  LEFT JOIN pg_catalog.pg_namespace AS fn ON fn.oid = p.pronamespace
+ WHERE c.relnamespace = %(schema_oid)s
+   AND (c.relname = %(block)s OR c.oid = %(log_oid)s
+        OR c.oid IN (SELECT x.relid FROM pg_catalog.pg_partition_tree(%(log_oid)s) AS x))
 """
 
 # The skip_applied trigger on the trail's tables (and their partitions' clones).
@@ -217,6 +233,7 @@ def read_trail(session, schema):
         version=0,
         applied=set(),
         chain_trigger=[],
+        insert_only=[],
         skip_triggers=[],
         registry={},
         functions={},
@@ -290,7 +307,7 @@ def _read_schema(session, schema, state):
     if REGISTRY in state["relations"]:
         for row in session.query(sql.SQL(REGISTRY_ROWS).format(registry=names["registry"])):
             state["registry"][row["relid"]] = row
-    function_names = [f[0] for f in FUNCTIONS + CHAIN_FUNCTIONS]
+    function_names = [f[0] for f in FUNCTIONS + CHAIN_FUNCTIONS + CHAIN_V2_FUNCTIONS]
     for row in session.query(TRAIL_FUNCTIONS, dict(oid, names=function_names)):
         state["functions"].setdefault(row["proname"], []).append(row)
     state["skip_triggers"] = session.query(SKIP_TRIGGERS, dict(oid, name=SKIP_TRIGGER))
@@ -301,6 +318,9 @@ def _read_schema(session, schema, state):
     log_oid = session.scalar(LOG_OID, oid) if LOG in state["relations"] else None
     if log_oid is not None:
         state["chain_trigger"] = session.query(CHAIN_TRIGGER_STATE, dict(log_oid=log_oid, name=CHAIN_TRIGGER))
+        state["insert_only"] = session.query(
+            INSERT_ONLY_STATE, dict(oid, log_oid=log_oid, name=INSERT_ONLY_TRIGGER, block=CHAIN_BLOCK)
+        )
     return log_oid
 
 

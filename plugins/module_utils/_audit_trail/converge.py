@@ -16,6 +16,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import time
+
 from ansible_collections.pgtrail.audit.plugins.module_utils import postgres
 from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail import describe, plan, render
 from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.catalog import (
@@ -29,8 +31,10 @@ from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.catalog
     read_trail,
 )
 from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.names import (
+    CHAIN_BLOCK,
     CHAIN_HEAD,
     CLONED_TRIGGER_FUNCTIONS,
+    DEFAULT_PARTITION,
     EVENT_FUNCTION,
     EVENT_TRIGGERS,
     LOG,
@@ -47,10 +51,16 @@ from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.request
 )
 from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.sql_chain import (
     CHAIN_FUNCTIONS,
+    CHAIN_V2_FUNCTIONS,
     SET_SEALS_IMMEDIATE,
+    UPGRADE_LOCK,
+    UPGRADE_LOCK_TRIES,
+    UPGRADE_LOCK_WAIT,
 )
 from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.sql_functions import FUNCTIONS
 from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.sql_tables import (
+    CHAIN_MIGRATION,
+    CHAIN_V2_MIGRATION,
     MIGRATION_TABLES,
     RECORD_VERSION,
     REVOKE_TABLE,
@@ -71,6 +81,8 @@ def converge(session, params):
     migrations, hash_chain, problems = plan.plan_schema(state, params)
     selection, catalog, app_roles = _check_selection(session, params, request, problems + state["foreign"])
     run = _plan_run(session, params, state, selection, catalog, app_roles, migrations, hash_chain)
+    if run["upgrade"] and not session.module.check_mode:
+        take_upgrade_lock(session, params["schema"])
     for statement in run["statements"]:
         session.change(statement)
     return _result(session, params, state, run)
@@ -94,6 +106,32 @@ def _lock(session, schema):
     # migration) refuses to run while its events are pending, so they fire at once in this run.
     session.query(SET_SEALS_IMMEDIATE)
     lock_chain(session, schema)
+
+
+def take_upgrade_lock(session, schema):
+    """ACCESS EXCLUSIVE on the log for the v1 -> v2 switch (migration 3), so that no writer is in
+    flight across it: each try waits at most UPGRADE_LOCK_WAIT (writers queue behind a waiting
+    lock, so never for longer), in a savepoint, and is retried; TrailError when every try failed."""
+    sql = postgres.sql
+    saved = session.scalar("SELECT pg_catalog.current_setting('lock_timeout')")
+    statement = sql.SQL(UPGRADE_LOCK).format(log=sql_names(schema)["log"])
+    for attempt in range(UPGRADE_LOCK_TRIES):
+        try:
+            with session.conn.transaction():
+                session.query("SELECT pg_catalog.set_config('lock_timeout', %s, true)", [UPGRADE_LOCK_WAIT])
+                session.query(statement)
+            break
+        except postgres.psycopg.errors.LockNotAvailable:
+            time.sleep(min(0.1 * (attempt + 1), 1.0))
+    else:
+        raise TrailError(
+            [
+                "the chain v2 upgrade (migration 3) needs %s alone for a moment, and other sessions held it through "
+                "%d tries of %s: nothing was changed; run again when the long transactions on the log have ended"
+                % (render_name(schema, LOG), UPGRADE_LOCK_TRIES, UPGRADE_LOCK_WAIT)
+            ]
+        )
+    session.query("SELECT pg_catalog.set_config('lock_timeout', %s, true)", [saved])
 
 
 def _check_selection(session, params, request, problems):
@@ -146,6 +184,7 @@ def _plan_run(session, params, state, selection, catalog, app_roles, migrations,
             session.conn,
             hash_chain,
             state["server_version_num"] >= 180000,
+            CHAIN_MIGRATION in state["applied"],
         )
     run = {
         "tables": tables,
@@ -154,6 +193,8 @@ def _plan_run(session, params, state, selection, catalog, app_roles, migrations,
         "app_roles": app_roles,
         "migrations": migrations,
         "hash_chain": hash_chain,
+        # migration 3 over a v1 chain: the log is locked first (take_upgrade_lock)
+        "upgrade": any(v == CHAIN_V2_MIGRATION for v, _d in migrations) and CHAIN_MIGRATION in state["applied"],
         "trigger_steps": trigger_steps,
         "function_steps": plan.plan_functions(state["functions"], specs),
         "event_steps": plan.plan_event_triggers(state["event_triggers"], schema) if present else [],
@@ -200,7 +241,11 @@ def _install_statements(params, state, run):
     # A trail locked down by audit_lockdown belongs to its owner: what this run adds does too.
     adopt_to = plan.adopting_owner(state)
     for version, description in run["migrations"]:
-        statements.extend(render.migration_statements(version, schema, params["partition"] == "monthly"))
+        statements.extend(
+            render.migration_statements(
+                version, schema, params["partition"] == "monthly", CHAIN_MIGRATION in state["applied"]
+            )
+        )
         if adopt_to:
             for table in MIGRATION_TABLES.get(version, ()):
                 statements.append(render.owner_statement("TABLE", sql.Identifier(schema, table), adopt_to))
@@ -221,9 +266,15 @@ def _partition_statements(params, state, partition_plan, adopt_to):
     sql = postgres.sql
     schema = params["schema"]
     made = render.partition_statements(schema, partition_plan, state["today"])
-    if plan.CHAIN_MIGRATION in state["applied"] and (partition_plan["drop"] or partition_plan["purge_before"]):
+    if partition_plan["drop"] or partition_plan["purge_before"]:
         cutoff = plan.month_add(state["today"], -params["retention_months"])
-        made.insert(0, render.chain_retention_statement(schema, cutoff))
+        if CHAIN_V2_MIGRATION in state["applied"]:
+            made.insert(0, render.chain_v2_retention_statement(schema, cutoff, CHAIN_MIGRATION in state["applied"]))
+        if CHAIN_MIGRATION in state["applied"]:
+            made.insert(0, render.chain_retention_statement(schema, cutoff))
+    if partition_plan["move"] or partition_plan["purge_before"]:
+        # Rows leave the default partition: through the log's insert-only trigger (chain v2).
+        made = [render.retention_setting(True)] + made + [render.retention_setting(False)]
     if made and adopt_to:
         # As the owner, so that its default privileges (audit_lockdown) give new partitions the
         # log's rights.
@@ -292,17 +343,35 @@ def _grant_statements(schema, state, run, by_name, fresh):
 
 
 def _trail_trigger_statements(schema, state, run):
-    """The chain's sealing trigger, skip_applied on the trail's tables and the DDL event triggers."""
+    """v1's sealing trigger dropped, the insert-only triggers (chain v2), skip_applied on the trail's
+    tables and the DDL event triggers."""
     statements = []
     if run["hash_chain"]:
-        statements += render.chain_trigger_statements(schema, plan.plan_chain_trigger(state["chain_trigger"], schema))
-    trail_tables = [LOG, REGISTRY, VERSIONS] + ([CHAIN_HEAD] if run["hash_chain"] else [])
+        statements += render.chain_trigger_statements(
+            schema, plan.plan_chain_trigger(state["chain_trigger"], run["upgrade"])
+        )
+        statements += render.insert_only_statements(
+            schema, plan.plan_insert_only(state["insert_only"], _insert_only_relations(state, run), schema)
+        )
+    trail_tables = [LOG, REGISTRY, VERSIONS] + ([CHAIN_HEAD, CHAIN_BLOCK] if run["hash_chain"] else [])
     statements += render.skip_trigger_statements(
         schema, plan.plan_skip_triggers(state["skip_triggers"], trail_tables, schema)
     )
     for step in run["event_steps"]:
         statements.extend(render.event_trigger_statements(schema, step))
     return statements
+
+
+def _insert_only_relations(state, run):
+    """The relations the insert-only trigger goes on: the log, chain_block and every partition of
+    the log after this run (statement triggers are not cloned onto partitions)."""
+    partition_plan = run["partition_plan"] or dict(create=[], create_default=False, drop=[])
+    names = [LOG, CHAIN_BLOCK] + [r["relname"] for r in state["insert_only"] if r["relname"] not in (LOG, CHAIN_BLOCK)]
+    names += [plan.partition_name(m) for m in partition_plan["create"]]
+    if partition_plan["create_default"]:
+        names.append(DEFAULT_PARTITION)
+    dropped = set(partition_plan["drop"])
+    return sorted(set(n for n in names if n not in dropped), key=names.index)
 
 
 def _removal_statements(schema, state):
@@ -315,11 +384,14 @@ def _removal_statements(schema, state):
     if any(row["on_log"] for row in state["chain_trigger"]):
         statements.extend(render.chain_trigger_statements(schema, ["drop"]))
     statements.extend(
+        render.insert_only_statements(schema, [(r["relname"], ["drop"]) for r in state["insert_only"] if r["tgtype"]])
+    )
+    statements.extend(
         render.skip_trigger_statements(
             schema, [(r["relname"], ["drop"]) for r in state["skip_triggers"] if not r["clone"]]
         )
     )
-    for name, _arguments, _result, _definer, _body in reversed(FUNCTIONS + CHAIN_FUNCTIONS):
+    for name, _arguments, _result, _definer, _body in reversed(FUNCTIONS + CHAIN_FUNCTIONS + CHAIN_V2_FUNCTIONS):
         for row in state["functions"].get(name, []):
             statements.append(render.drop_function(schema, name, row["identity_arguments"]))
     return statements

@@ -79,7 +79,7 @@ def describe_catalog_function(schema, row):
 def describe_state(schema, state, registry):
     return dict(
         schema_version=state["version"],
-        hash_chain=bool(state["chain_trigger"]),
+        hash_chain=bool({2, 3} & state["applied"]),
         tables=dict(
             (
                 render(r["schema_name"], r["table_name"]),

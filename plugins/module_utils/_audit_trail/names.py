@@ -51,7 +51,8 @@ LOG = "audit_log"
 REGISTRY = "audited_tables"
 VERSIONS = "schema_version"
 CHAIN_HEAD = "chain_head"
-TRAIL_TABLES = (LOG, REGISTRY, VERSIONS, CHAIN_HEAD)
+CHAIN_BLOCK = "chain_block"
+TRAIL_TABLES = (LOG, REGISTRY, VERSIONS, CHAIN_HEAD, CHAIN_BLOCK)
 DEFAULT_PARTITION = "audit_log_default"
 
 ROW_TRIGGER = "pgtrail_audit_row"
@@ -79,6 +80,10 @@ EVENT_FUNCTION = "log_event"
 CHANGED_FIELDS_FUNCTION = "changed_fields"
 VERIFY_FUNCTION = "verify_chain"
 SEAL_FUNCTION = "seal_chain"
+# Chain v2: the sealer the timer calls, and the insert-only trigger on the log and chain_block.
+SEAL_BLOCKS_FUNCTION = "seal"
+INSERT_ONLY_FUNCTION = "refuse_change"
+INSERT_ONLY_TRIGGER = "pgtrail_insert_only"
 # What the readers of the log may EXECUTE (audit_lockdown grants it).
 READER_FUNCTIONS = (CHANGED_FIELDS_FUNCTION, VERIFY_FUNCTION)
 
@@ -100,6 +105,7 @@ def sql_names(schema):
         registry=sql.Identifier(schema, REGISTRY),
         versions=sql.Identifier(schema, VERSIONS),
         head=sql.Identifier(schema, CHAIN_HEAD),
+        block=sql.Identifier(schema, CHAIN_BLOCK),
         default_partition=sql.Identifier(schema, DEFAULT_PARTITION),
     )
 

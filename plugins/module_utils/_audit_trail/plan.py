@@ -17,6 +17,7 @@ import re
 from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.names import (
     CHANGED_FIELDS_FUNCTION,
     EVENT_TRIGGERS,
+    INSERT_ONLY_FUNCTION,
     LOG,
     REGISTRY,
     ROW_TRIGGER,
@@ -27,6 +28,7 @@ from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.names i
 from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.sql_functions import FUNCTION_SETTINGS
 from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.sql_tables import (
     CHAIN_MIGRATION,
+    CHAIN_V2_MIGRATION,
     MIGRATIONS,
     OPTIONAL,
 )
@@ -265,25 +267,35 @@ def plan_migrations(applied, options=(), migrations=MIGRATIONS, optional=None):
 # ---------------------------------------------------------------------------------------------
 
 
-def plan_chain_trigger(rows, schema):
-    """Steps ("drop", "create", "enable", "seal") for the sealing trigger, from its catalog rows
-    (on the log and on its partitions). Rows waiting unsealed are sealed whenever the trigger was
-    missing or not enabled as it should be (ENABLE: origin and local sessions, see CHAIN_TRIGGER)."""
-    on_log = [r for r in rows if r["on_log"]]
-    if not on_log:
-        return ["create", "enable", "seal"]
-    row = on_log[0]
-    kind = row["tgtype"] & (TG_ROW | TG_BEFORE | TG_INSERT | TG_DELETE | TG_UPDATE | TG_TRUNCATE | TG_INSTEAD)
-    if not (
-        row["tgdeferrable"]
-        and row["tginitdeferred"]
-        and kind == TG_ROW | TG_INSERT
-        and (row["function_schema"], row["function_name"]) == (schema, "seal_chain_at_commit")
-    ):
-        return ["drop", "create", "enable", "seal"]
-    if any(r["tgenabled"] != "O" for r in rows):
-        return ["enable", "seal"]
-    return []
+def plan_chain_trigger(rows, upgraded_now):
+    """["drop"] when v1's sealing trigger is still on the log of a chain v2 (migration 3 drops it
+    when it runs; ``upgraded_now``), else []: chain v2 has no trigger on the writers' path."""
+    if upgraded_now:
+        return []
+    return ["drop"] if any(r["on_log"] for r in rows) else []
+
+
+def plan_insert_only(rows, wanted, schema):
+    """[(relation name, steps)] for the insert-only trigger on each relation named in ``wanted``
+    (the log, its partitions, chain_block), from the catalog rows of INSERT_ONLY_STATE (a row
+    per relation, the trigger's columns NULL when it has none); steps are "drop", "create",
+    "enable" (ENABLE ALWAYS)."""
+    by_name = dict((r["relname"], r) for r in rows)
+    plan = []
+    for name in wanted:
+        row = by_name.get(name) or {}
+        if row.get("tgtype") is None:
+            plan.append((name, ["create", "enable"]))
+            continue
+        kind = row["tgtype"] & (TG_ROW | TG_BEFORE | TG_INSERT | TG_DELETE | TG_UPDATE | TG_TRUNCATE | TG_INSTEAD)
+        if kind != TG_BEFORE | TG_DELETE | TG_UPDATE | TG_TRUNCATE or (
+            row["function_schema"],
+            row["function_name"],
+        ) != (schema, INSERT_ONLY_FUNCTION):
+            plan.append((name, ["drop", "create", "enable"]))
+        elif row["tgenabled"] != "A":
+            plan.append((name, ["enable"]))
+    return plan
 
 
 def plan_skip_triggers(rows, tables, schema):
@@ -372,7 +384,7 @@ def plan_schema(state, params):
     """(migrations, hash_chain, problems): the migrations still to apply, whether the log is chained
     after the run, and what in the trail's schema refuses the options."""
     schema, present = params["schema"], params["state"] == "present"
-    chained = CHAIN_MIGRATION in state["applied"]
+    chained = bool({CHAIN_MIGRATION, CHAIN_V2_MIGRATION} & state["applied"])
     hash_chain = present and (bool(params.get("hash_chain")) or chained)
     migrations, problems = [], []
     if not present:
@@ -384,7 +396,7 @@ def plan_schema(state, params):
     if chained and not params.get("hash_chain"):
         problems.append(
             "the log of this database is hash-chained (schema version %d): the chain cannot be switched off, "
-            "set hash_chain: true" % CHAIN_MIGRATION
+            "set hash_chain: true" % max({CHAIN_MIGRATION, CHAIN_V2_MIGRATION} & state["applied"])
         )
     if state["version"] == 0 and (LOG in state["relations"] or REGISTRY in state["relations"]):
         problems.append(

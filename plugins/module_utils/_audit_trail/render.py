@@ -13,8 +13,12 @@ __metaclass__ = type
 
 from ansible_collections.pgtrail.audit.plugins.module_utils import postgres
 from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.names import (
+    CHAIN_BLOCK,
     CHAIN_TRIGGER,
+    INSERT_ONLY_FUNCTION,
+    INSERT_ONLY_TRIGGER,
     REGISTRY,
+    SEAL_BLOCKS_FUNCTION,
     SEAL_FUNCTION,
     SKIP_TRIGGER,
     TABLE_TRIGGER_FUNCTIONS,
@@ -28,8 +32,12 @@ from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.plan im
     partition_name,
 )
 from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.sql_chain import (
+    ALLOW_RETENTION,
+    BLOCK_HASH,
     CANONICAL,
     CANONICAL_SEQ,
+    CHAIN_BLOCK_TABLE,
+    CHAIN_BLOCK_ZERO,
     CHAIN_COLUMNS,
     CHAIN_COMMENTS,
     CHAIN_FUNCTIONS,
@@ -37,10 +45,24 @@ from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.sql_cha
     CHAIN_HEAD_TABLE,
     CHAIN_INDEXES,
     CHAIN_RETENTION,
-    CREATE_CHAIN_TRIGGER,
+    CHAIN_V2_COMMENTS,
+    CHAIN_V2_FUNCTIONS,
+    CHAIN_V2_INDEXES,
+    CHAIN_V2_RETENTION,
+    CREATE_INSERT_ONLY_TRIGGER,
+    DROP_V1_UNSEALED,
+    FIRST_BLOCK,
     GENESIS,
+    LEAF,
+    OWN_XID,
+    RETENTION_SETTING,
+    ROW_BLOCK,
+    ROW_BLOCKS,
     SEAL_BATCH,
-    SEAL_NOW,
+    SNAPSHOT,
+    V1_LAST_SEAL,
+    V1_SEALERS,
+    V2_ROWS,
 )
 from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.sql_ddl import TRIGGER_TABLE
 from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.sql_functions import (
@@ -59,6 +81,7 @@ from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.sql_fun
 )
 from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.sql_tables import (
     CHAIN_MIGRATION,
+    CHAIN_V2_MIGRATION,
     LOG_COMMENTS,
     LOG_INDEXES,
     LOG_TABLE,
@@ -72,12 +95,28 @@ CREATE_FUNCTION = (
 )
 
 
+def chain_functions(hash_chain, v1_rows):
+    """The chain's functions a trail wants: chain v2's with ``hash_chain``, and on a chain
+    upgraded from v1 (``v1_rows``) v1's verifier, which checks block 0's rows."""
+    if not hash_chain:
+        return ()
+    v1 = tuple(f for f in CHAIN_FUNCTIONS if f[0] == "verify_chain") if v1_rows else ()
+    return CHAIN_V2_FUNCTIONS + v1
+
+
 def function_specs(
-    schema, actor_setting, actor_expression, require_actor, context, hash_chain=False, virtual_columns=False
+    schema,
+    actor_setting,
+    actor_expression,
+    require_actor,
+    context,
+    hash_chain=False,
+    virtual_columns=False,
+    v1_rows=False,
 ):
     """The desired functions, in definition order, with their source rendered for ``context``
-    (the chain's functions too with ``hash_chain``; ``virtual_columns``: the server has virtual
-    generated columns, PostgreSQL 18 and later)."""
+    (the chain's functions too with ``hash_chain``, v1's verifier too with ``v1_rows``;
+    ``virtual_columns``: the server has virtual generated columns, PostgreSQL 18 and later)."""
     sql = postgres.sql
     names = sql_names(schema)
     setting = sql.Literal(actor_setting)
@@ -105,13 +144,21 @@ def function_specs(
         limit=sql.Literal(ROW_DATA_LIMIT),
         too_large=sql.Literal(TOO_LARGE),
         virtual=sql.Literal(virtual_columns),
+        block=names["block"],
+        block_name=sql.Literal(CHAIN_BLOCK),
+        seal_name=sql.Literal(render(schema, SEAL_BLOCKS_FUNCTION)),
+        leaf=sql.SQL(LEAF),
+        block_hash=sql.SQL(BLOCK_HASH),
+        snapshot=sql.SQL(SNAPSHOT),
+        v2_rows=sql.SQL(V2_ROWS[bool(v1_rows)]),
+        retention=sql.Literal(RETENTION_SETTING),
     )
     for names, array in (("hidden", "hidden"), ("marked", "marked"), ("excluded", "TG_ARGV[2:TG_NARGS - 1]")):
         parts[names + "_nulls"] = sql.SQL(NULLS).format(names=sql.SQL(array))
     for rows in ("old", "new"):
         parts[rows + "_rows"] = sql.SQL(STATEMENT_ROWS).format(rows=sql.Identifier("pgtrail_" + rows), **parts)
     specs = []
-    for name, arguments, result, definer, body in FUNCTIONS + (CHAIN_FUNCTIONS if hash_chain else ()):
+    for name, arguments, result, definer, body in FUNCTIONS + chain_functions(hash_chain, v1_rows):
         if name in CANONICAL_SEQ:
             parts["canonical"] = sql.SQL(CANONICAL).format(seq=sql.SQL(CANONICAL_SEQ[name]))
         template = resolve if body is None else sql.SQL(body).format(**parts)
@@ -304,8 +351,9 @@ def partition_statements(schema, plan, today):
     return statements
 
 
-def migration_statements(version, schema, partitioned):
-    """The SQL of one migration step, as a list of ``sql.Composed``."""
+def migration_statements(version, schema, partitioned, v1_rows=False):
+    """The SQL of one migration step, as a list of ``sql.Composed``; ``v1_rows``: step 3 upgrades a
+    v1 chain (whose trigger, sealers and index of unsealed rows it drops)."""
     sql = postgres.sql
     names = sql_names(schema)
     if version == 1:
@@ -330,7 +378,95 @@ def migration_statements(version, schema, partitioned):
         statements.append(sql.SQL(REVOKE_TABLE).format(table=names["head"]))
         statements += [sql.SQL(text).format(**parts) for text in CHAIN_COMMENTS]
         return statements
+    if version == CHAIN_V2_MIGRATION:
+        return chain_v2_statements(schema, v1_rows)
     raise ValueError("no migration step %r" % version)
+
+
+def chain_v2_statements(schema, v1_rows):
+    """Migration 3 (docs/chain-v2.md, section 5). On a v1 chain (the log locked ACCESS EXCLUSIVE
+    first, see converge.take_upgrade_lock, so no writer is in flight): v1's trigger goes, v1
+    seals one last time, and its head becomes block 0; on a fresh chain, an empty block 0."""
+    sql = postgres.sql
+    names = sql_names(schema)
+    parts = dict(
+        log=names["log"],
+        head=names["head"],
+        block=names["block"],
+        genesis=sql.SQL(GENESIS),
+        block_hash=sql.SQL(BLOCK_HASH),
+        snapshot=sql.SQL(SNAPSHOT),
+        own_xid=sql.SQL(OWN_XID),
+        v2_rows=sql.SQL(V2_ROWS[bool(v1_rows)]),
+        changed_at_brin=sql.Identifier(schema, "audit_log_changed_at_brin"),
+        unsealed=sql.Identifier(schema, "audit_log_unsealed"),
+    )
+    statements = []
+    if v1_rows:
+        statements.append(
+            sql.SQL("DROP TRIGGER IF EXISTS {} ON {}").format(sql.Identifier(CHAIN_TRIGGER), names["log"])
+        )
+        statements.append(sql.SQL(V1_LAST_SEAL).format(seal=sql.Identifier(schema, SEAL_FUNCTION)))
+    else:
+        statements.append(sql.SQL(CHAIN_HEAD_TABLE.strip()).format(**parts))
+        statements.append(sql.SQL(CHAIN_HEAD_ROW).format(**parts))
+        statements.append(sql.SQL(REVOKE_TABLE).format(table=names["head"]))
+    statements.append(sql.SQL(FIRST_BLOCK).format(**parts))
+    statements.append(sql.SQL(CHAIN_BLOCK_TABLE.strip()).format(**parts))
+    statements.append(sql.SQL(REVOKE_TABLE).format(table=names["block"]))
+    statements.append(sql.SQL(CHAIN_BLOCK_ZERO.strip()).format(**parts))
+    statements += [sql.SQL(text).format(**parts) for text in CHAIN_V2_INDEXES]
+    if v1_rows:
+        statements.append(sql.SQL(DROP_V1_UNSEALED).format(**parts))
+        for name, arguments in V1_SEALERS:
+            statements.append(drop_function(schema, name, arguments))
+    statements += [sql.SQL(text).format(**parts) for text in CHAIN_V2_COMMENTS]
+    return statements
+
+
+def chain_v2_retention_statement(schema, cutoff, v1_rows):
+    """Move chain v2's first checked block past every block holding a row older than the month
+    ``cutoff`` (before they go)."""
+    sql = postgres.sql
+    names = sql_names(schema)
+    return sql.SQL(CHAIN_V2_RETENTION.strip()).format(
+        row_blocks=sql.SQL(ROW_BLOCKS).format(block=names["block"], head=names["head"]),
+        row_block=sql.SQL(ROW_BLOCK),
+        head=names["head"],
+        log=names["log"],
+        cutoff=sql.Literal(month_start(cutoff)),
+        v2_rows=sql.SQL(V2_ROWS[bool(v1_rows)]),
+    )
+
+
+def retention_setting(on):
+    """Let retention's DELETE through the log's insert-only trigger (``on``), or not, for the rest
+    of the transaction."""
+    sql = postgres.sql
+    return sql.SQL(ALLOW_RETENTION).format(
+        setting=sql.Literal(RETENTION_SETTING), value=sql.Literal("on" if on else "off")
+    )
+
+
+def insert_only_statements(schema, plan):
+    """The statements of plan_insert_only()."""
+    sql = postgres.sql
+    trigger = sql.Identifier(INSERT_ONLY_TRIGGER)
+    statements = []
+    for table, steps in plan:
+        relation = sql.Identifier(schema, table)
+        for step in steps:
+            if step == "drop":
+                statements.append(sql.SQL("DROP TRIGGER {} ON {}").format(trigger, relation))
+            elif step == "create":
+                statements.append(
+                    sql.SQL(CREATE_INSERT_ONLY_TRIGGER).format(
+                        name=trigger, table=relation, function=sql.Identifier(schema, INSERT_ONLY_FUNCTION)
+                    )
+                )
+            else:
+                statements.append(sql.SQL("ALTER TABLE {} ENABLE ALWAYS TRIGGER {}").format(relation, trigger))
+    return statements
 
 
 def owner_statement(kind, name, owner):
@@ -369,21 +505,11 @@ def skip_trigger_statements(schema, plan):
 
 
 def chain_trigger_statements(schema, steps):
+    """DROP of v1's sealing trigger (the only step plan_chain_trigger() gives)."""
     sql = postgres.sql
     names = sql_names(schema)
-    trigger = sql.Identifier(CHAIN_TRIGGER)
-    statements = []
-    for step in steps:
-        if step == "drop":
-            statements.append(sql.SQL("DROP TRIGGER {} ON {}").format(trigger, names["log"]))
-        elif step == "create":
-            statements.append(
-                sql.SQL(CREATE_CHAIN_TRIGGER).format(
-                    name=trigger, log=names["log"], function=sql.Identifier(schema, "seal_chain_at_commit")
-                )
-            )
-        elif step == "enable":
-            statements.append(sql.SQL("ALTER TABLE {} ENABLE TRIGGER {}").format(names["log"], trigger))
-        elif step == "seal":
-            statements.append(sql.SQL(SEAL_NOW).format(seal=sql.Identifier(schema, SEAL_FUNCTION)))
-    return statements
+    return [
+        sql.SQL("DROP TRIGGER {} ON {}").format(sql.Identifier(CHAIN_TRIGGER), names["log"])
+        for step in steps
+        if step == "drop"
+    ]

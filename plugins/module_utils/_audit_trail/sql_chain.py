@@ -361,3 +361,235 @@ SEAL_NOW = "SELECT {seal}(wait => true) AS sealed"
 # In a module's own transaction: deferred triggers (the chain's sealer) fire at the end of each
 # statement, so DDL on the log never meets pending trigger events.
 SET_SEALS_IMMEDIATE = "SET CONSTRAINTS ALL IMMEDIATE"
+
+
+# ---------------------------------------------------------------------------------------------
+# Chain v2 (migration 3, docs/chain-v2.md): an insert-only log sealed in blocks by snapshot
+# ---------------------------------------------------------------------------------------------
+#
+# No trigger on the writers' path: audit.seal() (called every second by the systemd timer the
+# audit_triggers role installs, and by chain_verify) seals the rows of the transactions that
+# ended since the last block into one row of audit.chain_block. The log is never updated.
+
+# The columns of a leaf, in order: the log's own (migration 1). A later migration that adds a
+# column keeps this list for the rows sealed before it.
+LEAF_COLUMNS = (
+    "id", "table_name", "action", "old_data", "new_data", "actor_id", "changed_at", "kind", "schema_name", "txid",
+    "statement_at", "wall_at", "login_role", "effective_role", "application_name", "client_addr", "client_port",
+    "resource", "success", "client_ip", "user_agent", "metadata",
+)  # fmt: skip
+# A row's leaf: sha256 of the binary record of its columns (each column's type oid, length and
+# binary value: no session setting changes it, lengths make it unambiguous). Written inline, not
+# as a function of the row, which measured three times slower.
+LEAF = "pg_catalog.sha256(pg_catalog.record_send(ROW(%s)))" % ", ".join("l." + c for c in LEAF_COLUMNS)
+
+# The header of a block ("b": a row with chain_block's columns), hashed; block_header() in
+# verify.py is the same in Python. The chain id (block 0 only) binds the chain to its origin.
+BLOCK_HASH = (
+    "pg_catalog.sha256(pg_catalog.convert_to('pgtrail.audit chain v2', 'UTF8') || pg_catalog.int8send(b.block)"
+    " || pg_catalog.int8send(b.first_pos) || pg_catalog.int8send(b.last_pos) || pg_catalog.int8send(b.snap_xmax)"
+    " || pg_catalog.convert_to(b.snap_xip::text, 'UTF8') || b.root || b.prev_hash"
+    " || pg_catalog.int8send((EXTRACT(epoch FROM b.sealed_at) * 1000000)::bigint)"
+    " || coalesce(pg_catalog.uuid_send(b.chain_id), ''::bytea))"
+)
+
+# snap_xmax and snap_xip: the sealer's snapshot (64-bit transaction ids, as txid_current()
+# writes them into the log's txid). leaves: 32 bytes per row, in (txid, id) order. Block 0
+# seals nothing new: it holds the chain id and the snapshot the chain starts from, and on a
+# chain upgraded from v1 the v1 segment (positions first_pos..last_pos, root = v1's head hash).
+CHAIN_BLOCK_TABLE = """
+CREATE TABLE {block} (
+    block bigint PRIMARY KEY,
+    first_pos bigint NOT NULL,
+    last_pos bigint NOT NULL,
+    snap_xmax bigint NOT NULL,
+    snap_xip bigint[] NOT NULL,
+    leaves bytea,
+    root bytea NOT NULL,
+    prev_hash bytea NOT NULL,
+    hash bytea NOT NULL,
+    sealed_at timestamptz NOT NULL,
+    chain_id uuid
+)
+"""
+
+# The snapshot of this statement, as the sealer stores it.
+SNAPSHOT = (
+    "SELECT pg_catalog.pg_snapshot_xmax(s)::text::bigint AS xmax,"
+    " ARRAY(SELECT x::text::bigint FROM pg_catalog.pg_snapshot_xip(s) AS x ORDER BY 1) AS xip"
+    " FROM pg_catalog.pg_current_snapshot() AS s"
+)
+
+# Block 0, from the chain head (v1's segment: first_seq..seq and its hash; on a fresh chain 1..0
+# and the zero hash). Its snapshot lists the installing transaction as running (a snapshot does
+# not list its own), so the rows this run logs are sealed after its COMMIT. Its snap_xmax is
+# lowered to the oldest txid of the rows no block holds yet (rows written before the chain was
+# switched on), so the first seal takes them.
+CHAIN_BLOCK_ZERO = """
+INSERT INTO {block} (block, first_pos, last_pos, snap_xmax, snap_xip, leaves, root, prev_hash, hash, sealed_at,
+                     chain_id)
+SELECT b.block, b.first_pos, b.last_pos, b.snap_xmax, b.snap_xip, NULL, b.root, b.prev_hash, {block_hash},
+       b.sealed_at, b.chain_id
+  FROM (SELECT 0::bigint AS block, h.first_seq AS first_pos, h.seq AS last_pos,
+               LEAST(s.xmax, (SELECT pg_catalog.min(l.txid) FROM {log} AS l WHERE true{v2_rows})) AS snap_xmax,
+               ARRAY(SELECT DISTINCT x.xid FROM pg_catalog.unnest(s.xip || {own_xid}) AS x(xid)
+                      WHERE x.xid IS NOT NULL ORDER BY 1) AS snap_xip,
+               h.hash AS root, {genesis} AS prev_hash,
+               pg_catalog.clock_timestamp() AS sealed_at, pg_catalog.gen_random_uuid() AS chain_id
+          FROM {head} AS h, ({snapshot}) AS s) AS b
+"""
+
+OWN_XID = "pg_catalog.pg_current_xact_id_if_assigned()::text::bigint"
+
+# Each row's block, for the verifier and retention (two CTEs, then ROW_BLOCK of a row "l"): for a
+# transaction some block's snapshot saw running, the block after the last one that did;
+# otherwise the block whose snap_xmax range holds its txid (width_bucket: a binary search over
+# every block's snap_xmax). 0 is "ended before the chain", last_block + 1 not sealed yet.
+# first_block: where the chain's checked rows start (retention moves it).
+ROW_BLOCKS = """bounds AS (
+    SELECT pg_catalog.array_agg(b.snap_xmax ORDER BY b.block) AS xmaxes, pg_catalog.max(b.block) AS last_block,
+           (SELECT h.first_block FROM {head} AS h) AS first_block
+      FROM {block} AS b),
+late AS (
+    SELECT x.xid, pg_catalog.max(b.block) + 1 AS block
+      FROM {block} AS b, pg_catalog.unnest(b.snap_xip) AS x(xid)
+     GROUP BY x.xid)"""
+ROW_BLOCK = "coalesce(late.block, pg_catalog.width_bucket(l.txid, bounds.xmaxes))"
+
+# Retention (before it drops partitions or purges the default one): the chain's checked rows
+# start after the last block that holds a row it drops; block headers are never deleted, so
+# checkpoints stay consistent across retention.
+CHAIN_V2_RETENTION = """
+WITH {row_blocks}
+UPDATE {head} AS h SET first_block = d.block + 1
+  FROM (SELECT LEAST(pg_catalog.max({row_block}), pg_catalog.max(bounds.last_block)) AS block
+          FROM {log} AS l CROSS JOIN bounds LEFT JOIN late ON late.xid = l.txid
+         WHERE l.changed_at < {cutoff}::timestamptz{v2_rows}) AS d
+ WHERE d.block >= h.first_block
+"""
+FIRST_BLOCK = "ALTER TABLE {head} ADD COLUMN first_block bigint NOT NULL DEFAULT 1"
+
+# Which log rows are v2's: all of them, or on a chain upgraded from v1 those v1 did not seal.
+V2_ROWS = {False: "", True: " AND l.chain_seq IS NULL"}
+
+# The sealer (docs/chain-v2.md, "the snapshot rule"). One sealer at a time (the chain head's
+# row, which only the owner can lock); the statements after the lock read a snapshot taken after
+# it (READ COMMITTED), so they see the previous block; the new block holds the rows of the
+# transactions ended in this snapshot and not in the previous block's. Refused in REPEATABLE
+# READ or SERIALIZABLE (the snapshot would predate the lock), and after a restore into another
+# cluster (this cluster's transaction ids are below the last block's: new rows would look sealed
+# already).
+SEAL = """
+#variable_conflict use_variable
+DECLARE
+    prev record;
+    snap record;
+    ended bigint[];
+    sealed bigint;
+    all_leaves bytea;
+BEGIN
+    IF pg_catalog.current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'pgtrail.audit: %() runs in READ COMMITTED only, not %', {seal_name},
+            pg_catalog.current_setting('transaction_isolation')
+            USING HINT = 'its snapshot must be taken after its lock; call it in a transaction of its own';
+    END IF;
+    PERFORM FROM {head} AS h FOR UPDATE;
+    SELECT b.block, b.last_pos, b.snap_xmax, b.snap_xip, b.hash INTO prev
+      FROM {block} AS b ORDER BY b.block DESC LIMIT 1;
+    SELECT s.xmax, s.xip INTO snap FROM ({snapshot}) AS s;
+    IF snap.xmax < prev.snap_xmax THEN
+        RAISE EXCEPTION 'pgtrail.audit: this server''s transaction ids (next %) are below those of the last sealed '
+                        'block % (next %): the database was restored into another cluster, nothing is sealed',
+                        snap.xmax, prev.block, prev.snap_xmax
+            USING HINT = 'the chain up to block ' || prev.block || ' still verifies; see docs/chain-v2.md, '
+                         '"Dump and restore into another cluster"';
+    END IF;
+    ended := ARRAY(SELECT pg_catalog.unnest(prev.snap_xip) EXCEPT SELECT pg_catalog.unnest(snap.xip));
+    SELECT pg_catalog.count(*), pg_catalog.string_agg(f.leaf, ''::bytea ORDER BY f.txid, f.id)
+      INTO sealed, all_leaves
+      FROM (SELECT l.id, l.txid, {leaf} AS leaf
+              FROM {log} AS l
+             WHERE ((l.txid >= prev.snap_xmax AND l.txid < snap.xmax) OR l.txid = ANY (ended))
+               AND l.txid <> ALL (snap.xip){v2_rows}) AS f;
+    IF sealed = 0 THEN
+        RETURN 0;
+    END IF;
+    INSERT INTO {block} (block, first_pos, last_pos, snap_xmax, snap_xip, leaves, root, prev_hash, hash, sealed_at)
+    SELECT b.block, b.first_pos, b.last_pos, b.snap_xmax, b.snap_xip, b.leaves, b.root, b.prev_hash, {block_hash},
+           b.sealed_at
+      FROM (SELECT prev.block + 1 AS block, prev.last_pos + 1 AS first_pos, prev.last_pos + sealed AS last_pos,
+                   snap.xmax AS snap_xmax, snap.xip AS snap_xip, all_leaves AS leaves,
+                   pg_catalog.sha256(all_leaves) AS root, prev.hash AS prev_hash,
+                   pg_catalog.clock_timestamp() AS sealed_at, NULL::uuid AS chain_id) AS b;
+    RETURN sealed;
+END
+"""
+
+# The log and chain_block are insert-only, for their owner too (privileges do not bind an
+# owner): a statement trigger refuses UPDATE, DELETE and TRUNCATE. Retention drops whole
+# partitions (DDL, not seen here); the rows it moves or purges in the default partition go
+# through with the transaction-local RETENTION_SETTING, on the log only. A logical replication
+# worker is let through (skip_applied drops what it applies to the trail's tables). It stops
+# mistakes, not the owner, who can disable it: the chain is what makes a change evident.
+RETENTION_SETTING = "pgtrail_audit.retention"
+REFUSE_CHANGE = """
+BEGIN
+    IF TG_TABLE_NAME <> {block_name} AND pg_catalog.current_setting({retention}, true) = 'on' THEN
+        RETURN NULL;
+    END IF;
+    IF EXISTS (SELECT FROM pg_catalog.pg_stat_subscription AS s WHERE s.pid = pg_catalog.pg_backend_pid()) THEN
+        RETURN NULL;
+    END IF;
+    RAISE EXCEPTION 'pgtrail.audit: %.% is insert-only: % refused', TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_OP
+        USING ERRCODE = 'insufficient_privilege',
+              HINT = 'audit rows are never changed; retention drops whole monthly partitions';
+END
+"""
+CREATE_INSERT_ONLY_TRIGGER = (
+    "CREATE TRIGGER {name} BEFORE UPDATE OR DELETE OR TRUNCATE ON {table} FOR EACH STATEMENT EXECUTE FUNCTION "
+    "{function}()"
+)
+ALLOW_RETENTION = "SELECT pg_catalog.set_config({setting}, {value}, true)"
+
+# Chain v2's functions, as FUNCTIONS.
+CHAIN_V2_FUNCTIONS = (
+    ("seal", "", "bigint", True, SEAL),
+    ("refuse_change", "", "trigger", True, REFUSE_CHANGE),
+)
+# The v1 functions an upgrade drops (after their last seal): nothing writes chain_seq after it.
+V1_SEALERS = (("seal_chain_at_commit", ""), ("seal_chain", "boolean"))
+
+# Migration 3's other statements: the sealer's probe in the BRIN index (autosummarize: ranges
+# filled since the last vacuum are summarised as they fill), and on an upgrade the v1 index of
+# unsealed rows, which every v2 row (chain_seq NULL) would enter.
+CHAIN_V2_INDEXES = (
+    "DROP INDEX IF EXISTS {changed_at_brin}",
+    "CREATE INDEX audit_log_changed_at_txid_brin ON {log} USING brin (changed_at, txid) WITH (autosummarize = on)",
+)
+DROP_V1_UNSEALED = "DROP INDEX IF EXISTS {unsealed}"
+CHAIN_V2_COMMENTS = (
+    "COMMENT ON TABLE {block} IS 'pgtrail.audit: the hash chain''s blocks: each seals the log rows of the "
+    "transactions ended since the block before it (insert-only; see docs/chain-v2.md)'",
+)
+# The upgrade takes ACCESS EXCLUSIVE on the log for a moment (to drop v1's trigger, so that no
+# writer is in flight across the switch): waiting at most UPGRADE_LOCK_WAIT each time, so
+# writers are never queued behind it for longer, and retried UPGRADE_LOCK_TRIES times.
+UPGRADE_LOCK = "LOCK TABLE {log} IN ACCESS EXCLUSIVE MODE"
+UPGRADE_LOCK_WAIT = "500ms"
+UPGRADE_LOCK_TRIES = 40
+V1_LAST_SEAL = "SELECT {seal}(wait => true)"
+
+# The sealer's probe, for audit_info (read-only): committed rows no block holds yet (those of
+# transactions ended since the last block's snapshot), the age of the oldest (from its wall_at:
+# a long transaction's rows look as old as their insert, the honest upper bound), and whether
+# this cluster's transaction ids are below the last block's (a restore into another cluster:
+# seal() refuses).
+CHAIN_UNSEALED = """
+SELECT pg_catalog.count(l.id) AS unsealed,
+       EXTRACT(epoch FROM pg_catalog.clock_timestamp() - pg_catalog.min(l.wall_at))::float8 AS oldest_unsealed_age,
+       b.block AS last_block,
+       pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())::text::bigint < b.snap_xmax AS restored
+  FROM (SELECT b.block, b.snap_xmax, b.snap_xip FROM {block} AS b ORDER BY b.block DESC LIMIT 1) AS b
+  LEFT JOIN {log} AS l ON (l.txid >= b.snap_xmax OR l.txid = ANY (b.snap_xip)){v2_rows}
+ GROUP BY b.block, b.snap_xmax
+"""

@@ -27,7 +27,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.names import CHAIN_HEAD, LOG, REGISTRY
+from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.names import (
+    CHAIN_BLOCK,
+    CHAIN_HEAD,
+    LOG,
+    REGISTRY,
+)
 
 # Migration 1: the log, the registry and their indexes. {partitioning} is empty, or
 # "PARTITION BY RANGE (changed_at)" for partition: monthly (then the key holds changed_at).
@@ -116,10 +121,15 @@ REVOKE_TABLE = "REVOKE ALL ON TABLE {table} FROM PUBLIC"
 MIGRATIONS = (
     (1, "the audit log, the registry of audited tables and their indexes"),
     (2, "the hash chain: chain_seq, prev_hash and row_hash on the log, and the chain head"),
+    (3, "chain v2: chain_block, BRIN (changed_at, txid), v1 rows become block 0"),
 )
-OPTIONAL = {2: "hash_chain"}
+# Step 2 is chain v1, which this release no longer installs (no option asks for it): a log
+# chained by an earlier release keeps it, and step 3 upgrades it in place (its rows become
+# block 0). hash_chain: true applies step 3.
+OPTIONAL = {2: "hash_chain_v1", 3: "hash_chain"}
 CHAIN_MIGRATION = 2
+CHAIN_V2_MIGRATION = 3
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 # The tables each migration creates (a locked-down trail's owner takes them over).
-MIGRATION_TABLES = {1: (LOG, REGISTRY), CHAIN_MIGRATION: (CHAIN_HEAD,)}
+MIGRATION_TABLES = {1: (LOG, REGISTRY), CHAIN_MIGRATION: (CHAIN_HEAD,), CHAIN_V2_MIGRATION: (CHAIN_HEAD, CHAIN_BLOCK)}

@@ -157,28 +157,32 @@ def test_trigger_statements_quote_every_name_and_argument():
 def test_a_new_trail_applies_every_migration_and_a_current_one_none():
     assert plan.plan_migrations(set()) == [(1, "the audit log, the registry of audited tables and their indexes")]
     assert plan.plan_migrations({1}) == []
-    assert sql_tables.SCHEMA_VERSION == 2
+    assert sql_tables.SCHEMA_VERSION == 3
 
 
-def test_the_hash_chain_is_step_two_applied_only_when_asked_and_in_place():
-    chain = (2, "the hash chain: chain_seq, prev_hash and row_hash on the log, and the chain head")
-    assert plan.plan_migrations(set(), ("hash_chain",)) == [sql_tables.MIGRATIONS[0], chain]
-    assert plan.plan_migrations({1}, ("hash_chain",)) == [chain]
-    assert plan.plan_migrations({1, 2}, ("hash_chain",)) == []
+def test_the_hash_chain_is_step_three_applied_only_when_asked_and_upgrades_a_v1_chain_in_place():
+    v2 = (3, "chain v2: chain_block, BRIN (changed_at, txid), v1 rows become block 0")
+    assert plan.plan_migrations(set(), ("hash_chain",)) == [sql_tables.MIGRATIONS[0], v2]
+    assert plan.plan_migrations({1}, ("hash_chain",)) == [v2]
+    # Chain v1 (step 2) is never installed any more; a log chained by an earlier release is upgraded.
+    assert plan.plan_migrations({1, 2}, ("hash_chain",)) == [v2]
+    assert plan.plan_migrations({1, 2, 3}, ("hash_chain",)) == []
+    assert plan.plan_migrations({1, 3}, ("hash_chain",)) == []
 
 
 def test_a_later_release_upgrades_from_the_recorded_version_in_order():
     steps = ((1, "log"), (2, "hash chain"), (3, "something else"))
-    assert plan.plan_migrations(1, migrations=steps) == [(3, "something else")]
-    assert plan.plan_migrations(1, ("hash_chain",), steps) == [(2, "hash chain"), (3, "something else")]
-    assert plan.plan_migrations(0, migrations=steps)[0] == (1, "log")
+    optional = {2: "hash_chain"}
+    assert plan.plan_migrations(1, migrations=steps, optional=optional) == [(3, "something else")]
+    assert plan.plan_migrations(1, ("hash_chain",), steps, optional) == [(2, "hash chain"), (3, "something else")]
+    assert plan.plan_migrations(0, migrations=steps, optional=optional)[0] == (1, "log")
     # An optional step switched on after later ones were applied still runs.
-    assert plan.plan_migrations({1, 3}, ("hash_chain",), steps) == [(2, "hash chain")]
+    assert plan.plan_migrations({1, 3}, ("hash_chain",), steps, optional) == [(2, "hash chain")]
 
 
 def test_a_trail_newer_than_the_collection_is_refused():
-    with pytest.raises(ValueError, match="schema version is 3, newer than this collection knows \\(2\\)"):
-        plan.plan_migrations({1, 3})
+    with pytest.raises(ValueError, match="schema version is 4, newer than this collection knows \\(3\\)"):
+        plan.plan_migrations({1, 4})
 
 
 def test_migration_one_creates_a_partitioned_log_keyed_by_time_when_asked():
@@ -292,10 +296,12 @@ def run_params(**overrides):
     [
         # a new trail: every migration it asks for
         (trail_state(), {}, [1], False, None),
-        (trail_state(), dict(hash_chain=True), [1, 2], True, None),
-        # a chained log stays chained, and asking to unchain it is refused
-        (trail_state(applied={1, 2}, version=2, relations={"audit_log": "r"}), dict(hash_chain=True), [], True, None),
-        (trail_state(applied={1, 2}, version=2, relations={"audit_log": "r"}), {}, [], True, "cannot be switched off"),
+        (trail_state(), dict(hash_chain=True), [1, 3], True, None),
+        # a chained log stays chained (a v1 chain is upgraded), and asking to unchain it is refused
+        (trail_state(applied={1, 3}, version=3, relations={"audit_log": "r"}), dict(hash_chain=True), [], True, None),
+        (trail_state(applied={1, 2}, version=2, relations={"audit_log": "r"}), dict(hash_chain=True), [3], True, None),
+        (trail_state(applied={1, 3}, version=3, relations={"audit_log": "r"}), {}, [], True, "cannot be switched off"),
+        (trail_state(applied={1, 2}, version=2, relations={"audit_log": "r"}), {}, [3], True, "cannot be switched off"),
         # a log this module did not make, and a change of partitioning, are refused
         (trail_state(relations={"audited_tables": "r"}), {}, [1], False, "already holds audited_tables"),
         (trail_state(applied={1}, version=1, relations={"audit_log": "r"}), dict(partition="monthly"), [], False,

@@ -1,5 +1,5 @@
-"""The hash chain's pure parts: migration 2, the canonical text, the sealing trigger's plan
-(sql_chain.py and the plans and statements that use it)."""
+"""The hash chain's pure parts: migrations 2 and 3, the canonical text and the leaf, the sealer,
+the insert-only guard's plan (sql_chain.py and the plans and statements that use it)."""
 
 import re
 
@@ -53,27 +53,99 @@ def test_without_the_option_the_chain_functions_are_not_planned():
     assert not plain & {"seal_chain", "seal_chain_at_commit", "verify_chain"}
 
 
-def test_the_sealer_and_the_verifier_hash_the_same_text_and_pin_their_search_path():
+def test_the_sealer_is_a_definer_with_a_pinned_search_path_locking_the_head_row_by_snapshot():
     specs = chain_specs()
-    seal, verify = specs["seal_chain"]["source"], specs["verify_chain"]["source"]
-    body = sql_chain.CANONICAL.split("{seq}, ", 1)[1]
-    assert body in seal and body in verify
-    assert "head_seq + pg_catalog.row_number() OVER (ORDER BY l.id)" in seal
-    assert "ROW(l.chain_seq, l.id" in verify
+    assert not {"seal_chain", "seal_chain_at_commit", "verify_chain"} & set(specs)
+    seal = specs["seal"]["source"]
     # The sealer's lock is the head's row, which only the owner and superusers can lock: no
-    # advisory key, which any role can take.
-    assert 'FROM "audit"."chain_head" AS h FOR UPDATE SKIP LOCKED' in seal
-    assert "advisory" not in seal
+    # advisory key, which any role can take, and no horizon (pg_snapshot_xmin) any session holds back.
+    assert 'PERFORM FROM "audit"."chain_head" AS h FOR UPDATE;' in seal
+    assert "advisory" not in seal and "pg_snapshot_xmin" not in seal
     assert "pg_catalog.current_setting('transaction_isolation') <> 'read committed'" in seal
-    for name in ("seal_chain", "seal_chain_at_commit", "verify_chain"):
-        assert specs[name]["definer"]
+    assert "IF snap.xmax < prev.snap_xmax THEN" in seal and "restored into another cluster" in seal
+    assert "((l.txid >= prev.snap_xmax AND l.txid < snap.xmax) OR l.txid = ANY (ended))" in seal
+    assert "AND l.txid <> ALL (snap.xip))" in seal
+    assert sql_chain.LEAF in seal and sql_chain.BLOCK_HASH in seal
+    for name in ("seal", "refuse_change"):
         create = as_text(render.create_function("audit", specs[name]))
         assert "SECURITY DEFINER SET search_path = pg_catalog, pg_temp" in create
-    assert as_text(render.create_function("audit", specs["verify_chain"])).startswith(
-        'CREATE OR REPLACE FUNCTION "audit"."verify_chain"(expected_seq bigint DEFAULT NULL::bigint, '
-        "expected_hash text DEFAULT NULL::text) RETURNS TABLE(ok boolean, checked bigint, broken_id bigint, "
-        "broken_seq bigint, expected text, found text, head_seq bigint, head_hash text, unsealed bigint, "
-        "reason text) LANGUAGE plpgsql STABLE SECURITY DEFINER"
+    assert as_text(render.create_function("audit", specs["seal"])).startswith(
+        'CREATE OR REPLACE FUNCTION "audit"."seal"() RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER'
+    )
+    # On a chain upgraded from v1, v2 seals only what v1 did not, and v1's verifier stays for block 0.
+    upgraded = chain_specs(v1_rows=True)
+    assert "AND l.txid <> ALL (snap.xip) AND l.chain_seq IS NULL)" in upgraded["seal"]["source"]
+    assert "verify_chain" in upgraded and "seal_chain" not in upgraded
+
+
+def test_a_leaf_is_the_binary_record_of_every_column_of_the_log_in_table_order():
+    assert sql_chain.LEAF.startswith("pg_catalog.sha256(pg_catalog.record_send(ROW(l.id, l.table_name, ")
+    assert re.findall(r"\bl\.([a-z_]+)", sql_chain.LEAF) == LOG_COLUMNS
+
+
+def test_migration_three_seals_nothing_new_in_block_zero_and_upgrades_v1_in_place():
+    fresh = [as_text(s) for s in render.migration_statements(3, "audit", partitioned=False)]
+    assert fresh[0].startswith('CREATE TABLE "audit"."chain_head"')
+    assert any(s.startswith('CREATE TABLE "audit"."chain_block" (\n    block bigint PRIMARY KEY') for s in fresh)
+    assert 'REVOKE ALL ON TABLE "audit"."chain_block" FROM PUBLIC' in fresh
+    zero = [s for s in fresh if s.startswith('INSERT INTO "audit"."chain_block"')]
+    assert len(zero) == 1 and "pg_catalog.gen_random_uuid() AS chain_id" in zero[0]
+    assert 'DROP INDEX IF EXISTS "audit"."audit_log_changed_at_brin"' in fresh
+    assert (
+        'CREATE INDEX audit_log_changed_at_txid_brin ON "audit"."audit_log" USING brin (changed_at, txid) '
+        "WITH (autosummarize = on)" in fresh
+    )
+    assert not [s for s in fresh if "chain_seq" in s or "seal_chain" in s or "UPDATE" in s]
+    upgrade = [as_text(s) for s in render.migration_statements(3, "audit", partitioned=False, v1_rows=True)]
+    assert upgrade[:2] == [
+        'DROP TRIGGER IF EXISTS "pgtrail_chain_seal" ON "audit"."audit_log"',
+        'SELECT "audit"."seal_chain"(wait => true)',
+    ]
+    assert not [s for s in upgrade if s.startswith('CREATE TABLE "audit"."chain_head"')]
+    assert "l.chain_seq IS NULL" in [s for s in upgrade if s.startswith('INSERT INTO "audit"."chain_block"')][0]
+    assert upgrade[-4:-1] == [
+        'DROP INDEX IF EXISTS "audit"."audit_log_unsealed"',
+        'DROP FUNCTION "audit"."seal_chain_at_commit"()',
+        'DROP FUNCTION "audit"."seal_chain"(boolean)',
+    ]
+
+
+def insert_only(relname, **overrides):
+    row = dict(
+        relname=relname,
+        tgenabled="A",
+        tgtype=plan.TG_BEFORE | plan.TG_UPDATE | plan.TG_DELETE | plan.TG_TRUNCATE,
+        function_schema="audit",
+        function_name="refuse_change",
+    )
+    row.update(overrides)
+    return row
+
+
+def test_the_log_its_partitions_and_the_blocks_are_insert_only_and_a_changed_guard_is_repaired():
+    wanted = ["audit_log", "chain_block", "audit_log_202611"]
+    assert plan.plan_insert_only([], wanted, "audit") == [(name, ["create", "enable"]) for name in wanted]
+    in_place = [insert_only(name) for name in wanted]
+    assert plan.plan_insert_only(in_place, wanted, "audit") == []
+    # a partition made by hand, a disabled guard, a guard that lets UPDATE through
+    assert plan.plan_insert_only(
+        [insert_only("audit_log"), insert_only("chain_block", tgenabled="D"), dict(relname="audit_log_202611")]
+        + [insert_only("audit_log_202612", tgtype=plan.TG_BEFORE | plan.TG_DELETE | plan.TG_TRUNCATE)],
+        wanted + ["audit_log_202612"],
+        "audit",
+    ) == [
+        ("chain_block", ["enable"]),
+        ("audit_log_202611", ["create", "enable"]),
+        ("audit_log_202612", ["drop", "create", "enable"]),
+    ]
+    assert [as_text(s) for s in render.insert_only_statements("audit", [("chain_block", ["create", "enable"])])] == [
+        'CREATE TRIGGER "pgtrail_insert_only" BEFORE UPDATE OR DELETE OR TRUNCATE ON "audit"."chain_block" FOR EACH '
+        'STATEMENT EXECUTE FUNCTION "audit"."refuse_change"()',
+        'ALTER TABLE "audit"."chain_block" ENABLE ALWAYS TRIGGER "pgtrail_insert_only"',
+    ]
+    refuse = chain_specs()["refuse_change"]["source"]
+    assert "TG_TABLE_NAME <> 'chain_block' AND pg_catalog.current_setting('pgtrail_audit.retention', true) = 'on'" in (
+        refuse
     )
 
 
@@ -97,45 +169,15 @@ def test_migration_two_adds_the_columns_indexes_and_a_one_row_head_in_place():
     assert not [s for s in plain if "DROP" in s or "UPDATE" in s]
 
 
-def seal_trigger(**overrides):
-    row = dict(
-        on_log=True,
-        tgenabled="O",
-        tgdeferrable=True,
-        tginitdeferred=True,
-        tgtype=plan.TG_ROW | plan.TG_INSERT,
-        function_schema="audit",
-        function_name="seal_chain_at_commit",
-    )
-    row.update(overrides)
-    return row
-
-
-def test_the_sealing_trigger_is_created_deferred_enabled_for_origin_sessions_and_then_seals_what_waits():
-    assert plan.plan_chain_trigger([], "audit") == ["create", "enable", "seal"]
-    statements = [as_text(s) for s in render.chain_trigger_statements("audit", ["create", "enable", "seal"])]
-    assert statements == [
-        'CREATE CONSTRAINT TRIGGER "pgtrail_chain_seal" AFTER INSERT ON "audit"."audit_log" DEFERRABLE INITIALLY '
-        'DEFERRED FOR EACH ROW EXECUTE FUNCTION "audit"."seal_chain_at_commit"()',
-        # Not ALWAYS: a logical replication worker cannot fire a deferred trigger.
-        'ALTER TABLE "audit"."audit_log" ENABLE TRIGGER "pgtrail_chain_seal"',
-        'SELECT "audit"."seal_chain"(wait => true) AS sealed',
+def test_v1s_sealing_trigger_is_dropped_from_a_chain_v2_and_never_created():
+    v1 = dict(on_log=True, tgenabled="O")
+    assert plan.plan_chain_trigger([], False) == []
+    assert plan.plan_chain_trigger([v1], False) == ["drop"]
+    # migration 3 drops it itself
+    assert plan.plan_chain_trigger([v1], True) == []
+    assert [as_text(s) for s in render.chain_trigger_statements("audit", ["drop"])] == [
+        'DROP TRIGGER "pgtrail_chain_seal" ON "audit"."audit_log"'
     ]
-
-
-def test_a_sealing_trigger_in_place_plans_nothing_and_a_changed_one_is_repaired():
-    assert plan.plan_chain_trigger([seal_trigger(), seal_trigger(on_log=False)], "audit") == []
-    for enabled in ("D", "A", "R"):
-        assert plan.plan_chain_trigger([seal_trigger(), seal_trigger(on_log=False, tgenabled=enabled)], "audit") == [
-            "enable",
-            "seal",
-        ]
-    for changed in (
-        dict(tginitdeferred=False),
-        dict(tgtype=plan.TG_ROW | plan.TG_INSERT | plan.TG_UPDATE),
-        dict(function_name="something_else"),
-    ):
-        assert plan.plan_chain_trigger([seal_trigger(**changed)], "audit") == ["drop", "create", "enable", "seal"]
 
 
 def test_the_event_trigger_refuses_weakening_ddl_to_all_but_superusers_and_the_owners_members():
@@ -156,7 +198,7 @@ def test_retention_moves_the_start_of_the_chain_past_every_position_it_drops():
         "         ORDER BY l.chain_seq DESC LIMIT 1) AS o\n"
         " WHERE o.chain_seq >= h.first_seq"
     )
-    verify = chain_specs()["verify_chain"]["source"]
+    verify = chain_specs(v1_rows=True)["verify_chain"]["source"]
     assert "pg_catalog.lag(l.chain_seq, 1, start_seq - 1)" in verify
     assert "pg_catalog.lag(l.row_hash, 1, start_prev)" in verify
 
