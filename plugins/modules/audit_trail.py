@@ -345,6 +345,7 @@ from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail import 
 from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.converge import converge
 from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.names import TrailError
 
+
 def main():
     module = AnsibleModule(argument_spec=options.argument_spec(**options.TRAIL), supports_check_mode=True)
     # One transaction: every change of the run, or none.
