@@ -149,4 +149,5 @@ def run(module):
             warnings.extend(step_warnings)
     for warning in sorted(set(warnings), key=warnings.index):
         module.warn(warning)
-    return dict(facts, plan=plan, changed=False)
+    facts.update(plan=plan, changed=False)
+    return facts

@@ -13,7 +13,7 @@ short_description: Read a PostgreSQL server and plan what the collection's modul
 version_added: 0.1.0
 description:
   - Reads the server as M(pgtrail.audit.audit_info) does (without verifying the hash chain) and,
-    in the same module run, plans the steps the collection's roles take, changing nothing:
+    in the same module run, plans the steps the collection's roles take, changing nothing -
     O(settings) as M(pgtrail.audit.pgaudit_settings), O(object_audit) as
     M(pgtrail.audit.object_audit), and per database of O(trails) the trail as
     M(pgtrail.audit.audit_trail) and its lockdown as M(pgtrail.audit.audit_lockdown).
@@ -58,8 +58,8 @@ options:
     type: dict
   trails:
     description:
-      - The trail of each database, C({NAME: options}), as the C(audit_triggers_databases) of the
-        C(pgtrail.audit.audit_triggers) role; each database's options are those of
+      - The trail of each database, a dictionary from the database's name to its options, as the
+        C(audit_triggers_databases) of the C(pgtrail.audit.audit_triggers) role; its options are those of
         M(pgtrail.audit.audit_trail) (C(tables), C(schemas), C(exclude_columns), C(actor_setting),
         C(actor_expression), C(require_actor), C(partition), C(retention_months), C(hash_chain),
         C(state)).
