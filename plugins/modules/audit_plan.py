@@ -35,7 +35,7 @@ attributes:
     description: Reads and plans only; runs the same in check mode.
   diff_mode:
     support: none
-    description: Nothing is changed, so there is nothing to diff.
+    description: Nothing is changed; the plans leave out the steps' diffs.
 options:
   databases:
     description:
@@ -88,14 +88,14 @@ seealso:
 
 EXAMPLES = r"""
 - name: Read the server and plan the finance trail and its lockdown
-  become: true
-  become_user: postgres
   pgtrail.audit.audit_plan:
     databases: [finance]
     trails:
       finance: {tables: [public.payments], hash_chain: true}
     trail_options: {app_roles: [clerk]}
     lockdown: {app_roles: [clerk], reader_roles: [auditor]}
+  become: true
+  become_user: postgres
   register: read
 
 - name: Say whether the trail would change
