@@ -560,6 +560,7 @@ LOCAL_ACTIONS = {
     "ansible.builtin.import_tasks",
     "ansible.builtin.meta",
     "ansible.builtin.fail",
+    "ansible.builtin.group_by",
     "ansible.builtin.validate_argument_spec",
     "set_fact",
     "debug",
@@ -569,6 +570,7 @@ LOCAL_ACTIONS = {
     "include_tasks",
     "meta",
     "fail",
+    "group_by",
     "validate_argument_spec",
 }
 

@@ -576,6 +576,17 @@ def _read_chain_v2(session, trail_schema, v1_rows, verify, chain):
 # ---------------------------------------------------------------------------------------------
 
 
+def argument_spec():
+    """The audit_info module's options (audit_plan reads the server with them too)."""
+    spec = postgres.connection_argument_spec()
+    spec.update(
+        databases=dict(type="list", elements="str"),
+        trail_schema=dict(type="str", default="audit"),
+        verify_chain=dict(type="bool", default=True),
+    )
+    return spec
+
+
 def gather(session):
     """The server facts every caller relies on (the role reads version and recovery state)."""
     server = postgres.server_facts(session)

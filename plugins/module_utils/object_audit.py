@@ -111,6 +111,23 @@ def statement(role, schema, table, verb, privileges, columns):
     return sql.SQL(template).format(words, sql.Identifier(schema, table), sql.Identifier(role))
 
 
+def argument_spec():
+    """The object_audit module's options (audit_plan plans object auditing with them too)."""
+    spec = postgres.connection_argument_spec()
+    grant = dict(
+        database=dict(type="str", required=True),
+        table=dict(type="str", required=True),
+        privileges=dict(type="list", elements="str", required=True),
+        columns=dict(type="list", elements="str"),
+    )
+    spec.update(
+        role=dict(type="str", default="audit_objects"),
+        grants=dict(type="list", elements="dict", default=[], options=grant),
+        exclusive=dict(type="bool", default=True),
+    )
+    return spec
+
+
 def check_role(module, session):
     """Returns whether the role must be created; fails when it can log in or is a superuser."""
     role = module.params["role"]

@@ -52,6 +52,20 @@ SYSTEM_ACCEPTS_UNKNOWN = 170000
 DEPRECATED_PROFILE = "profile %s is renamed %s; the old name is removed in release 0.2.0"
 
 
+def argument_spec():
+    """The pgaudit_settings module's options (audit_plan plans the settings with them too)."""
+    spec = postgres.connection_argument_spec()
+    spec.update(
+        profile=dict(type="str", choices=["baseline", "cis", "stig", "coverage", "seed"]),
+        system=dict(type="dict"),
+        server_settings=dict(type="dict"),
+        databases=dict(type="dict"),
+        roles=dict(type="dict"),
+        remove_unlisted=dict(type="bool", default=False),
+    )
+    return spec
+
+
 class Refused(Exception):
     """Input the module refuses before any change; ``problems`` lists every reason."""
 

@@ -167,8 +167,14 @@ def open_session(module, dbname=None, autocommit=False):
 
 def converge_in_one_transaction(module, database, converge, refusal):
     """Run ``converge(session, module.params)`` on ``database`` in one transaction, then exit the
-    module with its result. A ``refusal`` (an exception with ``problems``) or a PostgreSQL error
-    fails the module, and the transaction's rollback leaves the database as it was."""
+    module with its result (:func:`run_in_one_transaction`)."""
+    module.exit_json(**run_in_one_transaction(module, database, converge, refusal))
+
+
+def run_in_one_transaction(module, database, converge, refusal):
+    """The result of ``converge(session, module.params)`` run on ``database`` in one transaction,
+    its warnings given to ``module.warn``. A ``refusal`` (an exception with ``problems``) or a
+    PostgreSQL error fails the module, and the transaction's rollback leaves the database as it was."""
     session = open_session(module, dbname=database, autocommit=True)
     try:
         with session.conn.transaction():
@@ -194,7 +200,7 @@ def converge_in_one_transaction(module, database, converge, refusal):
         module.warn(warning)
     if not module._diff:
         result.pop("diff")
-    module.exit_json(**result)
+    return result
 
 
 # What every module asks of the server it talks to; readable by any role.

@@ -507,17 +507,11 @@ application_events:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.pgtrail.audit.plugins.module_utils import audit_info, postgres
+from ansible_collections.pgtrail.audit.plugins.module_utils import audit_info
 
 
 def main():
-    argument_spec = postgres.connection_argument_spec()
-    argument_spec.update(
-        databases=dict(type="list", elements="str"),
-        trail_schema=dict(type="str", default="audit"),
-        verify_chain=dict(type="bool", default=True),
-    )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = AnsibleModule(argument_spec=audit_info.argument_spec(), supports_check_mode=True)
     module.exit_json(**audit_info.run(module))
 
 

@@ -191,15 +191,7 @@ from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail import 
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=options.argument_spec(
-            owner=dict(type="str", default="audit_owner"),
-            app_roles=dict(type="list", elements="str", default=[]),
-            reader_roles=dict(type="list", elements="str", default=[]),
-            revoke_parameter_grants=dict(type="bool", default=True),
-        ),
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=options.argument_spec(**options.LOCKDOWN), supports_check_mode=True)
     # One transaction: every change of the run, or none.
     postgres.converge_in_one_transaction(module, module.params["database"], lockdown.converge, lockdown.LockdownError)
 

@@ -344,27 +344,9 @@ from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail import 
 from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.converge import converge
 from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.names import TrailError
 
-# One entry of the option schemas.
-SCHEMA_RULE = dict(name=dict(type="str", required=True), exclude=dict(type="list", elements="str", default=[]))
-
 
 def main():
-    module = AnsibleModule(
-        argument_spec=options.argument_spec(
-            tables=dict(type="list", elements="raw", default=[]),
-            schemas=dict(type="list", elements="dict", default=[], options=SCHEMA_RULE),
-            exclude_columns=dict(type="dict", default={}),
-            actor_setting=dict(type="str", default="pgtrail.actor_id"),
-            actor_expression=dict(type="str"),
-            require_actor=dict(type="bool", default=False),
-            app_roles=dict(type="list", elements="str", default=[]),
-            state=dict(type="str", default="present", choices=["present", "absent"]),
-            partition=dict(type="str", default="none", choices=["none", "monthly"]),
-            retention_months=dict(type="int"),
-            hash_chain=dict(type="bool", default=False),
-        ),
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=options.argument_spec(**options.TRAIL), supports_check_mode=True)
     # One transaction: every change of the run, or none.
     postgres.converge_in_one_transaction(module, module.params["database"], converge, TrailError)
 

@@ -140,23 +140,11 @@ executed_queries:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.pgtrail.audit.plugins.module_utils import object_audit, postgres
+from ansible_collections.pgtrail.audit.plugins.module_utils import object_audit
 
 
 def main():
-    argument_spec = postgres.connection_argument_spec()
-    grant = dict(
-        database=dict(type="str", required=True),
-        table=dict(type="str", required=True),
-        privileges=dict(type="list", elements="str", required=True),
-        columns=dict(type="list", elements="str"),
-    )
-    argument_spec.update(
-        role=dict(type="str", default="audit_objects"),
-        grants=dict(type="list", elements="dict", default=[], options=grant),
-        exclusive=dict(type="bool", default=True),
-    )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = AnsibleModule(argument_spec=object_audit.argument_spec(), supports_check_mode=True)
     module.exit_json(**object_audit.run(module))
 
 

@@ -207,20 +207,11 @@ executed_queries:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.pgtrail.audit.plugins.module_utils import pgaudit_apply, postgres
+from ansible_collections.pgtrail.audit.plugins.module_utils import pgaudit_apply
 
 
 def main():
-    argument_spec = postgres.connection_argument_spec()
-    argument_spec.update(
-        profile=dict(type="str", choices=["baseline", "cis", "stig", "coverage", "seed"]),
-        system=dict(type="dict"),
-        server_settings=dict(type="dict"),
-        databases=dict(type="dict"),
-        roles=dict(type="dict"),
-        remove_unlisted=dict(type="bool", default=False),
-    )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = AnsibleModule(argument_spec=pgaudit_apply.argument_spec(), supports_check_mode=True)
     module.exit_json(**pgaudit_apply.run(module))
 
 

@@ -11,7 +11,8 @@ import tempfile
 import uuid
 
 import pytest
-from testbed import CACHE, IMAGES, run_playbook
+import yaml
+from testbed import CACHE, IMAGES, ROOT, run_playbook
 
 SCOPE = {
     "pgaudit_log": ["write", "ddl"],
@@ -19,6 +20,47 @@ SCOPE = {
     "pgaudit_roles": {"teller": {"log": "none", "database": "ledger"}},
     "pgaudit_log_off_allowed": ["role:teller"],
 }
+
+
+# The example estate's scope: settings at every scope, object auditing, a trail (one hash-chained)
+# and its lockdown in two databases.
+EXAMPLE_SCOPE = yaml.safe_load((ROOT / "examples" / "inventory" / "group_vars" / "postgres.yml").read_text())
+
+# Modules a steady re-run of site.yml runs on each host: the read that plans every step
+# (pgtrail.audit.audit_plan). Each remote module run costs a host about a second, and 2 cores
+# run them one after another: this count is the deterministic measure of the steady path's cost
+# per host (benchmarks/run --sections steady times it).
+STEADY_REMOTE_CALLS = 1
+
+# Actions the controller runs itself, without a module run on the host.
+CONTROLLER_ACTIONS = {
+    "ansible.builtin.%s" % name
+    for name in (
+        "set_fact",
+        "debug",
+        "assert",
+        "fail",
+        "meta",
+        "group_by",
+        "include_role",
+        "include_tasks",
+        "import_tasks",
+        "include_vars",
+        "validate_argument_spec",
+    )
+}
+
+
+def remote_calls(run, host):
+    """[(task, action)] of every module run on ``host`` (a loop's items each count)."""
+    calls = []
+    for name, result in run.results(host):
+        if result.get("skipped") or result.get("action") in CONTROLLER_ACTIONS:
+            continue
+        items = result.get("results")
+        count = len([i for i in items if not i.get("skipped")]) if isinstance(items, list) else 1
+        calls += [(name, result.get("action"))] * count
+    return calls
 
 
 def estate(host):
@@ -191,3 +233,32 @@ def test_standbys_restart_before_their_primary_and_take_only_system_changes(repl
         " WHERE datname = 'ledger'"
     )
     assert standby.psql("SELECT pg_is_in_recovery()") == "t"
+
+
+def test_a_steady_rerun_runs_one_module_per_host_and_a_step_with_a_plan_through_its_module(fresh_hosts):
+    (host,) = fresh_hosts(17)
+    assert run_playbook("../examples/prepare-estate.yml", [host]).rc == 0
+    assert run_playbook("site.yml", [host], group_vars=EXAMPLE_SCOPE).rc == 0
+
+    steady = run_playbook("site.yml", [host], group_vars=EXAMPLE_SCOPE)
+    assert steady.rc == 0 and steady.changed_tasks(host.name) == [], steady.output
+    assert len(remote_calls(steady, host.name)) <= STEADY_REMOTE_CALLS, remote_calls(steady, host.name)
+
+    # One change behind each step the read plans: the steps whose plan is not empty run, through
+    # their own modules, and --check --diff shows exactly what the real run then changes.
+    host.psql("GRANT SELECT ON audit.audit_log TO clerk", db="finance")
+    host.psql("REVOKE SELECT ON public.stock FROM audit_objects", db="warehouse")
+    host.psql("ALTER ROLE auditor RESET pgaudit.log")
+    host.psql("ALTER TABLE public.stock DISABLE TRIGGER pgtrail_audit_row", db="warehouse")
+    check = run_playbook("site.yml", [host], group_vars=EXAMPLE_SCOPE, check=True, diff=True)
+    real = run_playbook("site.yml", [host], group_vars=EXAMPLE_SCOPE)
+    assert check.rc == 0 and real.rc == 0, real.output
+    assert check.changed_tasks(host.name) == real.changed_tasks(host.name)
+    assert [name.split(" : ")[-1] for name in real.changed_tasks(host.name)] == [
+        "Apply the database, role and role-in-database scopes",
+        "Grant the object-audit role what it audits",
+        "Build the audit trail in each database (the loop label names it)",
+        "Lock down the audit trail in each database",
+    ]
+    assert host.psql("SELECT has_table_privilege('clerk', 'audit.audit_log', 'SELECT')", db="finance") == "f"
+    assert host.psql("SELECT tgenabled FROM pg_trigger WHERE tgname = 'pgtrail_audit_row'", db="warehouse") == "A"

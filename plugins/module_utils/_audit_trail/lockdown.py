@@ -624,7 +624,8 @@ def _warnings(params, plan, log_writers, remaining, check_mode):
                 "app role %s may not call %s: list it in the app_roles of pgtrail.audit.audit_trail, which owns "
                 "that grant" % (role, render(schema, EVENT_FUNCTION))
             )
-    if log_writers and not check_mode:
+    # In check mode with statements pending, the writers read are those before the run.
+    if log_writers and not (check_mode and plan["statements"]):
         held = ["%s (%s)" % (w["role"], ", ".join(w["privileges"])) for w in log_writers]
         warnings.append(
             "besides the superusers and the owner, these roles may still write %s: %s"
