@@ -62,7 +62,10 @@ SELECT EXISTS (SELECT FROM pg_catalog.pg_proc AS p JOIN pg_catalog.pg_namespace 
                 WHERE n.nspname = %(schema)s AND c.relname = %(block)s) AS blocks,
        EXISTS (SELECT FROM pg_catalog.pg_attribute AS a
                 WHERE a.attrelid = pg_catalog.to_regclass(pg_catalog.quote_ident(%(schema)s) || '.audit_log')
-                  AND a.attname = 'chain_seq' AND NOT a.attisdropped) AS v1_rows
+                  AND a.attname = 'chain_seq' AND NOT a.attisdropped) AS v1_rows,
+       coalesce((SELECT pg_catalog.bool_or(pg_catalog.has_function_privilege(p.oid, 'EXECUTE'))
+                   FROM pg_catalog.pg_proc AS p JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace
+                  WHERE n.nspname = %(schema)s AND p.proname = %(seal_blocks)s), false) AS can_seal
 """
 
 # The content check: one pass over the log. Each row's block (ROW_BLOCKS): block 0 is "ended
@@ -437,7 +440,14 @@ def verify(session, schema, expected_head=None, seal=True, lock_timeout=30, conn
     if lock_timeout < 1:
         raise ChainError("lock_timeout must be 1 second or more, got %r" % (lock_timeout,))
     found = session.query(
-        HAS_CHAIN, dict(schema=schema, verify=VERIFY_FUNCTION, seal=SEAL_FUNCTION, block=CHAIN_BLOCK)
+        HAS_CHAIN,
+        dict(
+            schema=schema,
+            verify=VERIFY_FUNCTION,
+            seal=SEAL_FUNCTION,
+            block=CHAIN_BLOCK,
+            seal_blocks=SEAL_BLOCKS_FUNCTION,
+        ),
     )[0]
     if not found["blocks"]:
         if found["verifier"] and found["sealer"]:
@@ -453,7 +463,12 @@ def verify(session, schema, expected_head=None, seal=True, lock_timeout=30, conn
             % (render(schema), render(schema, CHAIN_BLOCK))
         )
     sealed, refused = 0, None
-    if seal and not session.module.check_mode:
+    if seal and not found["can_seal"]:
+        # A reader (audit_lockdown's reader_roles) verifies; sealing stays the owner's.
+        refused = "this login may not run %s() (a reader role); the sealer's timer seals" % render(
+            schema, SEAL_BLOCKS_FUNCTION
+        )
+    elif seal and not session.module.check_mode:
         statement = sql.SQL(SEAL_V2).format(seal=sql.Identifier(schema, SEAL_BLOCKS_FUNCTION))
         sealed, refused = _seal(session, schema, lock_timeout, connect, statement)
     with session.conn.transaction():
