@@ -271,13 +271,9 @@ def block_header(block, first_pos, last_pos, snap_xmax, snap_xip, root, prev_has
 
 
 def origin_of(chain_id):
-    """The checkpoint origin of a chain (the note's first line)."""
+    """The checkpoint origin of a chain (the note's first line; plugin_utils/checkpoint.py's
+    checkpoint_text() writes the note)."""
     return "pgtrail.audit/chain/%s" % chain_id
-
-
-def note_body(origin, size, root):
-    """The text of a checkpoint (C2SP tlog-checkpoint body) that h-chain-ops signs (pure)."""
-    return "%s\n%d\n%s\n" % (origin, size, root)
 
 
 def check_headers(headers, size=None, root=None):
