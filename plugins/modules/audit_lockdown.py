@@ -22,7 +22,7 @@ description:
     O(app_roles) and O(reader_roles), C(SELECT) on the log, its partitions and the chain's tables
     (C(chain_block), C(chain_head)) to O(reader_roles), and C(EXECUTE) on C(verify_chain()) (a
     chain upgraded from v1) to O(reader_roles), so that a reader's login runs
-    M(pgtrail.audit.chain_verify) itself (it cannot seal: C(seal()) stays the owner's). Application
+    M(pgtrail.audit.chain_verify) itself (it cannot seal, C(seal()) stays the owner's). Application
     roles get nothing on the tables -
     log rows arrive only through the trail's definer functions (the row, statement and
     C(TRUNCATE) triggers, the DDL event triggers and C(log_event()), whose C(EXECUTE) grant
