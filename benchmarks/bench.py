@@ -410,7 +410,7 @@ class Bench:
     def chain_measures(self, database, since):
         """After a chain-on run, with its sealer still running: every row's sealing latency, then
         chain_verify's content pass (the module's own SQL, timed on one backend)."""
-        for _ in range(10):  # the sealer's next turns seal the run's last rows
+        for _turn in range(10):  # the sealer's next turns seal the run's last rows
             found = self.db.psql(SEAL_LATENCY, database, {"since": since}).strip()
             sealed, unsealed, p99, worst = found.split("|")
             if int(unsealed) == 0:

@@ -161,7 +161,7 @@ def sealed_batch(host):
 def copy(host):
     name = "finance_tamper"
     # The timer's seal connects every second; CREATE DATABASE waits up to 5 s for the template.
-    for _ in range(5):
+    for _attempt in range(5):
         made = host.run("runuser -u postgres -- psql -XAtq -c %s", 'CREATE DATABASE "%s" TEMPLATE %s' % (name, DB))
         if made.rc == 0:
             break

@@ -30,7 +30,7 @@ def chain(blocks=3, rows=2):
             sealed_us=1764500000000000 + number,
             chain_id=CHAIN_ID if number == 0 else None,
         )
-        header["hash"] = verify.block_header(**{k: v for k, v in header.items()})
+        header["hash"] = verify.block_header(**dict(header))
         headers.append(header)
         prev, last = header["hash"], header["last_pos"]
     return headers
@@ -51,7 +51,7 @@ def test_a_block_header_hashes_every_field_as_the_sealer_does():
         + struct.pack(">q", 1764500000000000)
     ).digest()
     assert verify.block_header(**fields) == expected
-    assert verify.block_header(**dict(fields, snap_xip=[])) != expected
+    assert verify.block_header(**{**fields, "snap_xip": []}) != expected
     # block 0 binds the chain id: its 16 bytes end the header
     with_id = hashlib.sha256(b"pgtrail.audit chain v2" + struct.pack(">qqqq", 1, 1, 3, 1282) + b"{1278,1279}")
     with_id.update(b"\x01" * 32 + b"\x02" * 32 + struct.pack(">q", 1764500000000000) + uuid.UUID(CHAIN_ID).bytes)
