@@ -32,6 +32,7 @@ import json
 import os
 import platform
 import re
+import shlex
 import shutil
 import statistics
 import string
@@ -115,6 +116,11 @@ TARGETS = (
     ("row_vs_seed", "Ours, row mode without the chain: at least 1.0x the seed trigger's throughput"),
     ("statement_bulk", "One UPDATE of every row in statement mode: at most 2.0x the unaudited time"),
     ("chain_8", "Chain on at 8 clients: at least 0.7x the throughput with the chain off"),
+    (
+        "seal_p99",
+        "Sealing latency under load (a seal every second): p99 of at most 5 s from a row's insert to its block",
+    ),
+    ("verify_rate", "Full verification (chain_verify's content pass): at least 500,000 rows per second on one backend"),
     ("fleet_noop", "No-op re-run of site.yml: at most 0.5x the peer playbook's wall time, and changed=0"),
     ("steady_hosts", "No-op re-run of site.yml on the most hosts: at most 2.0x its time on 1 host, and changed=0"),
 )
@@ -260,16 +266,33 @@ def module_options(name):
         return set()
 
 
-def trail_module(container, args):
-    """pgtrail.audit.audit_trail on a container, like a playbook task (become postgres via su)."""
+def trail_module(container, args, name="audit_trail"):
+    """pgtrail.audit.<name> on a container, like a playbook task (become postgres via su)."""
     cmd = ["ansible", "all", "-i", "%s," % container.name, "-c", "community.docker.docker"]
-    cmd += ["-m", "pgtrail.audit.audit_trail", "-a", json.dumps(args), "-b", "--become-user", "postgres"]
+    cmd += ["-m", "pgtrail.audit." + name, "-a", json.dumps(args), "-b", "--become-user", "postgres"]
     cmd += ["--become-method", "su"]
     rc, report, _seconds, output = run_ansible(cmd)
     result = report["plays"][0]["tasks"][0]["hosts"][container.name]
     if rc != 0 or result.get("failed"):
-        raise RuntimeError("audit_trail failed on %s: %s" % (container.name, result.get("msg", output[-2000:])))
+        raise RuntimeError("%s failed on %s: %s" % (name, container.name, result.get("msg", output[-2000:])))
     return result
+
+
+# Every second, as the sealer's systemd timer runs it; its pid in the file, to stop it.
+SEALER = "while true; do psql -XqAt -d %s -c 'SELECT audit.seal()' >/dev/null; sleep 1; done"
+SEALER_PID = "/tmp/pgtrail-bench-sealer.pid"
+# Per log row written since :since, its insert to the sealed_at of its block: the first block
+# whose snapshot saw its transaction ended (chain-v2.md, section 1).
+SEAL_LATENCY = """
+SELECT count(s.sealed_at), count(*) - count(s.sealed_at),
+       percentile_disc(0.99) WITHIN GROUP (ORDER BY EXTRACT(epoch FROM s.sealed_at - l.wall_at)),
+       max(EXTRACT(epoch FROM s.sealed_at - l.wall_at))
+  FROM audit.audit_log AS l
+  LEFT JOIN LATERAL (SELECT b.sealed_at FROM audit.chain_block AS b
+                      WHERE b.block > 0 AND l.txid < b.snap_xmax AND NOT l.txid = ANY (b.snap_xip)
+                      ORDER BY b.block LIMIT 1) AS s ON true
+ WHERE l.wall_at >= :'since'
+"""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -378,8 +401,40 @@ class Bench:
         """Whether a timed DELETE run ran out of rows (its later DELETEs then removed nothing)."""
         return int(self.db.scalar("SELECT last_value FROM public.bench_delete", database)) > self.rows
 
+    def start_sealer(self, database):
+        self.db.sh("sh -c %s >/dev/null 2>&1 & echo $! > %s" % (shlex.quote(SEALER % database), SEALER_PID), "postgres")
+
+    def stop_sealer(self):
+        self.db.sh("kill $(cat %s) 2>/dev/null; rm -f %s" % (SEALER_PID, SEALER_PID), "postgres", check=False)
+
+    def chain_measures(self, database, since):
+        """After a chain-on run, with its sealer still running: every row's sealing latency, then
+        chain_verify's content pass (the module's own SQL, timed on one backend)."""
+        for _turn in range(10):  # the sealer's next turns seal the run's last rows
+            found = self.db.psql(SEAL_LATENCY, database, {"since": since}).strip()
+            sealed, unsealed, p99, worst = found.split("|")
+            if int(unsealed) == 0:
+                break
+            time.sleep(1)
+        self.stop_sealer()
+        result = trail_module(self.db, {"database": database, "seal": False}, "chain_verify")
+        if not result["ok"]:
+            raise RuntimeError("the chain of %s does not verify: %s" % (database, result["reason"]))
+        content = next(q for q in result["executed_queries"] if "placed AS" in q)
+        out = self.db.psql("SET max_parallel_workers_per_gather = 0;\n\\timing on\n%s;\n" % content, database)
+        ms = float(re.findall(r"Time: ([\d.]+) ms", out)[-1])
+        return dict(
+            sealed=int(sealed),
+            unsealed=int(unsealed),
+            seal_p99=float(p99) if p99 else None,
+            seal_max=float(worst) if worst else None,
+            verified=result["checked"],
+            verify_rows_per_s=result["checked"] / (ms / 1000.0) if ms else None,
+        )
+
     def writes(self, variants):
-        """{op: {clients: {variant: [run, ...]}}}, variants interleaved and rotated per repeat."""
+        """{op: {clients: {variant: [run, ...]}}}, variants interleaved and rotated per repeat.
+        The chain-on runs have the sealer beside them, and measure sealing and verification."""
         results = {}
         for op in OPS:
             for clients in self.clients:
@@ -387,8 +442,17 @@ class Bench:
                     shift = repeat % len(variants)
                     for variant in variants[shift:] + variants[:shift]:
                         database = self.fresh(variant)
-                        self.warm_up(op, clients, database)
-                        outcome = self.pgbench(op, clients, database)
+                        if variant == "chain":
+                            since = self.db.scalar("SELECT now()", database)
+                            self.start_sealer(database)
+                        try:
+                            self.warm_up(op, clients, database)
+                            outcome = self.pgbench(op, clients, database)
+                            if variant == "chain":
+                                outcome.update(self.chain_measures(database, since))
+                        finally:
+                            if variant == "chain":
+                                self.stop_sealer()
                         if op == "delete" and self.deleted_past_end(database):
                             outcome["ran_out"] = True
                             say("WARNING: the DELETE run ran out of rows: raise --rows or lower --seconds")
@@ -780,6 +844,18 @@ def write_medians(results):
     )
 
 
+def chain_outcomes(results):
+    """[(op, clients, run)] of the chain-on write runs that measured sealing and verification."""
+    writes = results.get("writes", {})
+    return [
+        (op, c, r)
+        for op in OPS
+        for c in sorted(writes.get(op, {}), key=int)
+        for r in writes[op][c].get("chain", [])
+        if "sealed" in r
+    ]
+
+
 def evaluate(results):
     """The targets: {key: dict(value, met, detail)}; met is None when not measured."""
     out = {}
@@ -846,6 +922,28 @@ def evaluate(results):
             met=met,
             detail="; ".join("%s host(s): %.2fx, changed=%d" % (c, r, changed) for c, r, changed in noop),
         )
+    chain_runs = chain_outcomes(results)
+    latencies = [r["seal_p99"] for _op, _c, r in chain_runs if r.get("seal_p99") is not None]
+    if latencies:
+        out["seal_p99"] = dict(
+            value=max(latencies),
+            met=max(latencies) <= 5.0 and all(r["unsealed"] == 0 for _op, _c, r in chain_runs),
+            detail="worst p99 %.2f s over %d chain-on runs (max %.2f s); rows left unsealed: %d"
+            % (
+                max(latencies),
+                len(latencies),
+                max(r["seal_max"] for _op, _c, r in chain_runs if r.get("seal_max") is not None),
+                sum(r["unsealed"] for _op, _c, r in chain_runs),
+            ),
+        )
+    rates = [r["verify_rows_per_s"] for _op, _c, r in chain_runs if r.get("verify_rows_per_s")]
+    if rates:
+        out["verify_rate"] = dict(
+            value=median(rates),
+            met=median(rates) >= 500000,
+            detail="median %.0f rows/s over %d verifications (%.0f-%.0f)"
+            % (median(rates), len(rates), min(rates), max(rates)),
+        )
     steady = results.get("steady", {})
     if len(steady) > 1:
         most = max(steady, key=int)
@@ -858,6 +956,14 @@ def evaluate(results):
             ),
         )
     return out
+
+
+def fmt_seconds(value):
+    return "n/a" if value is None else "%.2f" % value
+
+
+def fmt_rate(value):
+    return "n/a" if value is None else "%.0f" % value
 
 
 def fmt_ratio(value):
@@ -1028,6 +1134,27 @@ def markdown_sections(results):
                 chain_rows.append(
                     ["%s, %s client(s)" % (op.upper(), c), fmt_ratio(ratio(tps[op][c]["chain"], tps[op][c].get("row")))]
                 )
+    measured = {}
+    for op, c, r in chain_outcomes(results):
+        measured.setdefault((op, c), []).append(r)
+    s["chain_measures"] = (
+        md_table(
+            ["workload", "rows sealed", "sealing p99 (s)", "sealing max (s)", "rows verified", "verification rows/s"],
+            [
+                [
+                    "%s, %s client(s)" % (op.upper(), c),
+                    "%d" % median(r["sealed"] for r in runs),
+                    fmt_seconds(median(r["seal_p99"] for r in runs if r["seal_p99"] is not None)),
+                    fmt_seconds(max((r["seal_max"] for r in runs if r["seal_max"] is not None), default=None)),
+                    "%d" % median(r["verified"] for r in runs),
+                    fmt_rate(median(r["verify_rows_per_s"] for r in runs if r["verify_rows_per_s"])),
+                ]
+                for (op, c), runs in measured.items()
+            ],
+        )
+        if measured
+        else "Not measured (an older results file, or the hash chain not available)."
+    )
     s["chain_table"] = (
         md_table(["workload", "chain on / chain off"], chain_rows) if chain_rows else "n/a (hash chain not available)"
     )
@@ -1300,6 +1427,8 @@ def render_chart(results, path):
         row_vs_seed="row mode >= 1.0x seed",
         statement_bulk="statement bulk <= 2.0x",
         chain_8="chain >= 0.7x at 8 clients",
+        seal_p99="sealing p99 <= 5 s",
+        verify_rate="verify >= 500k rows/s",
         fleet_noop="re-run <= 0.5x peer",
         steady_hosts="6 hosts <= 2.0x 1 host",
     )

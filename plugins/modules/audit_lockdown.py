@@ -19,8 +19,10 @@ description:
     triggers stay owned by a superuser, as PostgreSQL requires.
   - Revokes everything from C(PUBLIC) and from every other role on the schema, its tables,
     sequences and functions (column privileges too), then grants C(USAGE) on the schema to
-    O(app_roles) and O(reader_roles), C(SELECT) on the log and its partitions to O(reader_roles), and
-    C(EXECUTE) on C(verify_chain()) (a chain upgraded from v1) to O(reader_roles). Application
+    O(app_roles) and O(reader_roles), C(SELECT) on the log, its partitions and the chain's tables
+    (C(chain_block), C(chain_head)) to O(reader_roles), and C(EXECUTE) on C(verify_chain()) (a
+    chain upgraded from v1) to O(reader_roles), so that a reader's login runs
+    M(pgtrail.audit.chain_verify) itself (it cannot seal, C(seal()) stays the owner's). Application
     roles get nothing on the tables -
     log rows arrive only through the trail's definer functions (the row, statement and
     C(TRUNCATE) triggers, the DDL event triggers and C(log_event()), whose C(EXECUTE) grant
@@ -64,8 +66,8 @@ options:
     default: []
   reader_roles:
     description:
-      - Roles that may read the log; they get C(USAGE) on the schema, C(SELECT) on the log and its
-        partitions, and C(EXECUTE) on C(verify_chain()).
+      - Roles that may read and verify the log; they get C(USAGE) on the schema, C(SELECT) on the
+        log, its partitions, C(chain_block) and C(chain_head), and C(EXECUTE) on C(verify_chain()).
     type: list
     elements: str
     default: []

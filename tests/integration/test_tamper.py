@@ -15,7 +15,7 @@ import shlex
 import uuid
 
 import pytest
-from pgaudit_testlib import Objects, ensure_pgaudit_loaded, run_as, succeeded, unique
+from pgaudit_testlib import PASSWORD, Objects, ensure_pgaudit_loaded, run_as, succeeded, unique
 
 from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.sql_chain import LEAF
 
@@ -72,6 +72,14 @@ def refused(pg, role, db, statement, pattern=PERMISSION_DENIED):
     return message
 
 
+def reader_grants(reader):
+    """A reader's grants: the log and what chain_verify reads, SELECT only."""
+    return [
+        {"table": "audit.%s" % table, "role": reader, "privileges": ["SELECT"]}
+        for table in ("audit_log", "chain_block", "chain_head")
+    ]
+
+
 def chain_verify(pg, db, check_mode=False, **args):
     return succeeded(pg.module("chain_verify", dict(args, database=db), check_mode=check_mode))
 
@@ -83,7 +91,7 @@ def test_the_trail_belongs_to_a_nologin_owner_and_the_grants_in_place_are_return
     db, app, reader, owner = estate["db"], estate["app"], estate["reader"], estate["owner"]
     result = estate["lockdown"]
     assert result["changed"] is True and result["owner"] == owner and result["owner_created"] is True
-    assert result["grants"] == [{"table": "audit.audit_log", "role": reader, "privileges": ["SELECT"]}]
+    assert result["grants"] == reader_grants(reader)
     assert sorted((g["function"].split("(")[0], g["role"]) for g in result["function_grants"]) == [
         ("audit.changed_fields", reader),
         ("audit.log_event", app),
@@ -155,7 +163,7 @@ def test_check_mode_and_diff_show_a_grant_that_crept_in_and_change_nothing(pg, e
     assert scalar(pg, db, "SELECT has_table_privilege('%s', 'audit.audit_log', 'UPDATE')" % app) == "t"
     fixed = succeeded(pg.module("audit_lockdown", args))
     assert fixed["executed_queries"] == checked["executed_queries"]
-    assert fixed["grants"] == [{"table": "audit.audit_log", "role": reader, "privileges": ["SELECT"]}]
+    assert fixed["grants"] == reader_grants(reader)
 
 
 def test_an_owner_that_can_log_in_is_refused_before_any_change(pg, estate, objects):
@@ -404,6 +412,19 @@ def test_a_reader_can_read_and_verify_the_log_and_nothing_else(pg, estate):
     assert int(run_as(pg, reader, db, "SELECT count(*) FROM audit.audit_log")) == log_count(pg, db)
     changed = """SELECT audit.changed_fields('{"a": 1, "b": 2}', '{"a": 1, "b": 3, "c": 4}')"""
     assert run_as(pg, reader, db, changed) == "{b,c}"
+    # The auditor's own login verifies the chain (it reads the log, chain_block and chain_head);
+    # sealing stays the owner's: the rows of a write after the last seal wait for the timer.
+    owners = chain_verify(pg, db)
+    run_as(pg, estate["app"], db, "UPDATE accounts SET balance = balance + 1 WHERE id = 4")
+    as_reader = dict(login_user=reader, login_password=PASSWORD, login_host="127.0.0.1")
+    verified = chain_verify(pg, db, **as_reader)
+    assert verified["ok"] is True and verified["changed"] is False, verified["reason"]
+    assert verified["sealed"] == 0 and verified["unsealed"] == 1 and verified["head"] == owners["head"]
+    assert "may not run audit.seal() (a reader role)" in verified["reason"]
+    checked = chain_verify(
+        pg, db, seal=False, checkpoint=dict(size=owners["head"]["size"], root=owners["head"]["root"]), **as_reader
+    )
+    assert checked["ok"] is True and checked["extends"] is True, checked["reason"]
     for statement in (
         "UPDATE audit.audit_log SET actor_id = 'x'",
         "DELETE FROM audit.audit_log",
@@ -411,10 +432,18 @@ def test_a_reader_can_read_and_verify_the_log_and_nothing_else(pg, estate):
         "TRUNCATE audit.audit_log",
         "SELECT audit.log_event('LOGIN', 'auth')",
         "SELECT audit.seal()",
-        "SELECT * FROM audit.chain_block",
+        "INSERT INTO audit.chain_block (block) VALUES (1000)",
+        "UPDATE audit.chain_block SET root = NULL",
+        "DELETE FROM audit.chain_block",
+        "UPDATE audit.chain_head SET first_block = 0",
+        "TRUNCATE audit.chain_head",
+        # Nor hold up the sealer: a row lock on the head, a lock that conflicts with its insert.
+        "SELECT * FROM audit.chain_head FOR KEY SHARE",
+        "BEGIN; LOCK TABLE audit.chain_block IN SHARE MODE; COMMIT",
         "SELECT * FROM audit.audited_tables",
     ):
         refused(pg, reader, db, statement)
+    assert chain_verify(pg, db)["sealed"] == 1
 
 
 def test_a_role_the_inventory_does_not_name_holds_nothing_on_the_trail(pg, estate):

@@ -1,11 +1,15 @@
 """The tamper suite on the converged fleet: the example inventory's clerk (the application, which
 owns public.payments) against the finance trail, locked down and hash-chained by site.yml.
 
-Every attack is denied or recorded; the superuser's edits run inside transactions that are rolled
-back, so the fleet's log stays intact for the other verify tests and for playbooks/verify.yml.
+Every attack is denied or recorded; a superuser's tampering is caught by pgtrail.audit.chain_verify
+(chain v2, docs/chain-v2.md) at the first bad position, or against the last checkpoint. The
+superuser tampers with a copy of the database, so the fleet's log stays intact for the other
+verify tests and for playbooks/verify.yml.
 """
 
+import json
 import os
+import time
 
 import pytest
 import testinfra.utils.ansible_runner
@@ -98,43 +102,155 @@ def test_a_function_planted_in_public_is_refused_and_would_not_be_used(host):
     assert configs == "search_path=pg_catalog, pg_temp"
 
 
-def test_clerks_writes_are_logged_and_chained_and_the_chain_verifies(host):
+def chain_verify(host, database=DB, login=None, **options):
+    """pgtrail.audit.chain_verify on the host: as postgres (peer), or as login over TCP."""
+    args = dict(options, database=database)
+    if login:
+        args.update(login_user=login, login_password="pw", login_host="127.0.0.1")
+    return host.ansible(
+        "pgtrail.audit.chain_verify", json.dumps(args), check=False, become=login is None, become_user="postgres"
+    )
+
+
+def test_clerks_writes_are_logged_and_sealed_by_the_timer_within_five_seconds(host):
+    before = chain_verify(host, seal=False)["head"]["size"]
     assert as_clerk(host, "INSERT INTO public.payments VALUES (99, 9.99)").rc == 0
-    row = as_postgres(
-        host,
-        "SELECT login_role || ',' || (chain_seq IS NOT NULL)::text FROM audit.audit_log "
-        "WHERE table_name = 'payments' ORDER BY id DESC LIMIT 1",
-    )
-    assert row == "clerk,true"
-    assert as_postgres(host, "SELECT ok::text || ',' || unsealed FROM audit.verify_chain()") == "true,0"
+    row = "SELECT login_role FROM audit.audit_log WHERE table_name = 'payments' ORDER BY id DESC LIMIT 1"
+    assert as_postgres(host, row) == "clerk"
+    # Nobody seals but the sealer's timer (seal: false): the row is in a block within 5 s.
+    deadline = time.time() + 5
+    while True:
+        verified = chain_verify(host, seal=False)
+        if verified["unsealed"] == 0 or time.time() > deadline:
+            break
+        time.sleep(0.5)
+    assert verified["ok"] is True and verified["unsealed"] == 0, verified["reason"]
+    assert verified["head"]["size"] > before
 
 
-def superuser_tamper(host, tamper):
-    """Tamper as a superuser, verify, roll back: the verdict of verify_chain() on the tampered log."""
-    return as_postgres(
-        host, "BEGIN; %s; SELECT broken_seq || '|' || reason FROM audit.verify_chain(); ROLLBACK" % tamper
-    )
+def test_the_auditors_own_login_verifies_the_chain_and_cannot_seal_or_write_it(host):
+    verified = chain_verify(host, login="auditor", seal=False)
+    assert verified["ok"] is True and verified["checked"] == verified["head"]["size"], verified["reason"]
+    for statement in ("SELECT audit.seal()", "DELETE FROM audit.chain_block", "UPDATE audit.chain_head SET seq = 0"):
+        result = host.run(
+            "PGPASSWORD=pw psql -XAtq -v ON_ERROR_STOP=1 -h 127.0.0.1 -U auditor -d %s -c %s", DB, statement
+        )
+        assert result.rc != 0 and "permission denied" in result.stderr, (statement, result.stderr)
 
 
-def test_a_superusers_edit_middle_delete_and_tail_delete_are_each_caught_at_their_place(host):
+# A superuser tampers with a copy of finance (CREATE DATABASE ... TEMPLATE, same cluster: the
+# blocks' snapshots still hold), so the fleet's log stays intact for playbooks/verify.yml. It gets
+# past the insert-only trigger the way retention does, or by disabling it.
+UNGUARDED = "SET LOCAL pgtrail_audit.retention = 'on';"
+UNBLOCKED = "ALTER TABLE audit.chain_block DISABLE TRIGGER pgtrail_insert_only;"
+
+
+@pytest.fixture
+def sealed_batch(host):
+    """Five rows of clerk's in one transaction, alone in the head block: (head, their log ids)."""
+    chain_verify(host)
     assert as_clerk(host, "INSERT INTO public.payments SELECT g, g FROM generate_series(100, 104) AS g").rc == 0
-    head = int(as_postgres(host, "SELECT head_seq FROM audit.verify_chain()"))
-    middle = head - 2
-    edited = superuser_tamper(
-        host, "UPDATE audit.audit_log SET actor_id = 'someone else' WHERE chain_seq = %d" % middle
+    head = chain_verify(host)["head"]
+    block = "SELECT last_pos - first_pos + 1 FROM audit.chain_block WHERE block = %d" % head["block"]
+    assert as_postgres(host, block) == "5"
+    ids = as_postgres(host, "SELECT id FROM audit.audit_log WHERE table_name = 'payments' ORDER BY id DESC LIMIT 5")
+    return head, sorted(int(i) for i in ids.split())
+
+
+@pytest.fixture
+def copy(host):
+    name = "finance_tamper"
+    # The timer's seal connects every second; CREATE DATABASE waits up to 5 s for the template.
+    for _attempt in range(5):
+        made = host.run("runuser -u postgres -- psql -XAtq -c %s", 'CREATE DATABASE "%s" TEMPLATE %s' % (name, DB))
+        if made.rc == 0:
+            break
+        time.sleep(1)
+    assert made.rc == 0, made.stderr
+    yield name
+    host.check_output("runuser -u postgres -- psql -XAtq -c %s", 'DROP DATABASE "%s" WITH (FORCE)' % name)
+
+
+def tamper(host, database, statement, then="SELECT 1"):
+    """The statement in a transaction of its own, then another (the sealer, for a rewrite)."""
+    host.check_output(
+        "runuser -u postgres -- psql -XAtq -v ON_ERROR_STOP=1 -d %s -c %s -c %s",
+        database,
+        "BEGIN;%s;COMMIT" % statement,
+        then,
     )
-    assert edited.startswith("%d|the row at position %d" % (middle, middle)) and "was changed" in edited
-    deleted = superuser_tamper(host, "DELETE FROM audit.audit_log WHERE chain_seq = %d" % middle)
-    assert deleted.startswith("%d|position %d is missing" % (middle, middle))
-    tail = superuser_tamper(host, "DELETE FROM audit.audit_log WHERE chain_seq > %d" % middle)
-    assert tail.startswith("%d|the chain ends at position %d" % (middle + 1, middle))
-    exported = as_postgres(host, "SELECT head_seq || ',''' || head_hash || '''' FROM audit.verify_chain()")
-    rewound = as_postgres(
-        host,
-        "BEGIN; DELETE FROM audit.audit_log WHERE chain_seq > %d;"
-        "UPDATE audit.chain_head SET seq = %d, hash = (SELECT row_hash FROM audit.audit_log WHERE chain_seq = %d);"
-        "SELECT ok || '|' || coalesce(reason, '') FROM audit.verify_chain(%s); ROLLBACK"
-        % (middle, middle, middle, exported),
-    )
-    assert rewound.startswith("false|the log no longer reaches the head exported earlier")
-    assert as_postgres(host, "SELECT ok FROM audit.verify_chain()") == "t"
+
+
+# (statement, position from the end of the batch's block, which of its rows is found there, why)
+TAMPERING = {
+    "an edited row": (
+        UNGUARDED + "UPDATE audit.audit_log SET actor_id = 'someone else' WHERE id = {r[2]}",
+        -2,
+        2,
+        "does not hash to the leaf sealed at its position",
+    ),
+    "a deleted middle row": (
+        UNGUARDED + "DELETE FROM audit.audit_log WHERE id = {r[2]}",
+        -2,
+        3,
+        "the row sealed at this position is missing",
+    ),
+    "a deleted tail": (
+        UNGUARDED + "DELETE FROM audit.audit_log WHERE id = {r[4]}",
+        0,
+        None,
+        "the block has fewer rows than it sealed",
+    ),
+    "a forged row with the txid of a sealed transaction": (
+        "INSERT INTO audit.audit_log SELECT id + 1000, table_name, 'DELETE', new_data, NULL, actor_id, changed_at, "
+        "kind, schema_name, txid, statement_at, wall_at, login_role, effective_role, application_name, client_addr, "
+        "client_port, resource, success, client_ip, user_agent, metadata FROM audit.audit_log WHERE id = {r[4]}",
+        1,
+        "forged",
+        "a row was added to a sealed block",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TAMPERING))
+def test_a_superusers_tampering_is_caught_at_the_first_bad_position(host, sealed_batch, copy, case):
+    head, rows = sealed_batch
+    statement, offset, found, why = TAMPERING[case]
+    tamper(host, copy, statement.format(r=rows))
+    caught = chain_verify(host, copy, seal=False)
+    assert caught["ok"] is False and why in caught["broken"]["reason"], caught["reason"]
+    assert caught["broken"]["position"] == head["size"] + offset
+    expected = rows[4] + 1000 if found == "forged" else None if found is None else rows[found]
+    assert caught["broken"]["id"] == expected, caught["broken"]
+
+
+@pytest.mark.parametrize(
+    "statement, then, why",
+    [
+        (
+            "DELETE FROM audit.audit_log WHERE id >= {r[0]}; DELETE FROM audit.chain_block WHERE block = {b}",
+            "SELECT 1",
+            "the rows after it and their blocks were deleted",
+        ),
+        (
+            "UPDATE audit.audit_log SET actor_id = 'someone else' WHERE id = {r[2]};"
+            "DELETE FROM audit.chain_block WHERE block = {b}",
+            "SELECT audit.seal()",
+            "the chain was rewritten at or before",
+        ),
+    ],
+    ids=["a deleted tail with its block", "a consistent rewrite"],
+)
+def test_what_is_consistent_in_itself_is_caught_against_the_last_checkpoint(
+    host, sealed_batch, copy, statement, then, why
+):
+    head, rows = sealed_batch
+    checkpoint = dict(size=head["size"], root=head["root"])
+    assert chain_verify(host, copy, seal=False, checkpoint=checkpoint)["extends"] is True
+    tamper(host, copy, UNGUARDED + UNBLOCKED + statement.format(r=rows, b=head["block"]), then)
+    alone = chain_verify(host, copy, seal=False)
+    assert alone["ok"] is True, alone["reason"]
+    caught = chain_verify(host, copy, seal=False, checkpoint=checkpoint)
+    assert caught["ok"] is False and caught["extends"] is False and why in caught["reason"], caught["reason"]
+    # The fleet's own chain is untouched and still extends it.
+    assert chain_verify(host, seal=False, checkpoint=checkpoint)["ok"] is True

@@ -15,7 +15,9 @@ The seed's "Log integrity" table made real. Once locked down:
   which the audit_trail module grants: it owns that grant, because it re-creates the function)
   and nothing on the tables, so log rows arrive only through the definer functions;
 - reader roles hold USAGE and SELECT on the log (and its partitions, now and later, through
-  the owner's default privileges) and EXECUTE on verify_chain() and changed_fields();
+  the owner's default privileges), SELECT on the chain's tables (chain_block, chain_head: what
+  chain_verify reads, so an auditor's login verifies the chain itself) and EXECUTE on
+  verify_chain() and changed_fields(); not seal(), nor any write;
 - on PostgreSQL 15+, no role but the superusers holds SET or ALTER SYSTEM on pgaudit.*.
 
 The module reads the catalog, plans with the pure functions below (unit-tested) and runs the
@@ -29,6 +31,8 @@ __metaclass__ = type
 from ansible_collections.pgtrail.audit.plugins.module_utils import object_grants, postgres
 from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.catalog import LOCK, lock_chain
 from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.names import (
+    CHAIN_BLOCK,
+    CHAIN_HEAD,
     CLONED_TRIGGER_FUNCTIONS,
     EVENT_FUNCTION,
     LOG,
@@ -220,10 +224,12 @@ def relation_state(rows):
 
 
 def desired_relations(relations, readers):
-    """{relname: {grantee: state}}: readers SELECT the log and its partitions; nobody else anything."""
+    """{relname: {grantee: state}}: readers SELECT the log, its partitions and the chain's tables
+    (what chain_verify reads); nobody else anything."""
     desired = {}
     for relation in relations:
-        if relation["of_log"] and relation["relkind"] in ("r", "p"):
+        readable = relation["of_log"] or relation["relname"] in (CHAIN_BLOCK, CHAIN_HEAD)
+        if readable and relation["relkind"] in ("r", "p"):
             desired[relation["relname"]] = dict(
                 (role, {"table": {"SELECT"}, "columns": {}}) for role in sorted(set(readers))
             )

@@ -62,7 +62,10 @@ SELECT EXISTS (SELECT FROM pg_catalog.pg_proc AS p JOIN pg_catalog.pg_namespace 
                 WHERE n.nspname = %(schema)s AND c.relname = %(block)s) AS blocks,
        EXISTS (SELECT FROM pg_catalog.pg_attribute AS a
                 WHERE a.attrelid = pg_catalog.to_regclass(pg_catalog.quote_ident(%(schema)s) || '.audit_log')
-                  AND a.attname = 'chain_seq' AND NOT a.attisdropped) AS v1_rows
+                  AND a.attname = 'chain_seq' AND NOT a.attisdropped) AS v1_rows,
+       coalesce((SELECT pg_catalog.bool_or(pg_catalog.has_function_privilege(p.oid, 'EXECUTE'))
+                   FROM pg_catalog.pg_proc AS p JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace
+                  WHERE n.nspname = %(schema)s AND p.proname = %(seal_blocks)s), false) AS can_seal
 """
 
 # The content check: one pass over the log. Each row's block (ROW_BLOCKS): block 0 is "ended
@@ -268,13 +271,9 @@ def block_header(block, first_pos, last_pos, snap_xmax, snap_xip, root, prev_has
 
 
 def origin_of(chain_id):
-    """The checkpoint origin of a chain (the note's first line)."""
+    """The checkpoint origin of a chain (the note's first line; plugin_utils/checkpoint.py's
+    checkpoint_text() writes the note)."""
     return "pgtrail.audit/chain/%s" % chain_id
-
-
-def note_body(origin, size, root):
-    """The text of a checkpoint (C2SP tlog-checkpoint body) that h-chain-ops signs (pure)."""
-    return "%s\n%d\n%s\n" % (origin, size, root)
 
 
 def check_headers(headers, size=None, root=None):
@@ -437,7 +436,14 @@ def verify(session, schema, expected_head=None, seal=True, lock_timeout=30, conn
     if lock_timeout < 1:
         raise ChainError("lock_timeout must be 1 second or more, got %r" % (lock_timeout,))
     found = session.query(
-        HAS_CHAIN, dict(schema=schema, verify=VERIFY_FUNCTION, seal=SEAL_FUNCTION, block=CHAIN_BLOCK)
+        HAS_CHAIN,
+        dict(
+            schema=schema,
+            verify=VERIFY_FUNCTION,
+            seal=SEAL_FUNCTION,
+            block=CHAIN_BLOCK,
+            seal_blocks=SEAL_BLOCKS_FUNCTION,
+        ),
     )[0]
     if not found["blocks"]:
         if found["verifier"] and found["sealer"]:
@@ -453,7 +459,12 @@ def verify(session, schema, expected_head=None, seal=True, lock_timeout=30, conn
             % (render(schema), render(schema, CHAIN_BLOCK))
         )
     sealed, refused = 0, None
-    if seal and not session.module.check_mode:
+    if seal and not found["can_seal"]:
+        # A reader (audit_lockdown's reader_roles) verifies; sealing stays the owner's.
+        refused = "this login may not run %s() (a reader role); the sealer's timer seals" % render(
+            schema, SEAL_BLOCKS_FUNCTION
+        )
+    elif seal and not session.module.check_mode:
         statement = sql.SQL(SEAL_V2).format(seal=sql.Identifier(schema, SEAL_BLOCKS_FUNCTION))
         sealed, refused = _seal(session, schema, lock_timeout, connect, statement)
     with session.conn.transaction():

@@ -90,11 +90,12 @@ def test_the_owner_takes_the_schema_tables_partitions_functions_but_not_sequence
     assert al.plan_ownership("audit_owner", [relations[-1]], functions[1:], "audit_owner") == []
 
 
-def test_app_roles_lose_every_table_privilege_column_ones_too_and_readers_select_the_log_and_partitions():
+def test_app_roles_lose_every_table_privilege_column_ones_too_and_readers_select_the_log_partitions_and_chain():
     relations = [
         relation("audit_log", "p", of_log=True),
         relation("audit_log_default", of_log=True),
         relation("chain_head"),
+        relation("chain_block"),
         relation("audit_log_id_seq", "S", owned_by_column=True),
     ]
     current = al.relation_state(
@@ -104,6 +105,7 @@ def test_app_roles_lose_every_table_privilege_column_ones_too_and_readers_select
             dict(relname="audit_log", column_name=None, grantee="PUBLIC", privilege_type="SELECT"),
             dict(relname="audit_log", column_name=None, grantee="audit_owner", privilege_type="DELETE"),
             dict(relname="chain_head", column_name=None, grantee="auditor", privilege_type="SELECT"),
+            dict(relname="chain_head", column_name=None, grantee="app", privilege_type="SELECT"),
             dict(relname="audit_log_id_seq", column_name=None, grantee="app", privilege_type="USAGE"),
         ]
     )
@@ -116,7 +118,8 @@ def test_app_roles_lose_every_table_privilege_column_ones_too_and_readers_select
         'GRANT SELECT ON TABLE "audit"."audit_log" TO "auditor"',
         'GRANT SELECT ON TABLE "audit"."audit_log_default" TO "auditor"',
         'REVOKE USAGE ON SEQUENCE "audit"."audit_log_id_seq" FROM "app"',
-        'REVOKE SELECT ON TABLE "audit"."chain_head" FROM "auditor"',
+        'GRANT SELECT ON TABLE "audit"."chain_block" TO "auditor"',
+        'REVOKE SELECT ON TABLE "audit"."chain_head" FROM "app"',
     ]
     after = {"audit_log": {"auditor": {"table": {"SELECT"}, "columns": {}}}}
     assert al.plan_relation_grants(relations[:1], after, desired, "audit_owner") == []

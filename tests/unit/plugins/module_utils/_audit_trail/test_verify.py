@@ -1,5 +1,5 @@
-"""chain_verify's pure parts: block headers re-hashed and re-linked, checkpoints, the note body, its
-input (verify.py)."""
+"""chain_verify's pure parts: block headers re-hashed and re-linked, checkpoints, the note its head
+becomes (plugin_utils/checkpoint.py writes it), its input (verify.py)."""
 
 import base64
 import hashlib
@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail import verify
+from ansible_collections.pgtrail.audit.plugins.plugin_utils.checkpoint import checkpoint_text
 
 CHAIN_ID = "6f1c2d0e-2b1a-4c55-9a53-1b3c0f0a9e11"
 
@@ -59,7 +60,7 @@ def test_a_block_header_hashes_every_field_as_the_sealer_does():
 
 def test_the_note_a_checkpoint_signs_is_origin_size_and_root_each_on_a_line():
     assert verify.origin_of(CHAIN_ID) == "pgtrail.audit/chain/" + CHAIN_ID
-    assert verify.note_body(verify.origin_of(CHAIN_ID), 7, "KMislKjXHUCDDW0uHNAdb9Err3lNTGFyU+Jb7oEbOpQ=") == (
+    assert checkpoint_text(verify.origin_of(CHAIN_ID), 7, "KMislKjXHUCDDW0uHNAdb9Err3lNTGFyU+Jb7oEbOpQ=") == (
         "pgtrail.audit/chain/6f1c2d0e-2b1a-4c55-9a53-1b3c0f0a9e11\n7\nKMislKjXHUCDDW0uHNAdb9Err3lNTGFyU+Jb7oEbOpQ=\n"
     )
 
