@@ -2,8 +2,9 @@
 # Copyright: (c) 2026, pgtrail.audit contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The audit_plan module's run: audit_info's read of the server and, in the same run, the plan
-of each step the roles take (pgaudit_settings, object_audit, audit_trail and audit_lockdown per
-database), changing nothing.
+of each step the roles take (pgaudit_settings, object_audit, the canary's setup, audit_trail and
+audit_lockdown per database), changing nothing; and the hash chain's sealer units as the host has
+them (sealer_units), which the audit_triggers role compares with its templates.
 
 Each step is planned by its own module's run (its ``run`` or ``converge`` in module_utils), in
 check mode, through :class:`Planned`: the step's options checked by that module's argument spec,
@@ -20,9 +21,11 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.pgtrail.audit.plugins.module_utils import (
     audit_info,
+    canary,
     object_audit,
     pgaudit_apply,
     postgres,
+    sealer_units,
 )
 from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail import lockdown, options
 from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.converge import converge as trail_converge
@@ -117,6 +120,9 @@ def steps(params, facts):
         planned.append(("settings", None, pgaudit_apply.argument_spec(), settings, pgaudit_apply.run))
     if standby:
         return planned
+    if params["canary"] is not None:
+        setup = dict(params["canary"], setup_only=True)
+        planned.append(("canary", None, canary.argument_spec(), setup, canary.run))
     if params["object_audit"] is not None:
         planned.append(("object_audit", None, object_audit.argument_spec(), params["object_audit"], object_audit.run))
     trail_spec = options.argument_spec(**options.TRAIL)
@@ -147,6 +153,8 @@ def run(module):
         # A step that changes or fails runs for real, and warns then.
         if not (result.get("changed") or result.get("failed")):
             warnings.extend(step_warnings)
+    if params["sealer_units"]:
+        plan["sealer"] = sealer_units.read(module)
     for warning in sorted(set(warnings), key=warnings.index):
         module.warn(warning)
     facts.update(plan=plan, changed=False)

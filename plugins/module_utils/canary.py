@@ -473,6 +473,25 @@ def check_trail(module, session, database, trail_schema, schema, password):
     return result
 
 
+def argument_spec():
+    """The canary module's options, the connection's among them."""
+    spec = postgres.connection_argument_spec()
+    spec.update(
+        role=dict(type="str", default="pgtrail_canary"),
+        schema=dict(type="str", default="pgtrail_canary"),
+        trail_schema=dict(type="str", default="audit"),
+        scope=dict(type="dict", default={}),
+        home_database=dict(type="str", default="postgres"),
+        databases=dict(type="list", elements="str", default=[]),
+        trail_databases=dict(type="list", elements="str", default=[]),
+        setup_only=dict(type="bool", default=False),
+        read_log=dict(type="bool", default=True),
+        log_file=dict(type="path"),
+        canary_host=dict(type="str", default=""),
+    )
+    return spec
+
+
 def run(module):
     """The module's whole job; returns its result (the playbook judges ``ok``)."""
     params = module.params

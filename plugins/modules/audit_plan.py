@@ -15,11 +15,15 @@ description:
   - Reads the server as M(pgtrail.audit.audit_info) does (without verifying the hash chain) and,
     in the same module run, plans the steps the collection's roles take, changing nothing -
     O(settings) as M(pgtrail.audit.pgaudit_settings), O(object_audit) as
-    M(pgtrail.audit.object_audit), and per database of O(trails) the trail as
+    M(pgtrail.audit.object_audit), O(canary) as M(pgtrail.audit.canary) with
+    C(setup_only=true), and per database of O(trails) the trail as
     M(pgtrail.audit.audit_trail) and its lockdown as M(pgtrail.audit.audit_lockdown).
   - Each step is planned by that module's own code in check mode, so RV(plan) holds what the
     module would return with C(--check), and one module run replaces one per step on a host
     where nothing is to change (the roles skip a step whose plan is empty).
+  - With O(sealer_units), it also reads the hash chain's sealer units in C(/etc/systemd/system)
+    (their checksum, owner, group and mode, and each timer's state as C(systemctl show) reports it),
+    which the C(pgtrail.audit.audit_triggers) role compares with its templates.
   - A step that the module would refuse or fail is not a failure here; its plan has C(failed) and
     C(msg), and the module's real run reports it.
   - The warnings of the steps whose plan changes nothing are this task's warnings (the others
@@ -56,6 +60,16 @@ options:
   object_audit:
     description: The options of M(pgtrail.audit.object_audit) to plan (C(role), C(grants), C(exclusive)).
     type: dict
+  canary:
+    description:
+      - The options of M(pgtrail.audit.canary) whose setup to plan (C(role), C(schema),
+        C(trail_databases)); C(setup_only) is always true.
+    type: dict
+  sealer_units:
+    description:
+      - Read the sealer's unit files (C(pgtrail-seal-*.service) and C(.timer)) into RV(plan.sealer).
+    type: bool
+    default: false
   trails:
     description:
       - The trail of each database, a dictionary from the database's name to its options, as the
@@ -107,13 +121,18 @@ RETURN = r"""
 plan:
   description:
     - The result each step's module would return in check mode, without its diff - under
-      C(settings), C(object_audit), and per database under C(trail) and C(lockdown) - or, for a
-      step its module would refuse, C(failed) and C(msg). Only the steps asked for and planned
-      are there.
+      C(settings), C(object_audit), C(canary), and per database under C(trail) and C(lockdown) -
+      or, for a step its module would refuse, C(failed) and C(msg). Only the steps asked for and
+      planned are there.
+    - With O(sealer_units), C(sealer) holds each sealer unit file by name - C(checksum) (SHA-1),
+      C(owner), C(group), C(mode), and for a timer C(enabled) and C(active) (systemd's
+      C(UnitFileState) and C(ActiveState)) and C(reload) (systemd's C(NeedDaemonReload)), None
+      where systemd cannot say.
   returned: always
   type: dict
   sample:
     settings: {changed: false, changes: [], restart_required: false, pending_restart: []}
+    canary: {changed: false, ready: [finance]}
     trail: {finance: {changed: false, executed_queries: []}}
     lockdown: {finance: {changed: true, executed_queries: ["GRANT USAGE ON SCHEMA \"audit\" TO \"auditor\""]}}
 server_version:
@@ -137,6 +156,8 @@ def main():
         trail_schema=dict(type="str", default="audit"),
         settings=dict(type="dict"),
         object_audit=dict(type="dict"),
+        canary=dict(type="dict"),
+        sealer_units=dict(type="bool", default=False),
         trails=dict(type="dict"),
         trail_options=dict(type="dict", default={}),
         lockdown=dict(type="dict"),

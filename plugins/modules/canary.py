@@ -165,24 +165,11 @@ skipped_reason:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.pgtrail.audit.plugins.module_utils import canary, postgres
+from ansible_collections.pgtrail.audit.plugins.module_utils import canary
 
 
 def main():
-    argument_spec = postgres.connection_argument_spec()
-    argument_spec.update(
-        role=dict(type="str", default="pgtrail_canary"),
-        schema=dict(type="str", default="pgtrail_canary"),
-        trail_schema=dict(type="str", default="audit"),
-        scope=dict(type="dict", default={}),
-        home_database=dict(type="str", default="postgres"),
-        databases=dict(type="list", elements="str", default=[]),
-        trail_databases=dict(type="list", elements="str", default=[]),
-        setup_only=dict(type="bool", default=False),
-        read_log=dict(type="bool", default=True),
-        log_file=dict(type="path"),
-        canary_host=dict(type="str", default=""),
-    )
+    argument_spec = canary.argument_spec()
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     module.exit_json(**canary.run(module))
 

@@ -14,7 +14,9 @@ __metaclass__ = type
 
 import re
 
-PREFIX = "pgtrail-seal-"
+# Shared with the read of the units on the host (audit_plan).
+from ansible_collections.pgtrail.audit.plugins.module_utils.sealer_units import PREFIX
+
 PSQL = "/usr/bin/psql"
 # systemd's limit on a unit name, suffix included.
 UNIT_NAME_MAX = 255

@@ -205,3 +205,76 @@ def test_a_row_written_with_no_write_after_it_is_sealed_within_5_seconds(pg, tmp
         # The role's units for this database go with it.
         run_playbook(str(playbook), [pg], group_vars=dict(audit_triggers_databases={}))
         made.drop()
+
+
+def planned_sealer_playbook(tmp_path):
+    """As site.yml does: the read lists the sealer's units (audit_plan's sealer_units) and its plan
+    holds for sealer.yml, which skips what is as its tasks would leave it."""
+    path = tmp_path / "planned.yml"
+    read = {
+        "ansible.builtin.include_role": {"name": "pgtrail.audit.pgaudit", "tasks_from": "server.yml", "public": True},
+        "vars": {"__pgaudit_request": {"sealer_units": True}},
+    }
+    keep = {"ansible.builtin.set_fact": {"__pgaudit_trail_plan": "{{ __pgaudit_read.plan }}"}}
+    sealer = {"ansible.builtin.include_role": {"name": "pgtrail.audit.audit_triggers", "tasks_from": "sealer.yml"}}
+    path.write_text(json.dumps([{"hosts": "postgres", "gather_facts": False, "tasks": [read, keep, sealer]}]))
+    return str(path)
+
+
+WRITE_SERVICE = "Write the sealer's service of each hash-chained database (the loop label names it)"
+WRITE_TIMER = "Write the sealer's timer of each hash-chained database (the loop label names it)"
+START = "Enable and start the sealer's timer of each hash-chained database"
+STOP_UNWANTED = "Stop and disable each sealer that is no longer wanted"
+REMOVE_UNWANTED = "Remove the unit files of each sealer that is no longer wanted"
+
+
+# Each kind of drift the read must see; the steps it makes run fix it, and --check --diff says so.
+# Units do not depend on the major: one is enough.
+@pytest.mark.parametrize("pg", [17], indirect=True, ids=["pg17"])
+@pytest.mark.parametrize(
+    "drift, changed",
+    [
+        ("", []),
+        ("sed -i 's/AccuracySec=100ms/AccuracySec=1s/' {unit}.timer", [WRITE_TIMER, START]),
+        ("chmod 0600 {unit}.service", [WRITE_SERVICE, START]),
+        ("chown postgres {unit}.service", [WRITE_SERVICE, START]),
+        ("systemctl disable {unit}.timer", [START]),
+        ("systemctl stop {unit}.timer", [START]),
+    ],
+    ids=["steady", "timer-edited", "service-mode", "service-owner", "timer-disabled", "timer-stopped"],
+)
+def test_the_read_of_the_units_skips_what_is_kept_and_runs_what_drifted(pg, standin_db, tmp_path, drift, changed):
+    from test_site_playbook import remote_calls
+
+    wanted = dict(audit_triggers_databases={standin_db: {"hash_chain": True}}, audit_triggers_schema=STANDIN)
+    playbook = planned_sealer_playbook(tmp_path)
+    before = unit_names(pg)
+    assert run_playbook(playbook, [pg], group_vars=wanted).rc == 0
+    (unit,) = [name[: -len(".timer")] for name in unit_names(pg) if name not in before and name.endswith(".timer")]
+    prefix = unit[: unit.rindex("-") + 1]
+    try:
+        pg.sh("cd /etc/systemd/system && " + (drift or "true").format(unit="'%s'" % unit, prefix=prefix))
+        drifted = unit_names(pg)
+        check = run_playbook(playbook, [pg], group_vars=wanted, check=True, diff=True)
+        assert check.rc == 0, check.output
+        assert unit_names(pg) == drifted, "check mode changed the units"
+        real = run_playbook(playbook, [pg], group_vars=wanted)
+        assert real.rc == 0, real.output
+        assert [name.split(" : ")[-1] for name in real.changed_tasks(pg.name)] == changed
+        # In check mode a rewritten unit is not restarted (systemd has not got it): the write says so.
+        written = WRITE_SERVICE in changed or WRITE_TIMER in changed
+        assert [name.split(" : ")[-1] for name in check.changed_tasks(pg.name)] == [
+            name for name in changed if not (written and name == START)
+        ]
+        if not drift:
+            # Only the read runs on the host.
+            assert len(remote_calls(real, pg.name)) == 1, remote_calls(real, pg.name)
+        again = run_playbook(playbook, [pg], group_vars=wanted)
+        assert again.rc == 0 and again.changed_tasks(pg.name) == [], again.output
+        assert len(remote_calls(again, pg.name)) == 1, remote_calls(again, pg.name)
+        assert unit_names(pg) == sorted(before + [unit + ".service", unit + ".timer"])
+    finally:
+        pg.sh(
+            "cd /etc/systemd/system && systemctl disable --now '%sgone.timer'; rm -f '%sgone'.*" % (prefix, prefix),
+            check=False,
+        )

@@ -261,4 +261,8 @@ def test_a_steady_rerun_runs_one_module_per_host_and_a_step_with_a_plan_through_
         "Lock down the audit trail in each database",
     ]
     assert host.psql("SELECT has_table_privilege('clerk', 'audit.audit_log', 'SELECT')", db="finance") == "f"
-    assert host.psql("SELECT tgenabled FROM pg_trigger WHERE tgname = 'pgtrail_audit_row'", db="warehouse") == "A"
+    # The canary's table has its own row trigger: this one is public.stock's.
+    stock_trigger = (
+        "SELECT tgenabled FROM pg_trigger WHERE tgname = 'pgtrail_audit_row' AND tgrelid = 'public.stock'::regclass"
+    )
+    assert host.psql(stock_trigger, db="warehouse") == "A"
