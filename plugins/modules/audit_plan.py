@@ -67,7 +67,7 @@ options:
     type: dict
   sealer_units:
     description:
-      - Read the sealer's unit files (C(pgtrail-seal-*.service) and C(.timer)) into RV(plan.sealer).
+      - Read the sealer's unit files (C(pgtrail-seal-*.service) and C(.timer)) into C(sealer) of RV(plan).
     type: bool
     default: false
   trails:
