@@ -218,7 +218,7 @@ def test_the_report_names_role_settings_that_reach_no_session_and_databases_not_
         ("dba_team", ["alice", "bob"])
     ]
     assert [r["database"] for r in model["closed_databases"]] == ["archive"]
-    assert "| %s | dba_team | all | `pgaudit.log = all` | alice, bob |" % host.name in markdown
+    assert "| %s | dba_team | all | pgaudit.log = all | alice, bob |" % host.name in markdown
     assert "| %s | archive | does not allow connections (datallowconn is false)" % host.name in markdown
     assert "dba_team" in html and "alice, bob" in html and "archive" in html
 
