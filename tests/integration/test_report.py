@@ -373,7 +373,7 @@ def test_the_html_report_opens_in_headless_chromium_with_matrix_drift_and_covera
 
 def test_the_report_shows_each_logins_effective_pgaudit_log_and_who_can_switch_auditing_off(runs):
     report = report_json(runs["drifted_dir"])
-    pg15, pg17 = runs["hosts"]
+    _pg15, pg17 = runs["hosts"]
     for host, value, dropped in ((pg17, "none", ["ddl", "write"]),):  # pg15 runs the coverage profile: nothing weaker
         _checks, entry = checks_of(report, host)
         policy = entry["policy"]
