@@ -39,7 +39,8 @@ description:
     superusers can switch pgaudit off for a session. These grants are cluster-wide.
   - Refuses, before any change, an owner that can log in or is a superuser, an application or
     reader role that is a superuser, a member of the owner or of C(pg_write_all_data), and roles
-    that do not exist. Needs a superuser. Everything runs in one transaction; a re-run changes
+    that do not exist (in check mode, a missing role or a trail not built yet is a warning, since an
+    earlier task of the same run may create it). Needs a superuser. Everything runs in one transaction; a re-run changes
     nothing.
 attributes:
   diff_mode:

@@ -134,6 +134,8 @@ options:
     description:
       - The roles that may call C(<schema>.log_event); they are granted C(USAGE) on the schema and
         C(EXECUTE) on the function, and C(EXECUTE) is revoked from every other role.
+      - Each must exist; in check mode a missing one is a warning and is left out of the plan (an
+        earlier task of the same run may create it).
     type: list
     elements: str
     default: []

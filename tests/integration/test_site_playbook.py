@@ -238,7 +238,21 @@ def test_standbys_restart_before_their_primary_and_take_only_system_changes(repl
 def test_a_steady_rerun_runs_one_module_per_host_and_a_step_with_a_plan_through_its_module(fresh_hosts):
     (host,) = fresh_hosts(17)
     assert run_playbook("../examples/prepare-estate.yml", [host]).rc == 0
-    assert run_playbook("site.yml", [host], group_vars=EXAMPLE_SCOPE).rc == 0
+    # Check mode on a host that has none of it yet: the roles, the trail and the canary's login
+    # that earlier tasks would create are missing, so later tasks plan without them (a warning
+    # each) rather than fail; nothing changes.
+    files = host.config_snapshot()
+    first_check = run_playbook("site.yml", [host], group_vars=EXAMPLE_SCOPE, check=True, diff=True)
+    assert first_check.rc == 0, first_check.output
+    assert host.config_snapshot() == files
+    assert host.psql("SELECT count(*) FROM pg_namespace WHERE nspname = 'audit'", db="finance") == "0"
+    assert host.psql("SELECT count(*) FROM pg_roles WHERE rolname = 'pgtrail_canary'") == "0"
+    first = run_playbook("site.yml", [host], group_vars=EXAMPLE_SCOPE)
+    assert first.rc == 0, first.output
+    predicted = set(first_check.changed_tasks(host.name))
+    for step in ("Build the audit trail in each database", "Lock down the audit trail in each database"):
+        assert any(step in name for name in predicted), predicted
+    assert predicted <= set(first.changed_tasks(host.name)), predicted - set(first.changed_tasks(host.name))
 
     steady = run_playbook("site.yml", [host], group_vars=EXAMPLE_SCOPE)
     assert steady.rc == 0 and steady.changed_tasks(host.name) == [], steady.output

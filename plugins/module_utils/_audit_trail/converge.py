@@ -41,6 +41,7 @@ from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.names i
     REGISTRY,
     VERSIONS,
     TrailError,
+    pending_warning,
     sql_names,
 )
 from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.request import (
@@ -79,13 +80,16 @@ def converge(session, params):
     _lock(session, params["schema"])
     state = read_trail(session, params["schema"])
     migrations, hash_chain, problems = plan.plan_schema(state, params)
-    selection, catalog, app_roles = _check_selection(session, params, request, problems + state["foreign"])
+    warnings = []
+    selection, catalog, app_roles = _check_selection(session, params, request, problems + state["foreign"], warnings)
     run = _plan_run(session, params, state, selection, catalog, app_roles, migrations, hash_chain)
     if run["upgrade"] and not session.module.check_mode:
         take_upgrade_lock(session, params["schema"])
     for statement in run["statements"]:
         session.change(statement)
-    return _result(session, params, state, run)
+    result = _result(session, params, state, run)
+    result["warnings"] = warnings
+    return result
 
 
 def _check_options(params):
@@ -134,9 +138,10 @@ def take_upgrade_lock(session, schema):
     session.query("SELECT pg_catalog.set_config('lock_timeout', %s, true)", [saved])
 
 
-def _check_selection(session, params, request, problems):
+def _check_selection(session, params, request, problems, warnings):
     """(selection, catalog, app_roles): the tables to audit, checked in the catalog with the roles
-    and the actor expression; TrailError with every problem found (``problems`` too)."""
+    and the actor expression; TrailError with every problem found (``problems`` too). In check mode
+    a missing app role is a warning (appended to ``warnings``) and is left out of the plan."""
     schema, present = params["schema"], params["state"] == "present"
     selection = {}
     if present:
@@ -150,7 +155,12 @@ def _check_selection(session, params, request, problems):
     app_roles = sorted(set(params["app_roles"] or [])) if present else []
     if app_roles:
         found = {r["rolname"] for r in session.query(ROLES, dict(names=app_roles))}
-        problems.extend("role %s does not exist (app_roles)" % render_name(r) for r in app_roles if r not in found)
+        missing = [render_name(r) for r in app_roles if r not in found]
+        if session.module.check_mode:
+            warnings.extend(pending_warning("role " + name, "app_roles") for name in missing)
+            app_roles = [r for r in app_roles if r in found]
+        else:
+            problems.extend("role %s does not exist (app_roles)" % name for name in missing)
     if present and params.get("actor_expression"):
         problems.extend(_check_actor_expression(session, params["actor_expression"]))
     if problems:

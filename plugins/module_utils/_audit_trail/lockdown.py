@@ -37,6 +37,7 @@ from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.names i
     EVENT_FUNCTION,
     LOG,
     READER_FUNCTIONS,
+    pending_warning,
 )
 from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.render import owner_statement
 from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.sql_chain import SET_SEALS_IMMEDIATE
@@ -491,7 +492,9 @@ def converge(session, params):
     session.query(LOCK)
     session.query(SET_SEALS_IMMEDIATE)
     lock_chain(session, schema)
-    facts, create_owner = _check_database(session, params)
+    facts, create_owner, params, pending = _check_database(session, params)
+    if facts["log_oid"] is None:
+        return _pending_result(params, create_owner, pending)
     before = read_grants(session, schema, facts["schema_oid"], facts["log_oid"], owner)
     parameters = read_parameter_grants(session, facts["server_version_num"])
     plan = plan_lockdown(params, facts, before, parameters, create_owner)
@@ -512,14 +515,36 @@ def converge(session, params):
         before=describe(schema, before, facts["schema_owner"], parameters),
         after=describe(schema, plan["planned"], owner, [] if params["revoke_parameter_grants"] else parameters),
     )
-    result["warnings"] = _warnings(params, plan, log_writers, remaining, session.module.check_mode)
+    result["warnings"] = pending + _warnings(params, plan, log_writers, remaining, session.module.check_mode)
     return result
 
 
+def _pending_result(params, create_owner, warnings):
+    """Check mode before the trail exists: nothing to read, so the lockdown is only announced."""
+    return dict(
+        changed=True,
+        owner=params["owner"],
+        owner_created=create_owner,
+        grants=[],
+        function_grants=[],
+        schema_grants=[],
+        default_privileges=[],
+        parameter_grants_revoked=[],
+        parameter_grants=[],
+        log_writers=[],
+        executed_queries=[],
+        diff=dict(before={}, after=dict(schema=params["schema"], owner=params["owner"])),
+        warnings=warnings,
+    )
+
+
 def _check_database(session, params):
-    """(facts, create_owner): the server's and the schema's facts; LockdownError with every problem
-    of the database and its roles."""
+    """(facts, create_owner, params, warnings): the server's and the schema's facts; LockdownError
+    with every problem of the database and its roles. In check mode, what an earlier task of the
+    run may create (the trail, an app or reader role) is a warning, and a missing role is left out
+    of the ``params`` returned."""
     schema, owner = params["schema"], params["owner"]
+    check_mode, warnings = session.module.check_mode, []
     server = postgres.server_facts(session)
     facts = dict(session.query(SESSION, dict(schema=schema, log=LOG))[0], **server)
     problems = []
@@ -529,16 +554,27 @@ def _check_database(session, params):
             "%s is not one" % facts["current_user"]
         )
     if facts["schema_oid"] is None or facts["log_oid"] is None:
-        problems.append(
-            "schema %s holds no audit log (%s): run pgtrail.audit.audit_trail in this database first"
-            % (render(schema), render(schema, LOG))
-        )
+        facts["log_oid"] = None
+        if check_mode:
+            warnings.append(pending_warning("the audit log %s" % render(schema, LOG), "schema"))
+        else:
+            problems.append(
+                "schema %s holds no audit log (%s): run pgtrail.audit.audit_trail in this database first"
+                % (render(schema), render(schema, LOG))
+            )
     names = [owner] + sorted(set(params["app_roles"] or [])) + sorted(set(params["reader_roles"] or []))
-    role_problems, create_owner = check_roles(params, session.query(ROLES, dict(owner=owner, names=names)))
+    rows = session.query(ROLES, dict(owner=owner, names=names))
+    if check_mode:
+        found, params = {r["rolname"] for r in rows}, dict(params)
+        for what in ("app_roles", "reader_roles"):
+            wanted = sorted(set(params[what] or []))
+            warnings.extend(pending_warning("role %s" % name, what) for name in wanted if name not in found)
+            params[what] = [name for name in wanted if name in found]
+    role_problems, create_owner = check_roles(params, rows)
     problems.extend(role_problems)
     if problems:
         raise LockdownError(problems)
-    return facts, create_owner
+    return facts, create_owner, params, warnings
 
 
 def plan_lockdown(params, facts, before, parameters, create_owner):

@@ -96,6 +96,16 @@ class TrailError(Exception):
         Exception.__init__(self, "; ".join(self.problems))
 
 
+def pending_warning(what, option):
+    """The warning of a check-mode run that finds ``what`` (a role, the trail) missing: an earlier
+    task of the same run may create it (site.yml's canary login, the trail before its lockdown),
+    which check mode does not, so the run plans without it; a real run refuses what is missing."""
+    return (
+        "%s does not exist (%s): check mode plans without it, as an earlier task of this run may create it; "
+        "a run that is not in check mode refuses it if it is still missing" % (what, option)
+    )
+
+
 def sql_names(schema):
     """The trail's schema and tables as ``sql.Identifier``, by role."""
     sql = postgres.sql
