@@ -80,7 +80,7 @@ def run_source(module):
     for database in params["databases"]:
         session = postgres.open_session(module, dbname=database, autocommit=True)
         try:
-            if not session.query("SELECT FROM pg_catalog.pg_roles WHERE rolname = %s", [params["user"]]):
+            if not session.query("SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = %s", [params["user"]]):
                 if not module.check_mode:
                     module.fail_json(msg="role %s does not exist (the vault_source module makes it)" % params["user"])
             with session.conn.transaction():
@@ -151,6 +151,24 @@ def _ensure_tables(session, schema, owner, readers):
 def run_store(module):
     """The vault_logs module's one call: the tables, then (ship) one shipping, then the gaps."""
     params = module.params
+    main = postgres.open_session(module, autocommit=True)
+    try:
+        exists = main.scalar("SELECT count(*) FROM pg_catalog.pg_database WHERE datname = %s", [params["database"]])
+    finally:
+        main.close()
+    if not exists:
+        if not module.check_mode:
+            module.fail_json(msg="vault database %s does not exist (vault_store makes it)" % params["database"])
+        # A check run before the vault database is made: the tables come with it.
+        return dict(
+            changed=True,
+            database=params["database"],
+            shipped=dict(lines=0, audit_lines=0, files=0, gaps=[], busy=False),
+            gaps=[],
+            ok=True,
+            reason="the vault database is not made yet",
+            executed_queries=["-- in database %s: the server log's tables" % params["database"]],
+        )
     session = postgres.open_session(module, dbname=params["database"], autocommit=True)
     shipped = dict(lines=0, audit_lines=0, files=0, gaps=[], busy=False)
     try:
