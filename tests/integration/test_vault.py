@@ -324,7 +324,8 @@ def test_statements_of_each_class_reach_the_vault_as_audit_rows(
     session = server_log(vault, source, find)
     want = "|".join(["SESSION", klass, command, statement.format(token=token), DB, "postgres"])
     rows = (
-        "SELECT string_agg(concat_ws('|', audit_type, class, command, rtrim(statement, ';'), database_name, user_name), E'\\n')"
+        "SELECT string_agg(concat_ws('|', audit_type, class, command, rtrim(statement, ';'), database_name,"
+        " user_name), E'\\n')"
         " FROM audit.server_log WHERE session_id = '%s'" % session
     )
     wait_for("the %s line of %s" % (klass, source.name), lambda: want in server_log(vault, source, rows).split("\n"))
