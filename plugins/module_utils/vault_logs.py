@@ -431,13 +431,18 @@ def _store_chunk(vault, schema, item, start, lines, end, gaps):
                     out.write_row([row[c] for c in LINE_COLUMNS])
             _insert_gaps(cur, n, gaps)
             state = "complete" if end >= item["size"] and not item["last"] else "reading"
-            cur.execute(
-                sql.SQL(
-                    "INSERT INTO {}.{} (source_file, identity, file_offset, size, state) VALUES (%s, %s, %s, %s, %s)"
-                ).format(n["schema"], n["files"]),
-                [item["name"], item["identity"], end, item["size"], state],
-            )
+            _record_file(cur, n, item["name"], item["identity"], end, item["size"], state)
     return len(rows), sum(1 for r in rows if r["audit_type"])
+
+
+def _record_file(cur, n, name, ident, offset, size, state):
+    """A new record of how far a file was read (the records are insert-only; the newest counts)."""
+    cur.execute(
+        sql.SQL(
+            "INSERT INTO {}.{} (source_file, identity, file_offset, size, state) VALUES (%s, %s, %s, %s, %s)"
+        ).format(n["schema"], n["files"]),
+        [name, ident, offset, size, state],
+    )
 
 
 def _insert_gaps(cur, n, gaps):
@@ -514,13 +519,8 @@ def ship(vault, schema, subscription):
             with vault.transaction(), vault.cursor() as cur:
                 _insert_gaps(cur, n, gaps)
                 for name in closed:
-                    cur.execute(
-                        sql.SQL(
-                            "INSERT INTO {}.{} (source_file, identity, file_offset, size, state)"
-                            " VALUES (%s, %s, %s, %s, 'gone')"
-                        ).format(n["schema"], n["files"]),
-                        [name, known[name]["identity"], known[name]["file_offset"], known[name]["file_offset"]],
-                    )
+                    offset = known[name]["file_offset"]
+                    _record_file(cur, n, name, known[name]["identity"], offset, offset, "gone")
             totals["gaps"].extend(gaps)
         for item in reads:
             before = known.get(item["name"]) or {}

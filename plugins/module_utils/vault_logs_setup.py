@@ -27,6 +27,31 @@ SELECT c.relname, pg_catalog.pg_get_userbyid(c.relowner) AS owner,
 """
 
 
+def source_argument_spec():
+    """vault_log_source's options: the connection's and its own."""
+    spec = postgres.connection_argument_spec()
+    spec.update(
+        databases=dict(type="list", elements="str", required=True),
+        schema=dict(type="str", default="audit"),
+        user=dict(type="str", default="pgtrail_vault"),
+    )
+    return spec
+
+
+def store_argument_spec():
+    """vault_logs' options: the connection's and its own."""
+    spec = postgres.connection_argument_spec()
+    spec.update(
+        database=dict(type="str", required=True),
+        schema=dict(type="str", default="audit"),
+        owner=dict(type="str", default="vault_owner"),
+        reader_roles=dict(type="list", elements="str", default=[]),
+        subscription=dict(type="str", default="pgtrail_vault"),
+        ship=dict(type="bool", default=False),
+    )
+    return spec
+
+
 def jsonlog_problems(destination, collector):
     """Why the server writes no jsonlog the vault can read (pure): [] when it does."""
     problems = []

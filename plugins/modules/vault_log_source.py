@@ -28,10 +28,10 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    description: Reports the statements that would run; changes nothing.
+    description: Reports the functions and grants it would make; changes nothing.
   diff_mode:
     support: none
-    description: The statements are listed in RV(executed_queries).
+    description: No diff; RV(executed_queries) holds every statement.
 options:
   databases:
     description: The databases (with the trail) the vault connects to.
@@ -80,7 +80,7 @@ notes:
   type: list
   elements: str
 executed_queries:
-  description: The statements run (in check mode, that would run).
+  description: The statements that made the functions or changed their grants (in check mode, that would run).
   returned: always
   type: list
   elements: str
@@ -92,13 +92,7 @@ from ansible_collections.pgtrail.audit.plugins.module_utils import postgres, vau
 
 
 def main():
-    argument_spec = postgres.connection_argument_spec()
-    argument_spec.update(
-        databases=dict(type="list", elements="str", required=True),
-        schema=dict(type="str", default="audit"),
-        user=dict(type="str", default="pgtrail_vault"),
-    )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = AnsibleModule(argument_spec=vault_logs_setup.source_argument_spec(), supports_check_mode=True)
     postgres.require_psycopg(module)
     module.exit_json(**vault_logs_setup.run_source(module))
 

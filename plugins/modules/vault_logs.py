@@ -29,10 +29,10 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    description: Reports the statements that would run; ships nothing.
+    description: Reports the tables it would make; ships nothing.
   diff_mode:
     support: none
-    description: The statements are listed in RV(executed_queries).
+    description: No diff; RV(executed_queries) holds every statement.
 options:
   database:
     description: The vault database of the source (that of its first trail database).
@@ -117,16 +117,7 @@ from ansible_collections.pgtrail.audit.plugins.module_utils import postgres, vau
 
 
 def main():
-    argument_spec = postgres.connection_argument_spec()
-    argument_spec.update(
-        database=dict(type="str", required=True),
-        schema=dict(type="str", default="audit"),
-        owner=dict(type="str", default="vault_owner"),
-        reader_roles=dict(type="list", elements="str", default=[]),
-        subscription=dict(type="str", default="pgtrail_vault"),
-        ship=dict(type="bool", default=False),
-    )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = AnsibleModule(argument_spec=vault_logs_setup.store_argument_spec(), supports_check_mode=True)
     postgres.require_psycopg(module)
     module.exit_json(**vault_logs_setup.run_store(module))
 
