@@ -13,7 +13,7 @@ short_description: Let the audit vault read this server's jsonlog files, and not
 version_added: 0.2.0
 description:
   - On a source of the audit vault, in the trail schema O(schema) of each of O(databases), makes
-    two C(SECURITY DEFINER) functions owned by the login that runs the module (a superuser):
+    two C(SECURITY DEFINER) functions owned by the login that runs the module (a superuser) -
     C(server_log_files()) lists the C(.json) files of the log directory (name, size, time, first
     bytes) and C(server_log_read(file, offset, length)) reads a byte range of one of them; a name
     that C(pg_ls_logdir()) does not list, or that does not end in C(.json), reads nothing. Both pin
