@@ -270,9 +270,9 @@ READ_FUNCTION_SQL = (
 FUNCTION_STATE = """
 SELECT p.proname AS name, p.prosrc AS body, p.prosecdef AS definer,
        pg_catalog.pg_get_userbyid(p.proowner) AS owner,
-       coalesce(ARRAY(SELECT a.grantee::regrole::text FROM pg_catalog.aclexplode(p.proacl) AS a
-                       WHERE a.privilege_type = 'EXECUTE' AND a.grantee <> p.proowner ORDER BY 1),
-                ARRAY['PUBLIC']) AS executors
+       ARRAY(SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE a.grantee::regrole::text END
+               FROM pg_catalog.aclexplode(coalesce(p.proacl, pg_catalog.acldefault('f', p.proowner))) AS a
+              WHERE a.privilege_type = 'EXECUTE' AND a.grantee <> p.proowner ORDER BY 1) AS executors
   FROM pg_catalog.pg_proc AS p JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace
  WHERE n.nspname = %s AND p.proname = ANY(%s)
 """

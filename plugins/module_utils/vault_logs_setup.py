@@ -70,7 +70,7 @@ def function_steps(current, wanted, user):
     steps = []
     if current["body"] != wanted or not current["definer"]:
         steps.append("create")
-    steps.extend("revoke %s" % ("PUBLIC" if r in ("-", "PUBLIC") else r) for r in current["executors"] if r != user)
+    steps.extend("revoke %s" % role for role in current["executors"] if role != user)
     if user not in current["executors"]:
         steps.append("grant")
     return steps
