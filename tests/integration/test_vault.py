@@ -399,8 +399,8 @@ def test_a_removed_log_file_is_a_gap_that_vault_verify_reports(fleet):
     )
     assert gap != "", "the session's lost lines are a recorded gap"
     results = dict((name.split(" : ")[-1], result) for name, result in run.results(vault.name))
-    said = json.dumps(results["Say, per source, whether its server log has gaps"])
-    assert "session %s: line(s) %s to %s missing" % ((session,) + tuple(gap.split("-"))) in said
+    said = json.dumps(results["Say, per source database, what differs from the vault"])
+    assert "%s server log: session %s: line(s) %s to %s missing" % ((a.name, session) + tuple(gap.split("-"))) in said
 
 
 def slots(source):
