@@ -557,11 +557,11 @@ def main(argv=None):
             with psycopg.connect(dbname=store["database"], autocommit=True, **config.get("connection", {})) as vault:
                 result = ship(vault, store["schema"], store["subscription"])
         except (psycopg.Error, LookupError) as exc:
-            print("%s: %s" % (store["database"], str(exc).strip()), file=sys.stderr)
+            sys.stderr.write("%s: %s\n" % (store["database"], str(exc).strip()))
             failed = True
             continue
-        print(
-            "%s: %d line(s), %d AUDIT line(s) from %d file(s)%s"
+        sys.stdout.write(
+            "%s: %d line(s), %d AUDIT line(s) from %d file(s)%s\n"
             % (
                 store["database"],
                 result["lines"],
@@ -571,9 +571,9 @@ def main(argv=None):
             )
         )
         for text in describe_gaps(result["gaps"]):
-            print("%s: gap: %s" % (store["database"], text), file=sys.stderr)
+            sys.stderr.write("%s: gap: %s\n" % (store["database"], text))
     return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())
