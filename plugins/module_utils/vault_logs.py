@@ -37,6 +37,9 @@ except ImportError:  # pragma: no cover - depends on the host
 LINES = "server_log"
 FILES = "server_log_files"
 GAPS = "server_log_gaps"
+# On a source: the schema of the two reading functions, apart from the trail's schema, whose
+# lockdown lets nobody but its readers EXECUTE its functions.
+SOURCE_SCHEMA = "pgtrail_vault_log"
 READ_FUNCTION = "server_log_read"
 LIST_FUNCTION = "server_log_files"
 # pgaudit's fields, in the order of its CSV message (ROWS only with pgaudit.log_rows).
@@ -397,7 +400,7 @@ def function_sql(schema):
 def _read(source, schema, name, start, length):
     with source.cursor() as cur:
         cur.execute(
-            sql.SQL("SELECT {}.{}(%s, %s, %s)").format(sql.Identifier(schema), sql.Identifier(READ_FUNCTION)),
+            sql.SQL("SELECT {}.{}(%s, %s, %s)").format(sql.Identifier(SOURCE_SCHEMA), sql.Identifier(READ_FUNCTION)),
             [name, start, length],
         )
         data = cur.fetchone()[0]
@@ -511,7 +514,9 @@ def ship(vault, schema, subscription):
     with psycopg.connect(row[0], autocommit=True, application_name="pgtrail.audit vault_logs") as source:
         with source.cursor() as cur:
             cur.execute(
-                sql.SQL("SELECT name, size, head FROM {}.{}()").format(n["schema"], sql.Identifier(LIST_FUNCTION))
+                sql.SQL("SELECT name, size, head FROM {}.{}()").format(
+                    sql.Identifier(SOURCE_SCHEMA), sql.Identifier(LIST_FUNCTION)
+                )
             )
             listing = [dict(name=r[0], size=r[1], head=None if r[2] is None else bytes(r[2])) for r in cur.fetchall()]
         reads, gaps, closed = plan_files(listing, known)

@@ -32,7 +32,6 @@ def source_argument_spec():
     spec = postgres.connection_argument_spec()
     spec.update(
         databases=dict(type="list", elements="str", required=True),
-        schema=dict(type="str", default="audit"),
         user=dict(type="str", default="pgtrail_vault"),
     )
     return spec
@@ -76,11 +75,14 @@ def function_steps(current, wanted, user):
     return steps
 
 
-def _source_database(session, schema, user):
+def _source_database(session, user, role_exists):
+    """The schema of the reading functions (USAGE for the vault's login only), and the functions."""
+    schema = vault_logs.SOURCE_SCHEMA
     if not session.scalar("SELECT count(*) FROM pg_catalog.pg_namespace WHERE nspname = %s", [schema]):
-        if session.module.check_mode:
-            return "the trail schema %s is not built yet" % schema
-        return None
+        session.change(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+        session.change(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(sql.Identifier(schema), sql.Identifier(user)))
+    elif not role_exists or not session.scalar("SELECT has_schema_privilege(%s, %s, 'USAGE')", [user, schema]):
+        session.change(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(sql.Identifier(schema), sql.Identifier(user)))
     wanted = vault_logs.function_sql(schema)
     rows = dict((r["name"], r) for r in session.query(vault_logs.FUNCTION_STATE, [schema, sorted(wanted)]))
     for name, (create, body) in sorted(wanted.items()):
@@ -95,21 +97,20 @@ def _source_database(session, schema, user):
                 role = step.split(" ", 1)[1]
                 grantee = sql.SQL("PUBLIC") if role == "PUBLIC" else sql.Identifier(role)
                 session.change(sql.SQL("REVOKE ALL ON FUNCTION {} FROM {}").format(function, grantee))
-    return None
 
 
 def run_source(module):
     """The vault_log_source module's one call."""
     params = module.params
-    queries, notes, databases = [], [], {}
+    queries, databases = [], {}
     for database in params["databases"]:
         session = postgres.open_session(module, dbname=database, autocommit=True)
         try:
-            if not session.query("SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = %s", [params["user"]]):
-                if not module.check_mode:
-                    module.fail_json(msg="role %s does not exist (the vault_source module makes it)" % params["user"])
+            role_exists = bool(session.query("SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = %s", [params["user"]]))
+            if not role_exists and not module.check_mode:
+                module.fail_json(msg="role %s does not exist (the vault_source module makes it)" % params["user"])
             with session.conn.transaction():
-                note = _source_database(session, params["schema"], params["user"])
+                _source_database(session, params["user"], role_exists)
             settings = session.query(LOG_SETTINGS)[0]
         except psycopg.Error as exc:
             module.fail_json(
@@ -118,8 +119,6 @@ def run_source(module):
             )
         finally:
             session.close()
-        if note:
-            notes.append("database %s: %s" % (database, note))
         databases[database] = dict(changed=bool(session.executed_queries))
         queries.extend("%s -- database %s" % (q, database) for q in session.executed_queries)
     problems = jsonlog_problems(settings["destination"], settings["collector"]) if params["databases"] else []
@@ -130,7 +129,6 @@ def run_source(module):
         databases=databases,
         jsonlog=not problems,
         problems=problems,
-        notes=notes,
         executed_queries=queries,
     )
 

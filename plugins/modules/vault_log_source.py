@@ -12,8 +12,10 @@ module: vault_log_source
 short_description: Let the audit vault read this server's jsonlog files, and nothing else
 version_added: 0.2.0
 description:
-  - On a source of the audit vault, in the trail schema O(schema) of each of O(databases), makes
-    two C(SECURITY DEFINER) functions owned by the login that runs the module (a superuser) -
+  - On a source of the audit vault, in each of O(databases), makes the schema C(pgtrail_vault_log)
+    (C(USAGE) for O(user) only; apart from the trail's schema, whose lockdown lets only its readers
+    run its functions) and in it two C(SECURITY DEFINER) functions owned by the login that runs the
+    module (a superuser) -
     C(server_log_files()) lists the C(.json) files of the log directory (name, size, time, first
     bytes) and C(server_log_read(file, offset, length)) reads a byte range of one of them; a name
     that C(pg_ls_logdir()) does not list, or that does not end in C(.json), reads nothing. Both pin
@@ -38,10 +40,6 @@ options:
     type: list
     elements: str
     required: true
-  schema:
-    description: The trail's schema in those databases.
-    type: str
-    default: audit
   user:
     description: The vault's login on this server (M(pgtrail.audit.vault_source) makes it).
     type: str
@@ -71,11 +69,6 @@ jsonlog:
   type: bool
 problems:
   description: Why the server writes no jsonlog yet.
-  returned: always
-  type: list
-  elements: str
-notes:
-  description: Databases skipped in check mode because their trail is not built yet.
   returned: always
   type: list
   elements: str

@@ -359,7 +359,9 @@ def test_the_server_log_in_the_vault_is_guarded_and_has_no_gap_in_normal_operati
     a = sources[0]
     denied = a.psql("SET ROLE pgtrail_vault; SELECT pg_read_binary_file('global/pg_control')", db=DB, check=False)
     assert "permission denied" in denied.stderr
-    outside = "SET ROLE pgtrail_vault; SELECT audit.server_log_read('../postgresql.auto.conf', 0, 100) IS NULL"
+    outside = (
+        "SET ROLE pgtrail_vault; SELECT pgtrail_vault_log.server_log_read('../postgresql.auto.conf', 0, 100) IS NULL"
+    )
     assert a.psql(outside, db=DB) == "t"
 
 
