@@ -12,9 +12,9 @@ import hashlib
 import os
 
 from ansible.module_utils.common.text.converters import to_text
-from ansible.plugins.action import ActionBase
 
 from ansible_collections.pgtrail.audit.plugins.plugin_utils import checkpoint as cp
+from ansible_collections.pgtrail.audit.plugins.plugin_utils.note_action import NoteAction
 
 ARGUMENT_SPEC = dict(
     path=dict(type="path", required=True),
@@ -43,48 +43,40 @@ def digests(directory):
     return found
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
+class ActionModule(NoteAction):
+    ARGUMENT_SPEC = ARGUMENT_SPEC
     _VALID_ARGS = frozenset(ARGUMENT_SPEC)
-    _supports_check_mode = True
 
-    def run(self, tmp=None, task_vars=None):
-        result = super(ActionModule, self).run(tmp, task_vars)
-        del tmp
-        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+    def act(self, args, result):
         directory = args["path"]
         note_path = os.path.join(directory, cp.BUNDLE_NOTE)
         result.update(changed=False, problems=[], note=note_path)
-        try:
-            if not os.path.isdir(directory):
-                raise cp.NoteError("%s is not a directory" % directory)
-            vkey, private = cp.keys(args["key"], args["key_name"], args["vkey"])
-            result["vkey"] = vkey
-            found = digests(directory)
-            existing = None
-            if os.path.exists(note_path):
-                with open(note_path, "rb") as handle:
-                    existing = to_text(handle.read())
-            if args["state"] == "verified":
-                if existing is None:
-                    raise cp.NoteError("%s has no %s: the bundle was never signed" % (directory, cp.BUNDLE_NOTE))
-                result["problems"] = cp.bundle_problems(cp.open_note(existing, vkey), found)
-                if result["problems"]:
-                    result.update(failed=True, msg="the bundle %s does not verify: %s" % (
-                        directory, "; ".join(result["problems"])))  # fmt: skip
-                return result
-            if private is None:
-                raise cp.NoteError("key and key_name are required to sign a bundle")
-            text = cp.bundle_text(found)
-            try:
-                if existing is not None and cp.open_note(existing, vkey) == text:
-                    return result
-            except cp.NoteError:
-                pass  # an old or foreign note is replaced
-            note = cp.sign(text, args["key_name"], private)
-        except cp.NoteError as exc:
-            result.update(failed=True, msg=str(exc))
+        if not os.path.isdir(directory):
+            raise cp.NoteError("%s is not a directory" % directory)
+        vkey, private = cp.keys(args["key"], args["key_name"], args["vkey"])
+        result["vkey"] = vkey
+        found = digests(directory)
+        existing = None
+        if os.path.exists(note_path):
+            with open(note_path, "rb") as handle:
+                existing = to_text(handle.read())
+        if args["state"] == "verified":
+            if existing is None:
+                raise cp.NoteError("%s has no %s: the bundle was never signed" % (directory, cp.BUNDLE_NOTE))
+            result["problems"] = cp.bundle_problems(cp.open_note(existing, vkey), found)
+            if result["problems"]:
+                result.update(failed=True, msg="the bundle %s does not verify: %s" % (
+                    directory, "; ".join(result["problems"])))  # fmt: skip
             return result
+        if private is None:
+            raise cp.NoteError("key and key_name are required to sign a bundle")
+        text = cp.bundle_text(found)
+        try:
+            if existing is not None and cp.open_note(existing, vkey) == text:
+                return result
+        except cp.NoteError:
+            pass  # an old or foreign note is replaced
+        note = cp.sign(text, args["key_name"], private)
         result["changed"] = True
         if not self._task.check_mode:
             with open(note_path, "w", encoding="utf-8") as handle:

@@ -11,9 +11,8 @@ __metaclass__ = type
 import datetime
 import os
 
-from ansible.plugins.action import ActionBase
-
 from ansible_collections.pgtrail.audit.plugins.plugin_utils import checkpoint as cp
+from ansible_collections.pgtrail.audit.plugins.plugin_utils.note_action import NoteAction
 
 ARGUMENT_SPEC = dict(
     history=dict(type="path"),
@@ -55,32 +54,24 @@ def _new_note(head, previous, name, private):
     return cp.sign(text, name, private)
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
+class ActionModule(NoteAction):
+    ARGUMENT_SPEC = ARGUMENT_SPEC
     _VALID_ARGS = frozenset(ARGUMENT_SPEC)
-    _supports_check_mode = True
 
-    def run(self, tmp=None, task_vars=None):
-        result = super(ActionModule, self).run(tmp, task_vars)
-        del tmp
-        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+    def act(self, args, result):
         path = args["history"]
         result.update(changed=False, previous=None, note=None, vkey=None)
-        try:
-            vkey, private = cp.keys(args["key"], args["key_name"], args["vkey"])
-            result["vkey"] = vkey
-            previous = cp.last_entry(_read(path), vkey, path) if path else None
-            result["previous"] = previous
-            if args["head"] is None:
-                return result
-            if not path:
-                raise cp.NoteError("history is required with head (the file the checkpoint is appended to)")
-            if private is None:
-                raise cp.NoteError("key and key_name are required to sign a head")
-            note = _new_note(args["head"], previous, args["key_name"], private)
-        except cp.NoteError as exc:
-            result.update(failed=True, msg=str(exc))
+        vkey, private = cp.keys(args["key"], args["key_name"], args["vkey"])
+        result["vkey"] = vkey
+        previous = cp.last_entry(_read(path), vkey, path) if path else None
+        result["previous"] = previous
+        if args["head"] is None:
             return result
+        if not path:
+            raise cp.NoteError("history is required with head (the file the checkpoint is appended to)")
+        if private is None:
+            raise cp.NoteError("key and key_name are required to sign a head")
+        note = _new_note(args["head"], previous, args["key_name"], private)
         if note is None:
             return result
         at = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -453,42 +453,33 @@ def switch_off(reach_rows, grants, owners):
         rows = reach[login]
         own = next((r for r in rows if r["role"] == login), None) or {}
         if own.get("superuser"):
-            found.append(dict(role=login, kind="superuser", via=[], database=None, what=[]))
+            found.append(_finding(login, "superuser"))
             continue
         settable = [r for r in rows if r["settable"] and r["role"] != login]
         usable = set(r["role"] for r in rows if r["inherited"] or r["settable"]) | set(["PUBLIC"])
-        supers = sorted(r["role"] for r in settable if r["superuser"])
+        supers = [r["role"] for r in settable if r["superuser"]]
         if supers:
-            found.append(dict(role=login, kind="becomes_superuser", via=supers, database=None, what=[]))
+            found.append(_finding(login, "becomes_superuser", supers))
         held = [g for g in grants if g["role"] in usable]
         if held:
-            found.append(
-                dict(
-                    role=login,
-                    kind="set_parameter",
-                    via=sorted(set(g["role"] for g in held if g["role"] != login)),
-                    database=None,
-                    what=sorted(set(g["parameter"] for g in held)),
-                )
-            )
-        bypass = sorted(r["role"] for r in settable if r["bypassrls"])
+            via = [g["role"] for g in held if g["role"] != login]
+            found.append(_finding(login, "set_parameter", via, [g["parameter"] for g in held]))
+        bypass = [r["role"] for r in settable if r["bypassrls"]]
         if own.get("bypassrls") or bypass:
-            found.append(dict(role=login, kind="bypassrls", via=bypass, database=None, what=[]))
+            found.append(_finding(login, "bypassrls", bypass))
         if own.get("replication"):
-            found.append(dict(role=login, kind="replication", via=[], database=None, what=[]))
+            found.append(_finding(login, "replication"))
         for database in sorted(owners):
             tables = [t for t in owners[database] if t["owner"] in usable]
             if tables:
-                found.append(
-                    dict(
-                        role=login,
-                        kind="owns_audited_tables",
-                        via=sorted(set(t["owner"] for t in tables if t["owner"] != login)),
-                        database=database,
-                        what=sorted(t["table"] for t in tables),
-                    )
-                )
+                via = [t["owner"] for t in tables if t["owner"] != login]
+                found.append(_finding(login, "owns_audited_tables", via, [t["table"] for t in tables], database))
     return found
+
+
+def _finding(role, kind, via=(), what=(), database=None):
+    """One row of switch_off()."""
+    return dict(role=role, kind=kind, via=sorted(set(via)), database=database, what=sorted(set(what)))
 
 
 def library_listed(entries, library, pkglibdir):

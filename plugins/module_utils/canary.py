@@ -263,36 +263,34 @@ def ensure_table(session, role, schema):
     return made or not granted
 
 
+# A role's own settings, per database (NULL: in every database).
+ROLE_SETTINGS = (
+    "SELECT d.datname::text AS database, s.setconfig FROM pg_catalog.pg_db_role_setting s "
+    "JOIN pg_catalog.pg_roles r ON r.oid = s.setrole "
+    "LEFT JOIN pg_catalog.pg_database d ON d.oid = s.setdatabase WHERE r.rolname = %s"
+)
+
+
+def _pgaudit_settings_of(session, role):
+    """[(database or None, name, value)] of the pgaudit settings the catalog holds for ``role``."""
+    return [
+        (row["database"], name, value)
+        for row in session.query(ROLE_SETTINGS, [role])
+        for name, value in settings_lib.parse_setconfig(row["setconfig"]).items()
+        if settings_lib.is_pgaudit_name(name)
+    ]
+
+
 def _borrow(session, role, donor):
     """Give the canary role exactly the pgaudit settings the catalog holds for ``donor`` (None:
     none at all), per database, so its next session gets the donor's values."""
-    rows = session.query(
-        "SELECT d.datname::text AS database, s.setconfig FROM pg_catalog.pg_db_role_setting s "
-        "JOIN pg_catalog.pg_roles r ON r.oid = s.setrole "
-        "LEFT JOIN pg_catalog.pg_database d ON d.oid = s.setdatabase WHERE r.rolname = %s",
-        [role],
-    )
-    for row in rows:
-        for entry in row["setconfig"] or []:
-            name = entry.split("=", 1)[0]
-            if settings_lib.is_pgaudit_name(name):
-                session.change(
-                    _alter_role(role, row["database"], sql.SQL("RESET {}").format(sql.Identifier(*name.split("."))))
-                )
+    for database, name, _value in _pgaudit_settings_of(session, role):
+        session.change(_alter_role(role, database, sql.SQL("RESET {}").format(sql.Identifier(*name.split(".")))))
     if donor is None:
         return
-    rows = session.query(
-        "SELECT d.datname::text AS database, s.setconfig FROM pg_catalog.pg_db_role_setting s "
-        "JOIN pg_catalog.pg_roles r ON r.oid = s.setrole "
-        "LEFT JOIN pg_catalog.pg_database d ON d.oid = s.setdatabase WHERE r.rolname = %s",
-        [donor],
-    )
-    for row in rows:
-        for entry in row["setconfig"] or []:
-            name, _sep, value = entry.partition("=")
-            if settings_lib.is_pgaudit_name(name):
-                statement = sql.SQL("SET {} = {}").format(sql.Identifier(*name.split(".")), sql.Literal(value))
-                session.change(_alter_role(role, row["database"], statement))
+    for database, name, value in _pgaudit_settings_of(session, donor):
+        statement = sql.SQL("SET {} = {}").format(sql.Identifier(*name.split(".")), sql.Literal(value))
+        session.change(_alter_role(role, database, statement))
 
 
 def _alter_role(role, database, action):
@@ -475,8 +473,7 @@ def check_trail(module, session, database, trail_schema, schema, password):
 
 def argument_spec():
     """The canary module's options, the connection's among them."""
-    spec = postgres.connection_argument_spec()
-    spec.update(
+    return postgres.connection_argument_spec(
         role=dict(type="str", default="pgtrail_canary"),
         schema=dict(type="str", default="pgtrail_canary"),
         trail_schema=dict(type="str", default="audit"),
@@ -489,7 +486,6 @@ def argument_spec():
         log_file=dict(type="path"),
         canary_host=dict(type="str", default=""),
     )
-    return spec
 
 
 def run(module):

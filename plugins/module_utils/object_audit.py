@@ -113,19 +113,17 @@ def statement(role, schema, table, verb, privileges, columns):
 
 def argument_spec():
     """The object_audit module's options (audit_plan plans object auditing with them too)."""
-    spec = postgres.connection_argument_spec()
     grant = dict(
         database=dict(type="str", required=True),
         table=dict(type="str", required=True),
         privileges=dict(type="list", elements="str", required=True),
         columns=dict(type="list", elements="str"),
     )
-    spec.update(
+    return postgres.connection_argument_spec(
         role=dict(type="str", default="audit_objects"),
         grants=dict(type="list", elements="dict", default=[], options=grant),
         exclusive=dict(type="bool", default=True),
     )
-    return spec
 
 
 def check_role(module, session):

@@ -54,8 +54,7 @@ DEPRECATED_PROFILE = "profile %s is renamed %s; the old name is removed in relea
 
 def argument_spec():
     """The pgaudit_settings module's options (audit_plan plans the settings with them too)."""
-    spec = postgres.connection_argument_spec()
-    spec.update(
+    return postgres.connection_argument_spec(
         profile=dict(type="str", choices=["baseline", "cis", "stig", "coverage", "seed"]),
         system=dict(type="dict"),
         server_settings=dict(type="dict"),
@@ -63,7 +62,6 @@ def argument_spec():
         roles=dict(type="dict"),
         remove_unlisted=dict(type="bool", default=False),
     )
-    return spec
 
 
 class Refused(Exception):

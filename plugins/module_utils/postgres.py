@@ -34,9 +34,10 @@ except ImportError:  # pragma: no cover - depends on the target
 SSL_MODES = ["allow", "disable", "prefer", "require", "verify-ca", "verify-full"]
 
 
-def connection_argument_spec():
-    """Options every module shares; documented once in the ``connection`` doc fragment."""
-    return dict(
+def connection_argument_spec(**options):
+    """Options every module shares, documented once in the ``connection`` doc fragment, then the
+    module's own ``options``."""
+    spec = dict(
         login_user=dict(type="str", default="postgres", aliases=["login"]),
         login_password=dict(type="str", default="", no_log=True),
         login_host=dict(type="str", default=""),
@@ -48,6 +49,8 @@ def connection_argument_spec():
         connect_timeout=dict(type="int", default=10),
         connect_params=dict(type="dict", default={}),
     )
+    spec.update(options)
+    return spec
 
 
 def connection_kwargs(params, dbname=None):

@@ -32,6 +32,11 @@ EXAMPLE_SCOPE = yaml.safe_load((ROOT / "examples" / "inventory" / "group_vars" /
 # per host (benchmarks/run --sections steady times it).
 STEADY_REMOTE_CALLS = 1
 
+# Tasks the controller evaluates for each host on a re-run that changes nothing: the validation
+# and the read (audit_plan among them). Such a host is idle and sits out the plays after the read,
+# whose tasks, even skipped, would each cost every host a worker on the controller.
+STEADY_HOST_TASKS = 12
+
 # Actions the controller runs itself, without a module run on the host.
 CONTROLLER_ACTIONS = {
     "ansible.builtin.%s" % name
@@ -257,6 +262,8 @@ def test_a_steady_rerun_runs_one_module_per_host_and_a_step_with_a_plan_through_
     steady = run_playbook("site.yml", [host], group_vars=EXAMPLE_SCOPE)
     assert steady.rc == 0 and steady.changed_tasks(host.name) == [], steady.output
     assert len(remote_calls(steady, host.name)) <= STEADY_REMOTE_CALLS, remote_calls(steady, host.name)
+    evaluated = [name for name, _result in steady.results(host.name)]
+    assert len(evaluated) <= STEADY_HOST_TASKS, evaluated
 
     # One change behind each step the read plans: the steps whose plan is not empty run, through
     # their own modules, and --check --diff shows exactly what the real run then changes.

@@ -16,13 +16,9 @@ from ansible_collections.pgtrail.audit.plugins.module_utils import postgres
 
 def argument_spec(**options):
     """The connection's options, ``database`` and ``schema``, then the module's own ``options``."""
-    spec = postgres.connection_argument_spec()
-    spec.update(
-        database=dict(type="str", required=True),
-        schema=dict(type="str", default="audit"),
+    return postgres.connection_argument_spec(
+        database=dict(type="str", required=True), schema=dict(type="str", default="audit"), **options
     )
-    spec.update(options)
-    return spec
 
 
 # One entry of audit_trail's option ``schemas``.

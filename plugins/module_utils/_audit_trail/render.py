@@ -448,25 +448,39 @@ def retention_setting(on):
     )
 
 
-def insert_only_statements(schema, plan):
-    """The statements of plan_insert_only()."""
+# skip_applied's trigger on each of the trail's tables: BEFORE each row, so it drops what a
+# logical replication worker applies (the insert-only trigger's CREATE is in sql_chain).
+CREATE_SKIP_TRIGGER = (
+    "CREATE TRIGGER {name} BEFORE INSERT OR UPDATE OR DELETE ON {table} FOR EACH ROW EXECUTE FUNCTION {function}()"
+)
+
+
+def _table_trigger_statements(schema, plan, name, create, function, mode):
+    """The statements of a [(table, steps)] plan of the trigger ``name`` on the trail's tables: its
+    DROP, its CREATE (``create``, calling ``function``) or its ENABLE ``mode`` (ALWAYS, REPLICA)."""
     sql = postgres.sql
-    trigger = sql.Identifier(INSERT_ONLY_TRIGGER)
+    trigger = sql.Identifier(name)
     statements = []
     for table, steps in plan:
         relation = sql.Identifier(schema, table)
         for step in steps:
             if step == "drop":
-                statements.append(sql.SQL("DROP TRIGGER {} ON {}").format(trigger, relation))
+                statement = sql.SQL("DROP TRIGGER {} ON {}").format(trigger, relation)
             elif step == "create":
-                statements.append(
-                    sql.SQL(CREATE_INSERT_ONLY_TRIGGER).format(
-                        name=trigger, table=relation, function=sql.Identifier(schema, INSERT_ONLY_FUNCTION)
-                    )
+                statement = sql.SQL(create).format(
+                    name=trigger, table=relation, function=sql.Identifier(schema, function)
                 )
             else:
-                statements.append(sql.SQL("ALTER TABLE {} ENABLE ALWAYS TRIGGER {}").format(relation, trigger))
+                statement = sql.SQL("ALTER TABLE {} ENABLE {} TRIGGER {}").format(relation, sql.SQL(mode), trigger)
+            statements.append(statement)
     return statements
+
+
+def insert_only_statements(schema, plan):
+    """The statements of plan_insert_only()."""
+    return _table_trigger_statements(
+        schema, plan, INSERT_ONLY_TRIGGER, CREATE_INSERT_ONLY_TRIGGER, INSERT_ONLY_FUNCTION, "ALWAYS"
+    )
 
 
 def owner_statement(kind, name, owner):
@@ -485,23 +499,8 @@ def chain_retention_statement(schema, cutoff):
 
 
 def skip_trigger_statements(schema, plan):
-    sql = postgres.sql
-    trigger = sql.Identifier(SKIP_TRIGGER)
-    statements = []
-    for table, steps in plan:
-        relation = sql.Identifier(schema, table)
-        for step in steps:
-            if step == "drop":
-                statements.append(sql.SQL("DROP TRIGGER {} ON {}").format(trigger, relation))
-            elif step == "create":
-                statements.append(
-                    sql.SQL(
-                        "CREATE TRIGGER {} BEFORE INSERT OR UPDATE OR DELETE ON {} FOR EACH ROW EXECUTE FUNCTION {}()"
-                    ).format(trigger, relation, sql.Identifier(schema, "skip_applied"))
-                )
-            else:
-                statements.append(sql.SQL("ALTER TABLE {} ENABLE REPLICA TRIGGER {}").format(relation, trigger))
-    return statements
+    """The statements of plan_skip_triggers()."""
+    return _table_trigger_statements(schema, plan, SKIP_TRIGGER, CREATE_SKIP_TRIGGER, "skip_applied", "REPLICA")
 
 
 def chain_trigger_statements(schema, steps):

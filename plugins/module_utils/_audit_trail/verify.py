@@ -217,18 +217,24 @@ def bounded(session, lock_timeout, connect, what, run):
             watcher.join()
 
 
+def _count(option, value):
+    """``value`` as a whole number of 0 or more, or ValueError naming ``option``."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ValueError("%s must be a whole number, got %r" % (option, value))
+    if number < 0:
+        raise ValueError("%s must be 0 or more, got %d" % (option, number))
+    return number
+
+
 def check_expected_head(head):
     """(seq, hash) from an expected_head option ({seq, hash}, hash optional), or ValueError."""
     if head is None:
         return None, None
     if not isinstance(head, dict) or "seq" not in head:
         raise ValueError("expected_head must be a dictionary with seq (and hash), as chain_verify returns it in head")
-    try:
-        seq = int(head["seq"])
-    except (TypeError, ValueError):
-        raise ValueError("expected_head.seq must be a whole number, got %r" % (head["seq"],))
-    if seq < 0:
-        raise ValueError("expected_head.seq must be 0 or more, got %d" % seq)
+    seq = _count("expected_head.seq", head["seq"])
     digest = head.get("hash")
     if digest is not None and not _HASH.match(str(digest)):
         raise ValueError("expected_head.hash must be 64 hexadecimal digits (a SHA-256), got %r" % (digest,))
@@ -242,12 +248,7 @@ def check_checkpoint(checkpoint):
         return None, None
     if not isinstance(checkpoint, dict) or "size" not in checkpoint or "root" not in checkpoint:
         raise ValueError("checkpoint must be a dictionary with size and root (a signed checkpoint's values)")
-    try:
-        size = int(checkpoint["size"])
-    except (TypeError, ValueError):
-        raise ValueError("checkpoint.size must be a whole number, got %r" % (checkpoint["size"],))
-    if size < 0:
-        raise ValueError("checkpoint.size must be 0 or more, got %d" % size)
+    size = _count("checkpoint.size", checkpoint["size"])
     try:
         root = base64.b64decode(str(checkpoint["root"]), validate=True)
     except (binascii.Error, ValueError):
