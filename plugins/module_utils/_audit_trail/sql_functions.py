@@ -277,8 +277,8 @@ BEGIN{audited_name}
         INSERT INTO {log} (kind, schema_name, table_name, action, new_data, actor_id, metadata)
         SELECT 'row', audited_schema, audited_table, 'INSERT', n.data, actor, replicated FROM {new_rows} AS n;
     ELSIF TG_OP = 'DELETE' THEN
-        INSERT INTO {log} (kind, schema_name, table_name, action, old_data, actor_id)
-        SELECT 'row', audited_schema, audited_table, 'DELETE', o.data, actor FROM {old_rows} AS o;
+        INSERT INTO {log} (kind, schema_name, table_name, action, old_data, actor_id, metadata)
+        SELECT 'row', audited_schema, audited_table, 'DELETE', o.data, actor, replicated FROM {old_rows} AS o;
     ELSIF TG_OP = 'UPDATE' THEN
         -- Old and new rows are paired by primary key, each row's JSON built once: the key's
         -- value for a one-column key, else the row minus its other columns. A row whose key
@@ -296,14 +296,14 @@ BEGIN{audited_name}
                AND NOT EXISTS (SELECT FROM pg_catalog.pg_index AS i
                                 WHERE i.indrelid = TG_RELID AND i.indisprimary AND a.attnum = ANY (i.indkey));
         END IF;
-        INSERT INTO {log} (kind, schema_name, table_name, action, old_data, new_data, actor_id)
+        INSERT INTO {log} (kind, schema_name, table_name, action, old_data, new_data, actor_id, metadata)
         WITH o AS MATERIALIZED (SELECT CASE WHEN key_column IS NULL THEN d.data - non_key ELSE d.data -> key_column END
                                        AS row_key, d.data
                                   FROM {old_rows} AS d),
              n AS MATERIALIZED (SELECT CASE WHEN key_column IS NULL THEN d.data - non_key ELSE d.data -> key_column END
                                        AS row_key, d.data
                                   FROM {new_rows} AS d)
-        SELECT 'row', audited_schema, audited_table, 'UPDATE', o.data, n.data, actor
+        SELECT 'row', audited_schema, audited_table, 'UPDATE', o.data, n.data, actor, replicated
           FROM o FULL JOIN n ON n.row_key = o.row_key
          WHERE o.data IS DISTINCT FROM n.data;
     END IF;
