@@ -209,26 +209,42 @@ def test_excluded_columns_never_reach_the_log_and_an_update_of_only_them_writes_
     assert scalar(pg, db, "SELECT count(*) FROM audit.audit_log WHERE audit_log::text LIKE '%secret-%'") == "0"
 
 
-def test_replica_mode_still_audits_rows_truncate_and_ddl(pg, db):
+@pytest.mark.parametrize("mode", ["row", "statement"])
+def test_replica_mode_still_audits_rows_truncate_and_ddl_and_marks_each_row_change(pg, db, mode):
     pg.psql("CREATE TABLE ledger (id int PRIMARY KEY, amount int)", db=db)
-    succeeded(trail(pg, db, tables=["ledger"]))
-    assert trail_triggers(pg, db) == ["ledger:pgtrail_audit_row:A", "ledger:pgtrail_audit_truncate:A"]
+    succeeded(trail(pg, db, tables=[dict(name="ledger", mode=mode)]))
+    row_triggers = (
+        ["pgtrail_audit_row"] if mode == "row" else ["pgtrail_audit_stmt_%s" % e for e in ("del", "ins", "upd")]
+    )
+    assert trail_triggers(pg, db) == ["ledger:%s:A" % t for t in row_triggers + ["pgtrail_audit_truncate"]]
     assert scalar(
         pg, db, "SELECT string_agg(evtname || ':' || evtenabled::text, ',' ORDER BY evtname) FROM pg_event_trigger"
     ) == ("pgtrail_audit_ddl:A,pgtrail_audit_drop:A")
     pg.psql(
         "SET session_replication_role = replica;"
-        "INSERT INTO ledger VALUES (1, 10);"
-        "UPDATE ledger SET amount = 11;"
+        "INSERT INTO ledger VALUES (1, 10), (2, 20);"
+        "UPDATE ledger SET amount = 11 WHERE id = 1;"
+        "DELETE FROM ledger WHERE id = 2;"
         "TRUNCATE ledger;"
         "ALTER TABLE ledger ADD COLUMN memo text;",
         db=db,
     )
-    assert log(pg, db, columns="kind, action") == [
-        dict(kind="row", action="INSERT"),
-        dict(kind="row", action="UPDATE"),
-        dict(kind="truncate", action="TRUNCATE"),
-        dict(kind="ddl", action="ALTER TABLE"),
+    # Each row change of a session in replica mode that is no replication worker: marked, with
+    # no subscription.
+    assert log(pg, db, columns="kind, action, metadata->>'replication_role' AS role") == [
+        dict(kind="row", action="INSERT", role="replica"),
+        dict(kind="row", action="INSERT", role="replica"),
+        dict(kind="row", action="UPDATE", role="replica"),
+        dict(kind="row", action="DELETE", role="replica"),
+        dict(kind="truncate", action="TRUNCATE", role=None),
+        dict(kind="ddl", action="ALTER TABLE", role=None),
+    ]
+    marks = log(pg, db, "kind = 'row'", "metadata")
+    assert marks == [dict(metadata={"replication_role": "replica", "subscription": None})] * 4
+    # Outside replica mode, no mark.
+    pg.psql("INSERT INTO ledger VALUES (3, 30); UPDATE ledger SET amount = 31; DELETE FROM ledger", db=db)
+    assert log(pg, db, "kind = 'row'", "action, metadata")[4:] == [
+        dict(action=action, metadata=None) for action in ("INSERT", "UPDATE", "DELETE")
     ]
 
 

@@ -263,9 +263,9 @@ def test_the_cost_of_each_table_is_its_writes_per_day_times_the_measured_bytes(r
     tables = {t["table"]: t for t in ledger["tables"]}
     assert tables["public.payments"]["under_trail"] and not tables["public.notes"]["under_trail"]
     assert tables["public.notes"]["changes"] == NOTES_ROWS and tables["public.payments"]["changes"] == PAYMENT_ROWS
-    assert ledger["days"] > 0 and ledger["bytes_per_change"] == 453
+    assert ledger["days"] > 0 and ledger["bytes_per_change"] == 448
     notes = tables["public.notes"]
-    assert abs(notes["bytes_per_day"] - notes["changes_per_day"] * 453) <= 453
+    assert abs(notes["bytes_per_day"] - notes["changes_per_day"] * 448) <= 448
     assert "docs/benchmarks.md" in report["cost_source"]
     markdown = (runs["converged_dir"] / "fleet-report.md").read_text()
     assert "**%s, database %s**: writes since" % (pg17.name, DB) in markdown

@@ -21,7 +21,7 @@ order; the DDL event trigger's function is in sql_ddl.py, the chain's in sql_cha
 - ``audit.log_event(...)``: application events, callable by the app roles (LOG_EVENT).
 
 Shared pieces: ACTOR_REQUIRED (require_actor), AUDITED_NAME (the name a trigger logs under),
-REPLICATION (metadata of a replicated change), NULLS (the mask of excluded columns).
+REPLICATION and REPLICATED (metadata of a replicated change), NULLS (the mask of excluded columns).
 
 All but current_actor, changed_fields and row_data are ``SECURITY DEFINER`` with
 ``search_path = pg_catalog, pg_temp`` and qualify every name. Templates are psycopg ``sql.SQL``
@@ -174,13 +174,19 @@ AUDITED_NAME = """
 
 # Changes a logical replication worker applies (it runs with session_replication_role = replica)
 # are marked in metadata with the subscription that applied them; any other session in replica
-# mode with a null subscription. The check of the setting is all that other writes pay.
+# mode with a null subscription. The check of the setting is all that other writes pay: the
+# trigger functions make it in PL/pgSQL (REPLICATED, into the variable replicated), not in their
+# INSERT, whose plan would otherwise carry the sub-select and set it up again at every executor
+# start: once per row in row mode, a tenth of a single-row write's CPU (docs/benchmarks.md).
 REPLICATION = (
-    "CASE WHEN pg_catalog.current_setting('session_replication_role') = 'replica' THEN "
     "pg_catalog.jsonb_build_object('replication_role', 'replica', 'subscription', "
     "(SELECT s.subname::text FROM pg_catalog.pg_stat_subscription AS s "
-    "WHERE s.pid = pg_catalog.pg_backend_pid() LIMIT 1)) END"
+    "WHERE s.pid = pg_catalog.pg_backend_pid() LIMIT 1))"
 )
+REPLICATED = """
+    IF pg_catalog.current_setting('session_replication_role') = 'replica' THEN
+        replicated := {replication};
+    END IF;"""
 
 # One row of a row trigger as JSON, for OLD and for NEW (into old_row or new_row; none when
 # TG_OP is INSERT or DELETE): to_jsonb() of the row, with excluded columns set to NULL first and
@@ -208,6 +214,7 @@ DECLARE
     old_row jsonb;
     new_row jsonb;
     actor text;
+    replicated jsonb;
     audited_schema text;
     audited_table text;
 BEGIN
@@ -216,9 +223,9 @@ BEGIN
     IF TG_OP = 'UPDATE' AND old_row = new_row THEN
         RETURN NULL; -- only excluded columns changed, or none did
     END IF;
-    actor := {current_actor}();{required}{audited_name}
+    actor := {current_actor}();{required}{audited_name}{replicated}
     INSERT INTO {log} (kind, schema_name, table_name, action, old_data, new_data, actor_id, metadata)
-    VALUES ('row', audited_schema, audited_table, TG_OP, old_row, new_row, actor, {replication});
+    VALUES ('row', audited_schema, audited_table, TG_OP, old_row, new_row, actor, replicated);
     RETURN NULL;
 END
 """
@@ -246,6 +253,7 @@ DECLARE
     key_column text;
     non_key text[];
     actor text;
+    replicated jsonb;
     audited_schema text;
     audited_table text;
 BEGIN{audited_name}
@@ -264,13 +272,13 @@ BEGIN{audited_name}
     IF pg_catalog.cardinality(hidden) > 0 THEN
         mask := {hidden_nulls};
     END IF;
-    actor := {current_actor}();{required}
+    actor := {current_actor}();{required}{replicated}
     IF TG_OP = 'INSERT' THEN
         INSERT INTO {log} (kind, schema_name, table_name, action, new_data, actor_id, metadata)
-        SELECT 'row', audited_schema, audited_table, 'INSERT', n.data, actor, {replication} FROM {new_rows} AS n;
+        SELECT 'row', audited_schema, audited_table, 'INSERT', n.data, actor, replicated FROM {new_rows} AS n;
     ELSIF TG_OP = 'DELETE' THEN
-        INSERT INTO {log} (kind, schema_name, table_name, action, old_data, actor_id)
-        SELECT 'row', audited_schema, audited_table, 'DELETE', o.data, actor FROM {old_rows} AS o;
+        INSERT INTO {log} (kind, schema_name, table_name, action, old_data, actor_id, metadata)
+        SELECT 'row', audited_schema, audited_table, 'DELETE', o.data, actor, replicated FROM {old_rows} AS o;
     ELSIF TG_OP = 'UPDATE' THEN
         -- Old and new rows are paired by primary key, each row's JSON built once: the key's
         -- value for a one-column key, else the row minus its other columns. A row whose key
@@ -288,14 +296,14 @@ BEGIN{audited_name}
                AND NOT EXISTS (SELECT FROM pg_catalog.pg_index AS i
                                 WHERE i.indrelid = TG_RELID AND i.indisprimary AND a.attnum = ANY (i.indkey));
         END IF;
-        INSERT INTO {log} (kind, schema_name, table_name, action, old_data, new_data, actor_id)
+        INSERT INTO {log} (kind, schema_name, table_name, action, old_data, new_data, actor_id, metadata)
         WITH o AS MATERIALIZED (SELECT CASE WHEN key_column IS NULL THEN d.data - non_key ELSE d.data -> key_column END
                                        AS row_key, d.data
                                   FROM {old_rows} AS d),
              n AS MATERIALIZED (SELECT CASE WHEN key_column IS NULL THEN d.data - non_key ELSE d.data -> key_column END
                                        AS row_key, d.data
                                   FROM {new_rows} AS d)
-        SELECT 'row', audited_schema, audited_table, 'UPDATE', o.data, n.data, actor
+        SELECT 'row', audited_schema, audited_table, 'UPDATE', o.data, n.data, actor, replicated
           FROM o FULL JOIN n ON n.row_key = o.row_key
          WHERE o.data IS DISTINCT FROM n.data;
     END IF;

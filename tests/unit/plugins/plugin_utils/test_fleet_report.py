@@ -4,6 +4,7 @@ from test_compliance import compliant
 
 from ansible_collections.pgtrail.audit.plugins.plugin_utils import escape
 from ansible_collections.pgtrail.audit.plugins.plugin_utils.compliance import evaluate
+from ansible_collections.pgtrail.audit.plugins.plugin_utils.cost import BYTES_PER_CHANGE
 from ansible_collections.pgtrail.audit.plugins.plugin_utils.report import fleet_model
 
 
@@ -132,7 +133,7 @@ def test_each_host_has_the_seed_coverage_and_the_cost_and_each_check_its_control
     assert [c["id"] for c in db1["seed_coverage"]][:2] == ["seed-authentication", "seed-authorization"]
     (finance,) = db1["cost"]
     assert finance["tables"][0]["under_trail"] and finance["tables"][0]["changes_per_day"] == 10.0
-    assert finance["bytes_per_change"] == 825  # the compliant host's finance log is hash-chained
+    assert finance["bytes_per_change"] == BYTES_PER_CHANGE["chain"]  # the compliant host's finance log is hash-chained
     assert db2["seed_coverage"] == [] and db2["cost"] == []
     assert all(check["controls"] for check in model["checks"])
     assert "docs/benchmarks.md" in model["cost_source"]
