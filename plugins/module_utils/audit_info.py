@@ -14,10 +14,11 @@ __metaclass__ = type
 
 import os
 
-from ansible_collections.pgtrail.audit.plugins.module_utils import audit_facts, audit_vault, pgconf, postgres
+from ansible_collections.pgtrail.audit.plugins.module_utils import audit_facts, pgconf, postgres
 from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail import verify as chain_verify
 from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.names import LOG, REGISTRY, sql_names
 from ansible_collections.pgtrail.audit.plugins.module_utils._audit_trail.sql_chain import CHAIN_UNSEALED, V2_ROWS
+from ansible_collections.pgtrail.audit.plugins.module_utils._audit_vault import slots as vault_slots
 from ansible_collections.pgtrail.audit.plugins.module_utils.audit_facts import (
     FIRST_NORMAL_OID,
     LOG_PRIVILEGES,
@@ -707,7 +708,7 @@ def evidence(module, session, facts, current):
         # The audit vault's slots (docs/vault.md); a standby has none of its own.
         replication=dict(
             databases=per_database(per_db, "replication"),
-            vault_slots=[] if facts["in_recovery"] else audit_vault.read_slots(session),
+            vault_slots=[] if facts["in_recovery"] else vault_slots.read_slots(session),
         ),
         backup=dict(databases=per_database(per_db, "backup", bool)),
         write_rates=dict(databases=per_database(per_db, "write_rates")),
@@ -720,7 +721,7 @@ def evidence(module, session, facts, current):
     for db in sorted(per_db):
         for warning in per_db[db]["replication"]["warnings"]:
             module.warn("Database %s: %s" % (db, warning))
-    for warning in audit_vault.slot_warnings(facts["replication"]["vault_slots"]):
+    for warning in vault_slots.slot_warnings(facts["replication"]["vault_slots"]):
         module.warn(warning)
     return facts
 
