@@ -31,9 +31,11 @@ PASSWORD = "bench-vault"
 STORE = "source/%s" % DB
 SAMPLES = """
 CREATE TEMP TABLE samples (lag double precision);
+-- psql does not substitute inside the DO block's quotes: the count goes through a setting.
+SET pgtrail_bench.samples = :samples;
 DO $$
 BEGIN
-    FOR i IN 1 .. :samples LOOP
+    FOR i IN 1 .. pg_catalog.current_setting('pgtrail_bench.samples')::int LOOP
         PERFORM pg_catalog.pg_sleep(0.1);
         INSERT INTO samples
         SELECT EXTRACT(epoch FROM r.replay_lag) FROM pg_catalog.pg_stat_replication AS r
