@@ -15,10 +15,11 @@ __metaclass__ = type
 
 import os
 
-from ansible_collections.pgtrail.audit.plugins.module_utils import audit_facts, audit_vault, postgres
+from ansible_collections.pgtrail.audit.plugins.module_utils import audit_facts, postgres
 from ansible_collections.pgtrail.audit.plugins.module_utils._audit_info.database import gather_database
 from ansible_collections.pgtrail.audit.plugins.module_utils._audit_info.server import DATABASES, gather, gather_server
 from ansible_collections.pgtrail.audit.plugins.module_utils._audit_info.session import read_only
+from ansible_collections.pgtrail.audit.plugins.module_utils._audit_vault import slots as vault_slots
 from ansible_collections.pgtrail.audit.plugins.module_utils.audit_facts import (
     effective_policy,
     library_listed,
@@ -129,7 +130,7 @@ def evidence(module, session, facts, current):
         # The audit vault's slots (docs/vault.md); a standby has none of its own.
         replication=dict(
             databases=per_database(per_db, "replication"),
-            vault_slots=[] if facts["in_recovery"] else audit_vault.read_slots(session),
+            vault_slots=[] if facts["in_recovery"] else vault_slots.read_slots(session),
         ),
         backup=dict(databases=per_database(per_db, "backup", bool)),
         write_rates=dict(databases=per_database(per_db, "write_rates")),
@@ -142,7 +143,7 @@ def evidence(module, session, facts, current):
     for db in sorted(per_db):
         for warning in per_db[db]["replication"]["warnings"]:
             module.warn("Database %s: %s" % (db, warning))
-    for warning in audit_vault.slot_warnings(facts["replication"]["vault_slots"]):
+    for warning in vault_slots.slot_warnings(facts["replication"]["vault_slots"]):
         module.warn(warning)
     return facts
 

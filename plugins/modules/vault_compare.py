@@ -22,6 +22,8 @@ description:
   - Reads only, on both ends; the result is returned, not judged - test RV(ok).
 extends_documentation_fragment:
   - pgtrail.audit.connection
+  - pgtrail.audit.vault
+  - pgtrail.audit.vault.source
 attributes:
   check_mode:
     support: full
@@ -34,26 +36,6 @@ options:
     description: The vault database of the source database.
     type: str
     required: true
-  schema:
-    description: The trail's schema (the same on both ends).
-    type: str
-    default: audit
-  conninfo:
-    description: How the vault reaches the source (as for M(pgtrail.audit.vault_store)).
-    type: str
-    required: true
-  source_database:
-    description: The source database.
-    type: str
-    required: true
-  user:
-    description: The vault's replication login on the source.
-    type: str
-    default: pgtrail_vault
-  password:
-    description: Its password.
-    type: str
-    required: true
   limit:
     description: At most this many ids listed per kind of difference (all are counted).
     type: int
@@ -64,14 +46,19 @@ seealso:
 
 EXAMPLES = r"""
 - name: Compare db1's finance log with the vault
-  become: true
-  become_user: postgres
   pgtrail.audit.vault_compare:
     database: db1/finance
     conninfo: host=db1.example.com port=5432
     source_database: finance
     password: "{{ vault_replication_password }}"
+  become: true
+  become_user: postgres
   register: compared
+
+- name: Fail naming the rows a superuser of db1 deleted or altered
+  ansible.builtin.assert:
+    that: compared.ok
+    fail_msg: "{{ compared.reason }}"
 """
 
 RETURN = r"""
@@ -124,22 +111,17 @@ reason:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.pgtrail.audit.plugins.module_utils import audit_vault, postgres
+from ansible_collections.pgtrail.audit.plugins.module_utils._audit_vault import common, compare
 
 
 def main():
-    argument_spec = postgres.connection_argument_spec()
-    argument_spec.update(
+    argument_spec = common.argument_spec(
+        ("schema", "conninfo", "source_database", "user", "password"),
         database=dict(type="str", required=True),
-        schema=dict(type="str", default="audit"),
-        conninfo=dict(type="str", required=True),
-        source_database=dict(type="str", required=True),
-        user=dict(type="str", default="pgtrail_vault"),
-        password=dict(type="str", required=True, no_log=True),
         limit=dict(type="int", default=1000),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    module.exit_json(**audit_vault.run_compare(module))
+    module.exit_json(**compare.run_compare(module))
 
 
 if __name__ == "__main__":

@@ -29,34 +29,13 @@ description:
     neither (system settings go through M(pgtrail.audit.pgaudit_settings)).
 extends_documentation_fragment:
   - pgtrail.audit.connection
-attributes:
-  check_mode:
-    support: full
-    description: Reports the statements that would run; changes nothing.
-  diff_mode:
-    support: none
-    description: The statements are listed in RV(executed_queries).
+  - pgtrail.audit.vault
+  - pgtrail.audit.vault.publication
 options:
   databases:
     description: The databases whose trail the vault receives (none - the login only).
     type: list
     elements: str
-    required: true
-  schema:
-    description: The trail's schema in those databases.
-    type: str
-    default: audit
-  publication:
-    description: The publication's name.
-    type: str
-    default: pgtrail_vault
-  user:
-    description: The vault's replication login on this server.
-    type: str
-    default: pgtrail_vault
-  password:
-    description: Its password (the vault's subscription connects with it).
-    type: str
     required: true
   reload:
     description: Reload the server's configuration at the end (after a change to C(pg_hba.conf)).
@@ -115,21 +94,17 @@ executed_queries:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.pgtrail.audit.plugins.module_utils import audit_vault, postgres
+from ansible_collections.pgtrail.audit.plugins.module_utils._audit_vault import common, source
 
 
 def main():
-    argument_spec = postgres.connection_argument_spec()
-    argument_spec.update(
+    argument_spec = common.argument_spec(
+        ("schema", "user", "password", "publication"),
         databases=dict(type="list", elements="str", required=True),
-        schema=dict(type="str", default="audit"),
-        publication=dict(type="str", default="pgtrail_vault"),
-        user=dict(type="str", default="pgtrail_vault"),
-        password=dict(type="str", required=True, no_log=True),
         reload=dict(type="bool", default=False),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    module.exit_json(**audit_vault.run_source(module))
+    module.exit_json(**source.run_source(module))
 
 
 if __name__ == "__main__":

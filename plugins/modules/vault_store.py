@@ -26,24 +26,14 @@ description:
     changed is altered, a disabled subscription enabled.
 extends_documentation_fragment:
   - pgtrail.audit.connection
-attributes:
-  check_mode:
-    support: full
-    description: Reports the statements that would run; changes nothing.
-  diff_mode:
-    support: none
-    description: The statements are listed in RV(executed_queries).
+  - pgtrail.audit.vault
+  - pgtrail.audit.vault.publication
+  - pgtrail.audit.vault.source
 options:
   database:
     description: The vault database of this source database.
     type: str
     required: true
-  schema:
-    description:
-      - The schema of the log's copy, the source's trail schema (logical replication matches
-        tables by qualified name).
-    type: str
-    default: audit
   owner:
     description: The NOLOGIN role that owns the vault's databases (created when missing).
     type: str
@@ -58,28 +48,6 @@ options:
     type: list
     elements: dict
     required: true
-  conninfo:
-    description:
-      - How the vault reaches the source, as a libpq connection string without database, user or
-        password (C(host=db1.example.com port=5432 sslmode=verify-full)).
-    type: str
-    required: true
-  source_database:
-    description: The source database.
-    type: str
-    required: true
-  user:
-    description: The vault's replication login on the source.
-    type: str
-    default: pgtrail_vault
-  password:
-    description: Its password.
-    type: str
-    required: true
-  publication:
-    description: The source's publication.
-    type: str
-    default: pgtrail_vault
   slot_name:
     description: The slot on the source (RV(pgtrail.audit.vault_source#module:databases)).
     type: str
@@ -135,27 +103,21 @@ executed_queries:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.pgtrail.audit.plugins.module_utils import audit_vault, postgres
+from ansible_collections.pgtrail.audit.plugins.module_utils._audit_vault import common, store
 
 
 def main():
-    argument_spec = postgres.connection_argument_spec()
-    argument_spec.update(
+    argument_spec = common.argument_spec(
+        ("schema", "conninfo", "source_database", "user", "password", "publication"),
         database=dict(type="str", required=True),
-        schema=dict(type="str", default="audit"),
         owner=dict(type="str", default="vault_owner"),
         reader_roles=dict(type="list", elements="str", default=[]),
         columns=dict(type="list", elements="dict", required=True),
-        conninfo=dict(type="str", required=True),
-        source_database=dict(type="str", required=True),
-        user=dict(type="str", default="pgtrail_vault"),
-        password=dict(type="str", required=True, no_log=True),
-        publication=dict(type="str", default="pgtrail_vault"),
         slot_name=dict(type="str", required=True),
         subscription=dict(type="str", default="pgtrail_vault"),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    module.exit_json(**audit_vault.run_store(module))
+    module.exit_json(**store.run_store(module))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import hmac
 
 import pytest
 
-from ansible_collections.pgtrail.audit.plugins.module_utils import audit_vault
+from ansible_collections.pgtrail.audit.plugins.module_utils._audit_vault import common, plan
 
 
 def pub(**kw):
@@ -38,12 +38,12 @@ def pub(**kw):
     ],
 )
 def test_the_publication_publishes_the_log_alone_inserts_only(current, steps):
-    assert audit_vault.publication_steps(current, "audit") == steps
+    assert plan.publication_steps(current, "audit") == steps
 
 
 def test_a_for_all_tables_publication_of_that_name_is_refused():
     with pytest.raises(ValueError, match="FOR ALL TABLES"):
-        audit_vault.publication_steps(pub(puballtables=True), "audit")
+        plan.publication_steps(pub(puballtables=True), "audit")
 
 
 def verifier(password, salt=b"0123456789abcdef", iterations=4096):
@@ -69,7 +69,7 @@ def verifier(password, salt=b"0123456789abcdef", iterations=4096):
     ],
 )
 def test_an_unchanged_password_is_recognised(stored, password, same):
-    assert audit_vault.scram_matches(stored, password) is same
+    assert plan.scram_matches(stored, password) is same
 
 
 def col(name, type_="text"):
@@ -77,12 +77,12 @@ def col(name, type_="text"):
 
 
 def test_the_copy_gains_the_sources_new_columns_and_reports_a_changed_type():
-    add, problems = audit_vault.column_steps(
+    add, problems = plan.column_steps(
         [col("id", "bigint"), col("note"), col("n", "integer")], [col("id", "bigint"), col("n", "bigint"), col("gone")]
     )
     assert add == [col("note")]
     assert problems == ["column n is bigint in the vault and integer on the source"]
-    _add, problems = audit_vault.column_steps([col(audit_vault.RECEIVED)], [])
+    _add, problems = plan.column_steps([col(common.RECEIVED)], [])
     assert "adds itself" in problems[0]
 
 
@@ -99,7 +99,7 @@ def test_the_copy_gains_the_sources_new_columns_and_reports_a_changed_type():
     ],
 )
 def test_the_comparison_names_each_difference_by_id(vault, source, expected):
-    result = audit_vault.compare_streams(vault, source, limit=10)
+    result = plan.compare_streams(vault, source, limit=10)
     for key in ("missing_on_source", "altered_on_source", "not_in_vault", "duplicated_in_vault"):
         assert result[key] == expected.get(key, []), key
         assert result["counts"][key] == len(expected.get(key, []))
@@ -107,10 +107,10 @@ def test_the_comparison_names_each_difference_by_id(vault, source, expected):
 
 
 def test_the_comparison_counts_every_difference_and_lists_up_to_the_limit():
-    result = audit_vault.compare_streams([(i, "a") for i in range(10)], [], limit=3)
+    result = plan.compare_streams([(i, "a") for i in range(10)], [], limit=3)
     assert result["missing_on_source"] == [0, 1, 2] and result["counts"]["missing_on_source"] == 10
-    assert "10 row(s) in the vault but missing on the source" in audit_vault.describe_compare(result)
+    assert "10 row(s) in the vault but missing on the source" in plan.describe_compare(result)
 
 
 def test_a_slot_is_named_by_its_database_oid():
-    assert audit_vault.slot_name(16384) == "pgtrail_vault_16384"
+    assert common.slot_name(16384) == "pgtrail_vault_16384"
