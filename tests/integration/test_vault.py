@@ -38,6 +38,7 @@ def inventory(vault, sources, with_vault=True):
                 "audit_vault_hba_line": "local all pgtrail_vault scram-sha-256",
                 "audit_vault_max_slot_wal_keep_size": "64MB",
                 "audit_vault_reader_roles": ["auditor"],
+                "audit_vault_log_interval": 2,
             }
         },
         "postgres": {"hosts": {s.name: {"audit_vault_conninfo": "host=/shared/%s" % s.name} for s in sources}},
@@ -275,6 +276,134 @@ def test_forward_only_a_superusers_update_delete_and_truncate_stay_in_the_vault_
     assert "altered on the source (ids %s)" % altered in messages
     assert "missing on the source (ids %s)" % deleted in messages
     assert "missing on the source (ids %s)" % ", ".join(truncated) in messages
+
+
+# ---- pgaudit's AUDIT lines in the vault (the sources' jsonlog, pulled by the vault's timer) ----
+
+# One statement per pgaudit class, all in one session (pgaudit.log = 'all' for it): the class, the
+# class pgaudit writes in the line (MISC_SET's statements are written as MISC: seen on 15 and 17),
+# the command pgaudit names, and the statement.
+CLASSES = [
+    ("READ", "READ", "SELECT", "SELECT count(*), '{token}' FROM public.orders"),
+    ("WRITE", "WRITE", "INSERT", "INSERT INTO public.orders VALUES (700, '{token}, with a comma')"),
+    ("FUNCTION", "FUNCTION", "DO", "DO $$ BEGIN PERFORM '{token}'; END $$"),
+    ("ROLE", "ROLE", "CREATE ROLE", 'CREATE ROLE "r_{token}"'),
+    ("DDL", "DDL", "CREATE TABLE", 'CREATE TABLE public."t_{token}" (a int, "b,c" text)'),
+    ("MISC", "MISC", "CHECKPOINT", "CHECKPOINT"),
+    ("MISC_SET", "MISC", "SET", "SET work_mem = '2MB'"),
+]
+
+
+def server_log(vault, source, query):
+    return vault.psql(query, db=store(source))
+
+
+@pytest.fixture(scope="module")
+def audited_sessions(fleet):
+    """One session of every class's statements on each source; {source name: token}."""
+    _vault, sources, _inv, _runs = fleet
+    sessions = {}
+    for source in sources:
+        token = "cls" + uuid.uuid4().hex[:8]
+        statements = ["SET pgaudit.log = 'all'"] + [s.format(token=token) for _c, _l, _m, s in CLASSES]
+        source.psql(";\n".join(statements) + ";", db=DB)
+        sessions[source.name] = token
+    return sessions
+
+
+@pytest.mark.parametrize("klass, label, command, statement", CLASSES, ids=[c[0] for c in CLASSES])
+@pytest.mark.parametrize("which", [0, 1], ids=["pg15", "pg17"])
+def test_statements_of_each_class_reach_the_vault_as_audit_rows(
+    fleet, audited_sessions, which, klass, label, command, statement
+):
+    vault, sources, _inv, _runs = fleet
+    source = sources[which]
+    token = audited_sessions[source.name]
+    # The session is the one whose READ line holds the token.
+    find = "SELECT DISTINCT session_id FROM audit.server_log WHERE class = 'READ' AND statement LIKE '%%%s%%'" % token
+    wait_for("the AUDIT lines of %s in the vault" % source.name, lambda: server_log(vault, source, find) != "")
+    session = server_log(vault, source, find)
+    want = "|".join(["SESSION", label, command, statement.format(token=token), DB, "postgres"])
+    rows = (
+        "SELECT string_agg(concat_ws('|', audit_type, class, command, rtrim(statement, ';'), database_name,"
+        " user_name), E'\\n')"
+        " FROM audit.server_log WHERE session_id = '%s'" % session
+    )
+    wait_for("the %s line of %s" % (klass, source.name), lambda: want in server_log(vault, source, rows).split("\n"))
+    # The line's session, line number, time and client are kept; its statement id is pgaudit's.
+    assert (
+        server_log(
+            vault,
+            source,
+            "SELECT bool_and(line_num IS NOT NULL AND log_time IS NOT NULL AND client = '[local]'"
+            " AND statement_id > 0 AND substatement_id > 0)"
+            " FROM audit.server_log WHERE session_id = '%s' AND class = '%s'" % (session, label),
+        )
+        == "t"
+    )
+
+
+def test_the_server_log_in_the_vault_is_guarded_and_has_no_gap_in_normal_operation(fleet, audited_sessions):
+    vault, sources, _inv, _runs = fleet
+    for source in sources:
+        db = store(source)
+        refused = vault.psql("DELETE FROM audit.server_log", db=db, check=False)
+        assert refused.returncode != 0 and "only vault_owner may change the vault" in refused.stderr
+        assert vault.psql("SET ROLE auditor; SELECT count(*) > 0 FROM audit.server_log", db=db) == "t"
+        assert vault.psql("SELECT count(*) FROM audit.server_log_gaps", db=db) == "0", source.name
+        # The DBA's own log is still written (stderr, now through the collector), beside the jsonlog.
+        assert (
+            source.psql("SELECT pg_current_logfile('stderr') IS NOT NULL AND pg_current_logfile('jsonlog') IS NOT NULL")
+            == "t"
+        )
+    # The vault's login reads the log directory's .json files through the two functions only.
+    a = sources[0]
+    denied = a.psql("SET ROLE pgtrail_vault; SELECT pg_read_binary_file('global/pg_control')", db=DB, check=False)
+    assert "permission denied" in denied.stderr
+    outside = (
+        "SET ROLE pgtrail_vault; SELECT pgtrail_vault_log.server_log_read('../postgresql.auto.conf', 0, 100) IS NULL"
+    )
+    assert a.psql(outside, db=DB) == "t"
+
+
+def test_a_removed_log_file_is_a_gap_that_vault_verify_reports(fleet):
+    vault, sources, inv, _runs = fleet
+    a = sources[0]
+    token = "gap" + uuid.uuid4().hex[:8]
+    vault.sh("systemctl stop pgtrail-vault-logs.timer")
+    try:
+        # One session across three files: the server's log is rotated twice while it runs.
+        statements = [
+            "SET pgaudit.log = 'read'",
+            "SELECT '%s-1'" % token,
+            "SELECT pg_rotate_logfile()",
+            "SELECT pg_sleep(1.2)",
+            "SELECT '%s-2'" % token,
+            "SELECT pg_rotate_logfile()",
+            "SELECT pg_sleep(1.2)",
+            "SELECT '%s-3'" % token,
+        ]
+        a.psql(";\n".join(statements) + ";", db=DB)
+        middle = a.sh("grep -l -- '%s-2' /var/lib/postgresql/%d/main/log/*.json" % (token, a.major)).stdout.split()
+        assert len(middle) == 1, middle
+        a.sh("rm %s" % middle[0])
+        run = playbook("vault_verify.yml", inv)
+    finally:
+        vault.sh("systemctl start pgtrail-vault-logs.timer")
+    assert run.rc != 0
+    db = store(a)
+    last = "SELECT session_id FROM audit.server_log WHERE rtrim(statement, ';') = %s" % ("'SELECT ''%s-3'''" % token)
+    session = vault.psql(last, db=db)
+    assert session, "the lines after the removed file reached the vault"
+    gap = vault.psql(
+        "SELECT first_line || '-' || last_line FROM audit.server_log_gaps WHERE kind = 'lines' AND session_id = '%s'"
+        % session,
+        db=db,
+    )
+    assert gap != "", "the session's lost lines are a recorded gap"
+    results = dict((name.split(" : ")[-1], result) for name, result in run.results(vault.name))
+    said = json.dumps(results["Say, per source database, what differs from the vault"])
+    assert "%s server log: session %s: line(s) %s to %s missing" % ((a.name, session) + tuple(gap.split("-"))) in said
 
 
 def slots(source):
