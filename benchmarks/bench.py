@@ -23,6 +23,8 @@ Sections (docs/benchmarks.md explains each):
   fleet    site.yml against benchmarks/peer/site.yml on 1..n fresh hosts: first converge, no-op
   steady   the no-op re-run of site.yml on 1, 3 and 6 of the same converged hosts (--limit), each
            as a ratio to the 1-host time of the same run: what the steady path costs per host
+  vault    a source's write rate with and without the audit vault's subscription, and the vault's
+           lag at 1,000 audited writes a second (benchmarks/vault.py; docs/vault.md)
 """
 
 import argparse
@@ -1541,8 +1543,8 @@ def parse_args(argv):
     parser.add_argument(
         "--sections",
         type=lambda text: [x.strip() for x in text.split(",") if x.strip()],
-        default=["writes", "bulk", "bytes", "profile", "fleet", "steady"],
-        help="run only these of writes,bulk,bytes,profile,fleet,steady (default: all)",
+        default=["writes", "bulk", "bytes", "profile", "fleet", "steady", "vault"],
+        help="run only these of writes,bulk,bytes,profile,fleet,steady,vault (default: all)",
     )
     args = parser.parse_args(argv)
     if "fleet" not in args.sections:
@@ -1596,9 +1598,15 @@ def main(argv=None):
     if args.steady_hosts:
         # Alone on the machine: the ratios are what each more host costs, not the neighbours.
         results["steady"] = steady_benchmark(args)
+    if "vault" in args.sections:
+        import vault  # benchmarks/vault.py, which uses this file's helpers
+
+        results["vault"] = vault.vault_benchmark(args)
     params["duration"] = time.monotonic() - started
     out = write_outputs(results, out_dir)
     print(text_table(results))
+    if "vault" in results:
+        print("\n".join(vault.text_lines(results["vault"])))
     say("wrote %s (benchmarks.md, benchmarks-ratios.png, benchmarks.json) in %.0f s" % (out, params["duration"]))
     return 0
 

@@ -20,6 +20,7 @@ ARGUMENT_SPEC = dict(
     key=dict(type="str", no_log=True),
     key_name=dict(type="str"),
     head=dict(type="dict"),
+    notes=dict(type="list", elements="str"),
 )
 
 
@@ -63,6 +64,12 @@ class ActionModule(NoteAction):
         result.update(changed=False, previous=None, note=None, vkey=None)
         vkey, private = cp.keys(args["key"], args["key_name"], args["vkey"])
         result["vkey"] = vkey
+        if args["notes"] is not None:
+            # A stored copy of a history (the vault's): every note, in the order stored.
+            problems = cp.sequence_problems(args["notes"], vkey)
+            result.update(checked=len(args["notes"]), problems=problems)
+            if problems:
+                raise cp.NoteError("; ".join(problems))
         previous = cp.last_entry(_read(path), vkey, path) if path else None
         result["previous"] = previous
         if args["head"] is None:

@@ -56,6 +56,15 @@ options:
     description:
       - The new head to sign and append, C({origin, size, root, block}).
     type: dict
+  notes:
+    description:
+      - Signed notes kept elsewhere (the audit vault's copy of a chain's history), in the order
+        they were stored. Each must verify with O(vkey), be a checkpoint, and extend the one before
+        (the same chain, a size that does not go back, the same root at the same size); the task
+        fails naming each note that does not (RV(problems)).
+    type: list
+    elements: str
+    version_added: 0.2.0
 author:
   - pgtrail.audit maintainers (@pgtrail)
 notes:
@@ -123,4 +132,16 @@ vkey:
   returned: always
   type: str
   sample: pgtrail.audit/acme-prod+170d1b16+ARn74IFXhOWTrN81nuhUg+CU9bxrIIJEAQKUzZ2ccI6B
+checked:
+  description: How many of O(notes) were checked.
+  returned: when O(notes) is given
+  type: int
+  version_added: 0.2.0
+problems:
+  description: What is wrong with O(notes), one sentence each, naming the note's position (from 1).
+  returned: when O(notes) is given
+  type: list
+  elements: str
+  sample: ["checkpoint 2 goes back: size 3 after 9"]
+  version_added: 0.2.0
 """

@@ -253,3 +253,34 @@ def bundle_problems(text, digests):
     ]
     problems += ["%s was added" % path for path in sorted(set(digests) - set(signed))]
     return problems
+
+
+def sequence_problems(notes, vkey, where="checkpoint"):
+    """What is wrong with a sequence of stored notes, in the order they were stored (the vault's
+    copy of a chain's history): a list of sentences naming each note's position (1-based), empty
+    when every note verifies with ``vkey``, is a checkpoint, and extends the previous one of its
+    chain (the same origin, a size that does not go back, the same root at the same size)."""
+    problems, last = [], None
+    for position, note in enumerate(notes, 1):
+        try:
+            checkpoint = parse_checkpoint(open_note(note, vkey))
+        except NoteError as exc:
+            problems.append("%s %d: %s" % (where, position, exc))
+            continue
+        if last is not None:
+            if checkpoint["origin"] != last["origin"]:
+                problems.append(
+                    "%s %d is of chain %s, the one before of %s"
+                    % (where, position, checkpoint["origin"], last["origin"])
+                )
+            elif checkpoint["size"] < last["size"]:
+                problems.append(
+                    "%s %d goes back: size %d after %d" % (where, position, checkpoint["size"], last["size"])
+                )
+            elif checkpoint["size"] == last["size"] and checkpoint["root"] != last["root"]:
+                problems.append(
+                    "%s %d has the size %d of the one before with another root (a fork)"
+                    % (where, position, checkpoint["size"])
+                )
+        last = checkpoint
+    return problems

@@ -3,7 +3,9 @@
 One vault (PostgreSQL 15) keeps the trail of two sources (15 and 17); they share a docker volume
 in which each source listens on a socket directory of its own (containers have no network).
 site.yml sets it all up: first in check mode (nothing changes), then for real, then again
-(nothing changes). The tests then run in file order on that fleet: forward-only (a superuser
+(nothing changes). The first source also keeps a hash-chained trail in a second database (the
+signed checkpoints verify.yml stores in the vault). The tests then run in file order on that
+fleet: the checkpoints in the vault, forward-only (a superuser
 rewrites the sources' logs; the vault keeps every row and vault_verify.yml names each one), a
 vault that is down for a while (nothing is lost), and last, because it breaks the slot for good,
 a vault that stays down (the source keeps running; the slot is capped, then lost, and reported).
@@ -11,6 +13,7 @@ a vault that stays down (the source keeps running; the slot is capped, then lost
 
 import json
 import os
+import re
 import subprocess
 import tempfile
 import time
@@ -19,11 +22,32 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pgaudit_testlib import succeeded
 from testbed import ROOT, PlaybookRun, docker, image_exists, run_ansible, start_host
 
+from ansible_collections.pgtrail.audit.plugins.plugin_utils import checkpoint as cp
+
 DB = "shop"
+# A hash-chained trail on the first source: verify.yml signs its heads and stores them in the vault.
+LEDGER = "ledger"
 PASSWORD = "vault-s3cret"
+
+
+def make_key(name="pgtrail.audit/vault-test"):
+    """The inventory variables of a fresh checkpoint key (playbooks/keygen.yml makes them the same way)."""
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    return dict(
+        pgtrail_checkpoint_key=pem, pgtrail_checkpoint_key_name=name, pgtrail_checkpoint_vkey=cp.vkey_of(name, key)
+    )
+
+
+# The fleet's checkpoint key: verify.yml signs with it, vault_verify.yml verifies with its vkey.
+KEY = make_key()
 
 
 def inventory(vault, sources, with_vault=True):
@@ -39,9 +63,14 @@ def inventory(vault, sources, with_vault=True):
                 "audit_vault_max_slot_wal_keep_size": "64MB",
                 "audit_vault_reader_roles": ["auditor"],
                 "audit_vault_log_interval": 2,
+                **KEY,
             }
         },
         "postgres": {"hosts": {s.name: {"audit_vault_conninfo": "host=/shared/%s" % s.name} for s in sources}},
+    }
+    inv["postgres"]["hosts"][sources[0].name]["audit_triggers_databases"] = {
+        DB: {"tables": ["public.orders"]},
+        LEDGER: {"tables": ["public.entries"], "hash_chain": True},
     }
     if with_vault:
         inv["audit_vault"] = {"hosts": {vault.name: {}}}
@@ -102,6 +131,12 @@ def fleet():
                 "ALTER TABLE public.orders OWNER TO app_owner",
                 db=DB,
             )
+        sources[0].psql("CREATE DATABASE %s" % LEDGER)
+        sources[0].psql(
+            "CREATE TABLE public.entries (id int PRIMARY KEY, amount int); "
+            "ALTER TABLE public.entries OWNER TO app_owner",
+            db=LEDGER,
+        )
         inv = inventory(vault, sources)
         # The fleet as it was before it had a vault: pgaudit and the trail, nothing of the vault.
         runs = dict(without=playbook("site.yml", inventory(vault, sources, with_vault=False)))
@@ -236,7 +271,119 @@ def test_only_the_vault_owner_may_change_the_vault_and_what_it_does_is_recorded(
     assert vault.psql("SELECT has_database_privilege('public', %s, 'CONNECT')" % ("'%s'" % db)) == "f"
 
 
-def test_forward_only_a_superusers_update_delete_and_truncate_stay_in_the_vault_and_verify_names_them(fleet):
+def stored_notes(vault, source):
+    """The notes the vault holds for the source's ledger, in the order stored."""
+    out = vault.psql(
+        "SELECT coalesce(json_agg(note ORDER BY stored_at, block), '[]') FROM audit.checkpoints",
+        db="%s/%s" % (source.name, LEDGER),
+    )
+    return json.loads(out)
+
+
+@pytest.fixture(scope="module")
+def signed(fleet, tmp_path_factory):
+    """verify.yml run twice on the fleet, each after a write to the ledger. Returns the runs and
+    the ledger's history on the controller."""
+    _vault, sources, inv, _runs = fleet
+    a = sources[0]
+    state_dir = tmp_path_factory.mktemp("verify")
+    dirs = json.dumps(
+        dict(pgtrail_checkpoint_dir=str(state_dir / "checkpoints"), pgtrail_chain_dir=str(state_dir / "heads"))
+    )
+    runs = []
+    for rows in ((1, 2), (3, 4)):
+        for row in rows:
+            a.psql("INSERT INTO public.entries VALUES (%d, %d)" % (row, row * 10), db=LEDGER)
+        runs.append(playbook("verify.yml", inv, "-e", dirs))
+    return runs, state_dir / "checkpoints" / a.name / ("%s.checkpoints" % LEDGER)
+
+
+STORE_TASK = "Keep each source database's signed checkpoints in its vault database (the loop label names both)"
+SAY_TASK = "Say, per source database, what differs from the vault"
+
+
+def test_verify_yml_keeps_each_new_signed_checkpoint_in_the_vault_once(fleet, signed):
+    vault, sources, _inv, _runs = fleet
+    runs, history = signed
+    for run in runs:
+        assert run.rc == 0, run.output
+    notes = [json.loads(line)["note"] for line in history.read_text().splitlines()]
+    # Two writes, two new heads, each signed once; the vault holds the same notes in the same order,
+    # each once: the second run gave it the whole history and it added the new note only.
+    assert len(notes) == 2
+    assert stored_notes(vault, sources[0]) == notes
+    added = [
+        [item["added"] for item in result["results"] if not item.get("skipped")]
+        for run in runs
+        for name, result in run.results(vault.name)
+        if name.endswith(STORE_TASK)
+    ]
+    assert added == [[1], [1]]
+    # The vault keeps them write-once: only its owner may change them (and is recorded).
+    refused = vault.psql("DELETE FROM audit.checkpoints", db="%s/%s" % (sources[0].name, LEDGER), check=False)
+    assert "only vault_owner may change the vault" in refused.stderr
+
+
+def checkpoint_messages(run, vault):
+    results = dict((name.split(" : ")[-1], result) for name, result in run.results(vault.name))
+    return [r["msg"] for r in results[SAY_TASK]["results"] if r["item"]["item"]["database"] == LEDGER]
+
+
+def quoted(text):
+    """A dollar-quoted SQL literal (a note holds newlines and quotes of neither kind)."""
+    assert "$n$" not in text
+    return "$n$%s$n$" % text
+
+
+@pytest.mark.parametrize(
+    "tamper, problem",
+    [
+        pytest.param("edit", "checkpoint 2: the signature of .* does not verify", id="edited-by-the-vault-owner"),
+        pytest.param("back", "checkpoint 3 goes back: size [0-9]+ after [0-9]+", id="signed-but-going-back"),
+    ],
+)
+def test_a_stored_checkpoint_that_is_edited_or_goes_back_fails_vault_verify_naming_it(fleet, signed, tamper, problem):
+    vault, sources, inv, _runs = fleet
+    key = KEY
+    db = "%s/%s" % (sources[0].name, LEDGER)
+    notes = stored_notes(vault, sources[0])
+    first, last = (cp.parse_checkpoint(cp.open_note(n, key["pgtrail_checkpoint_vkey"])) for n in (notes[0], notes[-1]))
+    assert first["size"] < last["size"]
+    if tamper == "edit":
+        # The vault's owner may change the table (recorded); the signature then fails.
+        edited = notes[-1].replace("\n%d\n" % last["size"], "\n%d\n" % (last["size"] + 1), 1)
+        vault.psql(
+            "SET ROLE vault_owner; UPDATE audit.checkpoints SET note = %s WHERE note = %s"
+            % (quoted(edited), quoted(notes[-1])),
+            db=db,
+        )
+    else:
+        # A superuser of the vault stores the first head again, signed by the key: it goes back.
+        private = serialization.load_pem_private_key(key["pgtrail_checkpoint_key"].encode(), password=None)
+        text = cp.checkpoint_text(first["origin"], first["size"], first["root"])
+        note = cp.sign(text, key["pgtrail_checkpoint_key_name"], private)
+        vault.psql(
+            "INSERT INTO audit.checkpoints (origin, block, note) VALUES (%s, 1, %s)"
+            % (quoted(first["origin"]), quoted(note)),
+            db=db,
+        )
+    try:
+        run = playbook("vault_verify.yml", inv)
+        assert run.rc != 0
+        (message,) = checkpoint_messages(run, vault)
+        assert re.search("the checkpoints in the vault do not verify: " + problem, message), message
+    finally:
+        # Put the vault back for the next tests, as its owner (recorded).
+        restore = (
+            "UPDATE audit.checkpoints SET note = %s WHERE note = %s" % (quoted(notes[-1]), quoted(edited))
+            if tamper == "edit"
+            else "DELETE FROM audit.checkpoints WHERE note = %s" % quoted(note)
+        )
+        vault.psql("SET ROLE vault_owner; " + restore, db=db)
+    assert stored_notes(vault, sources[0]) == notes
+
+
+def test_forward_only_a_superusers_update_delete_and_truncate_stay_in_the_vault_and_verify_names_them(fleet, signed):
     vault, sources, inv, _runs = fleet
     a, b = sources
     for source in sources:
@@ -276,6 +423,11 @@ def test_forward_only_a_superusers_update_delete_and_truncate_stay_in_the_vault_
     assert "altered on the source (ids %s)" % altered in messages
     assert "missing on the source (ids %s)" % deleted in messages
     assert "missing on the source (ids %s)" % ", ".join(truncated) in messages
+    # The ledger's log is untouched, and its signed checkpoints in the vault verify.
+    assert checkpoint_messages(run, vault) == [
+        "%s database %s: every row of the vault's copy is on the source, unchanged; "
+        "2 signed checkpoint(s) in the vault verify, each extending the one before" % (a.name, LEDGER)
+    ]
 
 
 # ---- pgaudit's AUDIT lines in the vault (the sources' jsonlog, pulled by the vault's timer) ----
@@ -408,7 +560,8 @@ def test_a_removed_log_file_is_a_gap_that_vault_verify_reports(fleet):
 
 def slots(source):
     facts = succeeded(source.module("audit_info", dict(databases=[DB], verify_chain=False)))
-    (slot,) = facts["replication"]["vault_slots"]
+    oid = source.psql("SELECT oid FROM pg_database WHERE datname = '%s'" % DB)
+    (slot,) = [s for s in facts["replication"]["vault_slots"] if s["slot_name"] == "pgtrail_vault_%s" % oid]
     return slot, facts.get("warnings", [])
 
 

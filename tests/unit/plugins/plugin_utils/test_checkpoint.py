@@ -3,6 +3,7 @@
 
 import base64
 import json
+import re
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -194,3 +195,36 @@ def test_a_bundle_names_each_file_missing_changed_or_added(found, problem):
 def test_a_bundle_refuses_paths_that_are_not_relative_lines(path):
     with pytest.raises(cp.NoteError):
         cp.bundle_text({path: "a" * 64})
+
+
+def signed(size, root=ROOT, origin=ORIGIN, key=None, name="PeterNeumann"):
+    return cp.sign(cp.checkpoint_text(origin, size, root), name, key or go_key())
+
+
+OTHER_ROOT = base64.b64encode(b"\x22" * 32).decode()
+
+
+@pytest.mark.parametrize(
+    "notes, problem",
+    [
+        pytest.param([signed(3), signed(3), signed(9)], None, id="forward-and-repeated"),
+        pytest.param([], None, id="none-stored"),
+        pytest.param([signed(3), signed(9).replace("\n9\n", "\n8\n")], "checkpoint 2: .*does not verify", id="edited"),
+        pytest.param(
+            [signed(3), signed(9, key=Ed25519PrivateKey.generate())],
+            "checkpoint 2: .*no signature",
+            id="same-name",
+        ),
+        pytest.param([signed(3), signed(9, name="other")], "checkpoint 2: .*no signature", id="another-key"),
+        pytest.param([GO_NOTE], "checkpoint 1: .*not a checkpoint", id="not-a-checkpoint"),
+        pytest.param([signed(9), signed(3)], "checkpoint 2 goes back: size 3 after 9", id="goes-back"),
+        pytest.param([signed(9), signed(9, root=OTHER_ROOT)], "checkpoint 2 .*another root", id="fork"),
+        pytest.param([signed(3), signed(9, origin=ORIGIN + "x")], "checkpoint 2 is of chain", id="another-chain"),
+    ],
+)
+def test_a_stored_sequence_of_checkpoints_verifies_and_goes_forward_or_each_problem_is_named(notes, problem):
+    problems = cp.sequence_problems(notes, GO_VKEY)
+    if problem is None:
+        assert problems == []
+    else:
+        assert len(problems) == 1 and re.match(problem, problems[0]), problems
