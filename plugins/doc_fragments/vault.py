@@ -8,17 +8,10 @@ __metaclass__ = type
 
 
 class ModuleDocFragment(object):
-    # Options of the vault's modules (vault_source, vault_store, vault_compare), besides the
-    # connection's; one argument spec serves them (plugins/module_utils/_audit_vault/common.py).
-    # A module's own attributes add to these and override them key by key.
+    # The vault's modules (vault_source, vault_store, vault_compare): their options besides the
+    # connection's, one argument spec serving them (plugins/module_utils/_audit_vault/common.py),
+    # then their attributes, to which a module's own add and which they override key by key.
     DOCUMENTATION = r"""
-attributes:
-  check_mode:
-    support: full
-    description: Reports the statements that would run; changes nothing.
-  diff_mode:
-    support: none
-    description: The statements are listed in RV(executed_queries).
 options:
   schema:
     description:
@@ -34,6 +27,13 @@ options:
     description: Its password (the vault's subscription connects with it).
     type: str
     required: true
+attributes:
+  check_mode:
+    support: full
+    description: Reports the statements that would run; changes nothing.
+  diff_mode:
+    support: none
+    description: The statements are listed in RV(executed_queries).
 """
 
     # The source's publication of the log.

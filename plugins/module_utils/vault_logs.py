@@ -86,6 +86,20 @@ def parse_audit(message):
     return parsed
 
 
+# The server_log columns read as they are from a jsonlog line: (column, jsonlog key), the keys
+# as PostgreSQL's documentation names them ("Using JSON-Format Log Output").
+JSONLOG_KEYS = (
+    ("session_id", "session_id"),
+    ("line_num", "line_num"),
+    ("log_time", "timestamp"),
+    ("user_name", "user"),
+    ("database_name", "dbname"),
+    ("application_name", "application_name"),
+    ("backend_type", "backend_type"),
+    ("severity", "error_severity"),
+)
+
+
 def client_of(entry):
     """Where the session came from: "host:port", "[local]" or None (background processes)."""
     host = entry.get("remote_host")
@@ -102,18 +116,8 @@ def parse_line(text):
         return None
     if not isinstance(entry, dict):
         return None
-    row = dict(
-        session_id=entry.get("session_id"),
-        line_num=entry.get("line_num"),
-        log_time=entry.get("timestamp"),
-        user_name=entry.get("user"),
-        database_name=entry.get("dbname"),
-        client=client_of(entry),
-        application_name=entry.get("application_name"),
-        backend_type=entry.get("backend_type"),
-        severity=entry.get("error_severity"),
-        entry=text,
-    )
+    row = dict((column, entry.get(key)) for column, key in JSONLOG_KEYS)
+    row.update(client=client_of(entry), entry=text)
     row.update(dict.fromkeys(AUDIT_FIELDS))
     row.update(parse_audit(entry.get("message")) or {})
     return row

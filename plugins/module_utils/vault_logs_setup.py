@@ -101,6 +101,7 @@ def _source_database(session, user, role_exists):
 
 def run_source(module):
     """The vault_log_source module's one call."""
+    postgres.require_psycopg(module)
     params = module.params
     queries, databases = [], {}
     for database in params["databases"]:
@@ -173,6 +174,7 @@ def _ensure_tables(session, schema, owner, readers):
 
 def run_store(module):
     """The vault_logs module's one call: the tables, then (ship) one shipping, then the gaps."""
+    postgres.require_psycopg(module)
     params = module.params
     main = postgres.open_session(module, autocommit=True)
     try:

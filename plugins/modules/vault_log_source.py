@@ -81,12 +81,11 @@ executed_queries:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.pgtrail.audit.plugins.module_utils import postgres, vault_logs_setup
+from ansible_collections.pgtrail.audit.plugins.module_utils import vault_logs_setup
 
 
 def main():
     module = AnsibleModule(argument_spec=vault_logs_setup.source_argument_spec(), supports_check_mode=True)
-    postgres.require_psycopg(module)
     module.exit_json(**vault_logs_setup.run_source(module))
 
 

@@ -77,7 +77,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 database:
-  description: The vault database.
+  description: The vault database that keeps the source's server log (its first trail database's).
   returned: always
   type: str
   sample: db1/finance
@@ -113,12 +113,11 @@ executed_queries:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.pgtrail.audit.plugins.module_utils import postgres, vault_logs_setup
+from ansible_collections.pgtrail.audit.plugins.module_utils import vault_logs_setup
 
 
 def main():
     module = AnsibleModule(argument_spec=vault_logs_setup.store_argument_spec(), supports_check_mode=True)
-    postgres.require_psycopg(module)
     module.exit_json(**vault_logs_setup.run_store(module))
 
 
