@@ -19,6 +19,8 @@ import pytest
 from markdown_it import MarkdownIt
 from testbed import ROOT, docker, run_playbook, start_host
 
+from ansible_collections.pgtrail.audit.plugins.plugin_utils.cost import BYTES_PER_CHANGE
+
 CHROMIUM = "/usr/bin/chromium"
 OUTPUT = ROOT / "tests" / "output"
 SCOPES_TASK = "pgtrail.audit.pgaudit : Apply the database, role and role-in-database scopes"
@@ -263,9 +265,10 @@ def test_the_cost_of_each_table_is_its_writes_per_day_times_the_measured_bytes(r
     tables = {t["table"]: t for t in ledger["tables"]}
     assert tables["public.payments"]["under_trail"] and not tables["public.notes"]["under_trail"]
     assert tables["public.notes"]["changes"] == NOTES_ROWS and tables["public.payments"]["changes"] == PAYMENT_ROWS
-    assert ledger["days"] > 0 and ledger["bytes_per_change"] == 448
+    per_change = BYTES_PER_CHANGE["row"]
+    assert ledger["days"] > 0 and ledger["bytes_per_change"] == per_change
     notes = tables["public.notes"]
-    assert abs(notes["bytes_per_day"] - notes["changes_per_day"] * 448) <= 448
+    assert abs(notes["bytes_per_day"] - notes["changes_per_day"] * per_change) <= per_change
     assert "docs/benchmarks.md" in report["cost_source"]
     markdown = (runs["converged_dir"] / "fleet-report.md").read_text()
     assert "**%s, database %s**: writes since" % (pg17.name, DB) in markdown

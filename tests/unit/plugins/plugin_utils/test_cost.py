@@ -36,7 +36,7 @@ def test_changes_per_day_times_the_bytes_per_change_costliest_first():
     notes, payments = result["tables"]
     assert notes == dict(
         table="public.notes", under_trail=False, changes=1000, changes_per_day=500.0,
-        bytes_per_day=500 * BYTES_PER_CHANGE["row"], size_per_day="218.8 KiB",
+        bytes_per_day=500 * BYTES_PER_CHANGE["row"], size_per_day="221.2 KiB",
     )  # fmt: skip
     assert payments["under_trail"] and payments["changes_per_day"] == 100.0
     assert result["trail_bytes_per_day"] == 100 * BYTES_PER_CHANGE["row"]
