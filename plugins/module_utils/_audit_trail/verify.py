@@ -74,6 +74,9 @@ SELECT EXISTS (SELECT FROM pg_catalog.pg_proc AS p JOIN pg_catalog.pg_namespace 
 # and rank in (txid, id) order within its block against the leaf stored at that rank; a block
 # with fewer rows than it sealed; a block whose leaves do not hash to its root. The first bad
 # position, its row and why; rows checked, unsealed, and the age of the oldest unsealed row.
+# A block's leaves (32 bytes a row, stored out of line) are read into memory once per block
+# (`|| ''`, kept from being inlined by OFFSET 0): substr() of the stored value fetches its TOAST
+# chunks again for every row, which took half the check's time (docs/benchmarks.md).
 VERIFY_ROWS = """
 WITH {row_blocks},
 logged AS (
@@ -90,7 +93,8 @@ placed AS (
               FROM logged AS w CROSS JOIN bounds
              WHERE w.block BETWEEN bounds.first_block AND bounds.last_block
             WINDOW v AS (PARTITION BY w.block ORDER BY w.txid, w.id)) AS p
-      JOIN {block} AS b ON b.block = p.block),
+      JOIN (SELECT k.block, k.first_pos, k.last_pos, k.leaves || ''::bytea AS leaves
+              FROM {block} AS k OFFSET 0) AS b ON b.block = p.block),
 short AS (
     SELECT b.first_pos + pg_catalog.count(p.id) AS pos
       FROM {block} AS b CROSS JOIN bounds LEFT JOIN placed AS p ON p.block = b.block
