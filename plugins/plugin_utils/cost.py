@@ -35,11 +35,13 @@ def _under_trail(trail):
 
 
 def estimate(database, rates, trail=None, chain=None):
-    """{database, since, reset, days, bytes_per_change, trail_bytes_per_day, tables} of one database.
+    """{database, since, reset, days, period, bytes_per_change, trail_bytes_per_day, tables} of one database.
 
     ``rates`` is audit_info's ``write_rates`` entry of the database; ``trail`` and ``chain`` its
     ``trail`` and ``hash_chain`` entries. Each table: {table, under_trail, changes, changes_per_day,
     bytes_per_day, size_per_day}, the costliest first; with no period to divide by, the rates are None.
+    ``days`` is the period in days to 6 places (a fleet converged a minute ago has a period of
+    0.0007 days, not 0), ``period`` the same as people read it ("42 s", "3.5 h", "2.0 days").
     """
     rates = rates or {}
     seconds = float(rates.get("seconds") or 0.0)
@@ -67,7 +69,8 @@ def estimate(database, rates, trail=None, chain=None):
         database=database,
         since=rates.get("since"),
         reset=rates.get("reset"),
-        days=None if days is None else round(days, 3),
+        days=None if days is None else round(days, 6),
+        period=human_period(seconds if days else None),
         bytes_per_change=per_change,
         trail_bytes_per_day=trail_bytes,
         trail_size_per_day=human_bytes(trail_bytes),
@@ -83,6 +86,19 @@ def estimates(facts):
     trails = (facts.get("trail") or {}).get("databases") or {}
     chains = (facts.get("hash_chain") or {}).get("databases") or {}
     return [estimate(db, rates[db], trails.get(db), chains.get(db)) for db in sorted(rates)]
+
+
+def human_period(seconds):
+    """42 -> '42 s'; 5400 -> '1.5 h'; 172800 -> '2.0 days'; None -> '?'."""
+    if seconds is None:
+        return "?"
+    if seconds < 60:
+        return "%d s" % seconds
+    if seconds < 3600:
+        return "%.1f min" % (seconds / 60.0)
+    if seconds < DAY:
+        return "%.1f h" % (seconds / 3600.0)
+    return "%.1f days" % (seconds / DAY)
 
 
 def human_bytes(count):

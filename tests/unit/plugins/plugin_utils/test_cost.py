@@ -8,6 +8,7 @@ from ansible_collections.pgtrail.audit.plugins.plugin_utils.cost import (
     estimate,
     estimates,
     human_bytes,
+    human_period,
 )
 
 ROOT = pathlib.Path(__file__).resolve().parents[4]
@@ -32,7 +33,7 @@ def test_the_bytes_per_change_are_the_ones_the_benchmarks_measured():
 def test_changes_per_day_times_the_bytes_per_change_costliest_first():
     day = 86400
     result = estimate("finance", rates(2 * day, ("public.payments", 100, 50, 50), ("public.notes", 1000, 0, 0)), TRAIL)
-    assert result["days"] == 2.0 and result["bytes_per_change"] == BYTES_PER_CHANGE["row"]
+    assert result["days"] == 2.0 and result["period"] == "2.0 days" and result["bytes_per_change"] == BYTES_PER_CHANGE["row"]
     notes, payments = result["tables"]
     assert notes == dict(
         table="public.notes", under_trail=False, changes=1000, changes_per_day=500.0,
@@ -60,3 +61,15 @@ def test_no_period_gives_no_rate_rather_than_a_division_by_zero():
 
 def test_bytes_read_as_people_read_them():
     assert [human_bytes(n) for n in (None, 0, 1023, 1536, 5 * 1024**3)] == ["?", "0 B", "1023 B", "1.5 KiB", "5.0 GiB"]
+
+
+def test_a_period_of_seconds_is_not_rounded_to_no_period():
+    # A fleet converged 30 s before the report: the rate is over 30 s, and the period says so.
+    result = estimate("finance", rates(30, ("public.notes", 3, 0, 0)))
+    assert result["days"] > 0 and result["period"] == "30 s"
+    assert result["tables"][0]["changes_per_day"] == 3 * 86400 / 30.0
+
+
+def test_periods_read_as_people_read_them():
+    cases = [(None, "?"), (0.4, "0 s"), (42, "42 s"), (90, "1.5 min"), (5400, "1.5 h"), (2 * 86400, "2.0 days")]
+    assert [human_period(s) for s, _ in cases] == [text for _, text in cases]
