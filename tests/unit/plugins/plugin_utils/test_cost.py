@@ -33,7 +33,8 @@ def test_the_bytes_per_change_are_the_ones_the_benchmarks_measured():
 def test_changes_per_day_times_the_bytes_per_change_costliest_first():
     day = 86400
     result = estimate("finance", rates(2 * day, ("public.payments", 100, 50, 50), ("public.notes", 1000, 0, 0)), TRAIL)
-    assert result["days"] == 2.0 and result["period"] == "2.0 days" and result["bytes_per_change"] == BYTES_PER_CHANGE["row"]
+    assert result["days"] == 2.0 and result["period"] == "2.0 days"
+    assert result["bytes_per_change"] == BYTES_PER_CHANGE["row"]
     notes, payments = result["tables"]
     assert notes == dict(
         table="public.notes", under_trail=False, changes=1000, changes_per_day=500.0,
