@@ -73,4 +73,4 @@ def test_a_period_of_seconds_is_not_rounded_to_no_period():
 
 def test_periods_read_as_people_read_them():
     cases = [(None, "?"), (0.4, "0 s"), (42, "42 s"), (90, "1.5 min"), (5400, "1.5 h"), (2 * 86400, "2.0 days")]
-    assert [human_period(s) for s, _ in cases] == [text for _, text in cases]
+    assert [human_period(seconds) for seconds, text in cases] == [text for seconds, text in cases]
