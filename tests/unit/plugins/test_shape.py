@@ -27,3 +27,15 @@ def test_no_file_is_over_700_lines_nor_any_function_over_80(path):
         and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES
     ]
     assert not long
+
+
+ROOT = PLUGINS.parent
+MODULES = sorted(p.stem for p in (PLUGINS / "modules").glob("*.py") if p.stem != "__init__")
+ROLES = sorted(p.name for p in (ROOT / "roles").iterdir() if (p / "meta" / "argument_specs.yml").exists())
+
+
+def test_the_readme_names_every_module_and_every_role_where_it_says_how_to_read_their_docs():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    missing = [m for m in MODULES if "`%s`" % m not in readme]
+    missing += [r for r in ROLES if "ansible-doc -t role pgtrail.audit.%s`" % r not in readme]
+    assert not missing, "README.md does not name: %s" % ", ".join(missing)
