@@ -34,6 +34,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shlex
 import shutil
 import statistics
@@ -796,19 +797,74 @@ def steady_benchmark(args):
     def body(inventory):
         first = run_playbook(inventory, playbook, names, extra=dict(pgtrail_serial=len(names)))
         say("steady path: first converge of %d host(s): %.1f s" % (len(names), first["seconds"]))
+        containers = [Container(n) for n in names]
         runs = dict((str(c), []) for c in counts)
         for repeat in range(args.repeats):
             for count in counts[repeat % len(counts) :] + counts[: repeat % len(counts)]:
+                before = cpu_seconds(containers)
                 result = run_playbook(inventory, playbook, names[:count], limit=True)
+                result["cpu"] = cpu_delta(before, cpu_seconds(containers))
                 runs[str(count)].append(result)
-                say("steady path, %d host(s): %.1f s, changed=%d" % (count, result["seconds"], result["changed"]))
+                say(
+                    "steady path, %d host(s): %.1f s, changed=%d, CPU s: %s"
+                    % (count, result["seconds"], result["changed"], fmt_cpu(result["cpu"]))
+                )
         return runs
 
-    return steady_figures(fleet_hosts(names, args.smoke, body))
+    return steady_figures(fleet_hosts(names, args.smoke, body), cores=os.cpu_count())
 
 
-def steady_figures(runs):
-    """{count: {seconds, ratio, changed, tasks, calls, runs}}: medians, ratios to 1 host (pure)."""
+# Where a run's CPU goes: the controller (ansible-playbook, its workers and the docker CLI they
+# start: this process's reaped children), the Docker daemon that relays each docker exec, and the
+# hosts (every process in the containers' cgroups).
+CPU_PARTS = ("controller", "docker", "hosts")
+DOCKER_DAEMONS = ("dockerd", "containerd", "containerd-shim", "containerd-shim-runc-v2")
+
+
+def cpu_seconds(containers):
+    """{controller, docker, hosts}: CPU seconds used so far (user + system)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    hosts = [c.cpu_usec() for c in containers]
+    return dict(
+        controller=children.ru_utime + children.ru_stime,
+        docker=daemon_cpu_seconds(DOCKER_DAEMONS),
+        hosts=None if None in hosts else sum(hosts) / 1e6,
+    )
+
+
+def daemon_cpu_seconds(commands):
+    """CPU seconds of the running processes with these names (/proc/PID/stat utime + stime)."""
+    total = 0.0
+    ticks = os.sysconf("SC_CLK_TCK")
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name, rest = text[text.index("(") + 1 : text.rindex(")")], text[text.rindex(")") + 2 :].split()
+        if name in commands:
+            total += (int(rest[11]) + int(rest[12])) / float(ticks)
+    return total
+
+
+def cpu_delta(before, after):
+    """{part: seconds} between two cpu_seconds() reads; a part that could not be read is None (pure)."""
+    return dict(
+        (part, None if before[part] is None or after[part] is None else round(after[part] - before[part], 2))
+        for part in CPU_PARTS
+    )
+
+
+def fmt_cpu(cpu):
+    return ", ".join("%s %s" % (part, "n/a" if cpu.get(part) is None else "%.1f" % cpu[part]) for part in CPU_PARTS)
+
+
+def steady_figures(runs, cores=None):
+    """{count: {seconds, ratio, changed, tasks, calls, runs, cpu, busy}}: medians, ratios to 1 host (pure).
+
+    ``cpu`` is the median CPU seconds of each part (CPU_PARTS) when the runs measured it, ``busy``
+    their sum over the wall time times ``cores``: near 1.0 the run waited on the machine's cores.
+    """
     out = {}
     for count, results in runs.items():
         out[count] = dict(
@@ -818,6 +874,15 @@ def steady_figures(runs):
             tasks=max(r["tasks"] for r in results),
             calls=max(r["calls"] for r in results),
         )
+        measured = [r["cpu"] for r in results if r.get("cpu")]
+        if measured:
+            cpu = dict(
+                (part, median(m[part] for m in measured) if all(m[part] is not None for m in measured) else None)
+                for part in CPU_PARTS
+            )
+            out[count]["cpu"] = cpu
+            total = sum(v for v in cpu.values() if v is not None)
+            out[count]["busy"] = round(total / (out[count]["seconds"] * cores), 2) if cores else None
     one = out.get("1", {}).get("seconds")
     for figures in out.values():
         figures["ratio"] = ratio(figures["seconds"], one)
@@ -1104,11 +1169,17 @@ def text_table(results):
     if steady:
         lines.append("")
         lines.append("5. Steady path: no-op re-run of site.yml on n of the same hosts (median; ratio to 1 host)")
-        lines.append("%-7s%12s%10s%10s%10s%10s" % ("hosts", "wall", "ratio", "tasks", "calls", "changed"))
+        lines.append(
+            "%-7s%12s%10s%10s%10s%10s%12s%12s%12s%8s"
+            % ("hosts", "wall", "ratio", "tasks", "calls", "changed", "ctl cpu", "docker cpu", "hosts cpu", "busy")
+        )
         for count, f in sorted(steady.items(), key=lambda kv: int(kv[0])):
+            cpu = f.get("cpu") or {}
             lines.append(
                 "%-7s%11.1fs%10s%10d%10d%10d"
                 % (count, f["seconds"], fmt_ratio(f["ratio"]), f["tasks"], f["calls"], f["changed"])
+                + "".join("%12s" % ("n/a" if cpu.get(part) is None else "%.1fs" % cpu[part]) for part in CPU_PARTS)
+                + "%8s" % ("n/a" if f.get("busy") is None else "%.2f" % f["busy"])
             )
     targets = evaluate(results)
     lines.append("")
@@ -1324,6 +1395,7 @@ def markdown_sections(results):
     else:
         s["fleet_table"] = "Not measured (--skip-fleet)."
         s["fleet_slowest"] = ""
+    s["steady_table"], s["steady_why"] = steady_sections(results.get("steady"), results.get("machine", {}).get("cores"))
     targets = evaluate(results)
     for key, _text in TARGETS:
         found = targets.get(key)
@@ -1346,6 +1418,63 @@ def machine_load(machine):
     return ", then ".join("%.2f, %.2f, %.2f" % tuple(x) for x in loads[:1] + loads[1:][-1:]) + (
         " (start, end of the database sections; %s cores)" % machine.get("cores", "?")
     )
+
+
+def steady_sections(steady, cores):
+    """(table, why) of section 5: each size's wall time and where its CPU went (pure)."""
+    if not steady:
+        return "Not measured (--sections without steady).", ""
+    sizes = sorted(steady.items(), key=lambda kv: int(kv[0]))
+
+    def cpu_cell(figures, part):
+        value = (figures.get("cpu") or {}).get(part)
+        return "n/a" if value is None else "%.1f" % value
+
+    table = md_table(
+        [
+            "hosts",
+            "wall s",
+            "ratio to 1 host",
+            "CPU s: controller",
+            "CPU s: Docker daemon",
+            "CPU s: hosts",
+            "cores busy",
+        ],
+        [
+            [count, "%.1f" % f["seconds"], fmt_ratio(f["ratio"])]
+            + [cpu_cell(f, part) for part in CPU_PARTS]
+            + ["n/a" if f.get("busy") is None else "%.0f%%" % (100 * f["busy"])]
+            for count, f in sizes
+        ],
+    )
+    (one, first), (most, last) = (sizes[0][0], sizes[0][1]), (sizes[-1][0], sizes[-1][1])
+    extra = int(most) - int(one)
+    if extra <= 0 or not first.get("cpu") or not last.get("cpu") or None in last["cpu"].values():
+        return table, ""
+    added = dict((part, (last["cpu"][part] - first["cpu"][part]) / extra) for part in CPU_PARTS)
+    why = (
+        "Each host beyond the first added %.1f s of wall time and %.1f s of CPU: %.1f s on the controller, "
+        "%.1f s in the Docker daemon that relays each `docker exec`, %.1f s on the host itself. "
+        % (
+            (last["seconds"] - first["seconds"]) / extra,
+            sum(added.values()),
+            added["controller"],
+            added["docker"],
+            added["hosts"],
+        )
+    )
+    if last.get("busy") is not None and last["busy"] >= 0.8:
+        why += (
+            "On %s hosts the run kept %.0f%% of the machine's %s cores busy: the hosts' steps already run "
+            "at once, and the wall time grows with the CPU each host costs, not with waiting."
+            % (most, 100 * last["busy"], cores or "?")
+        )
+    elif last.get("busy") is not None:
+        why += (
+            "On %s hosts the run kept only %.0f%% of the machine's %s cores busy: the time goes to waiting, "
+            "not to work." % (most, 100 * last["busy"], cores or "?")
+        )
+    return table, why
 
 
 def render_markdown(results, template_path, chart_name):

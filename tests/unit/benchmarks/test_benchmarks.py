@@ -143,3 +143,37 @@ def test_a_steady_path_that_grows_faster_than_twice_or_changes_something_misses_
     changing = bench.steady_figures({"1": [steady_run(6.0, changed=1)], "6": [steady_run(8.0)]})
     assert bench.evaluate(dict(results(), steady=changing))["steady_hosts"]["met"] is False
     assert "5. Steady path" in bench.text_table(dict(results(), steady=slow))
+
+
+def cpu_run(seconds, controller, docker, hosts):
+    return dict(steady_run(seconds), cpu=dict(controller=controller, docker=docker, hosts=hosts))
+
+
+def test_the_steady_path_says_where_each_more_host_spends_its_cpu_and_whether_the_cores_were_the_limit():
+    steady = bench.steady_figures(
+        {
+            "1": [cpu_run(7.0, 4.0, 0.5, 1.5), cpu_run(8.0, 5.0, 0.5, 1.5)],
+            "6": [cpu_run(22.0, 24.0, 3.0, 9.0), cpu_run(22.0, 24.0, 3.0, 9.0)],
+        },
+        cores=2,
+    )
+    assert steady["6"]["cpu"] == dict(controller=24.0, docker=3.0, hosts=9.0)
+    assert steady["6"]["busy"] == round(36.0 / (22.0 * 2), 2)
+    table, why = bench.steady_sections(steady, 2)
+    assert "| 6 | 22.0 | 2.93x | 24.0 | 3.0 | 9.0 | 82% |" in table
+    # (22 - 7.5) / 5 s of wall time and (36 - 6.5) / 5 s of CPU per more host.
+    assert why.startswith(
+        "Each host beyond the first added 2.9 s of wall time and 5.9 s of CPU: 3.9 s on the controller"
+    )
+    assert "82% of the machine's 2 cores busy" in why and "not with waiting" in why
+
+
+def test_a_steady_path_without_cpu_figures_still_renders_and_a_part_not_read_is_na():
+    steady = bench.steady_figures({"1": [steady_run(6.0)], "3": [cpu_run(9.0, 3.0, 1.0, None)]}, cores=2)
+    assert "cpu" not in steady["1"] and steady["3"]["cpu"]["hosts"] is None
+    table, why = bench.steady_sections(steady, 2)
+    assert "| 1 | 6.0 | 1.00x | n/a | n/a | n/a | n/a |" in table and why == ""
+    assert bench.cpu_delta(
+        dict(controller=1.0, docker=2.0, hosts=None), dict(controller=3.5, docker=2.5, hosts=4.0)
+    ) == dict(controller=2.5, docker=0.5, hosts=None)
+    assert bench.steady_sections(None, 2)[1] == ""
