@@ -1403,6 +1403,14 @@ def markdown_sections(results):
         s["fleet_table"] = "Not measured (--skip-fleet)."
         s["fleet_slowest"] = ""
     s["steady_table"], s["steady_why"] = steady_sections(results.get("steady"), results.get("machine", {}).get("cores"))
+    # A section measured again on its own and merged into this run's results says so.
+    later = results.get("steady_params")
+    if later:
+        s["steady_why"] += "\n\nThis section comes from a later run of its own: `%s` on %s (load average %s)." % (
+            later["command"],
+            later["date"],
+            later["load"],
+        )
     targets = evaluate(results)
     for key, _text in TARGETS:
         found = targets.get(key)

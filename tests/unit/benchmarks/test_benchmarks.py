@@ -177,3 +177,12 @@ def test_a_steady_path_without_cpu_figures_still_renders_and_a_part_not_read_is_
         dict(controller=1.0, docker=2.0, hosts=None), dict(controller=3.5, docker=2.5, hosts=4.0)
     ) == dict(controller=2.5, docker=0.5, hosts=None)
     assert bench.steady_sections(None, 2)[1] == ""
+
+
+def test_a_steady_section_measured_in_a_later_run_says_which():
+    steady = bench.steady_figures({"1": [cpu_run(6.0, 3.0, 0.2, 1.0)], "6": [cpu_run(15.0, 12.0, 1.2, 6.0)]}, cores=2)
+    later = dict(command="benchmarks/run --sections steady", date="2026-12-01", load="1.2, 2.0, 3.1")
+    sections = bench.markdown_sections(dict(results(), fleet={}, steady=steady, steady_params=later))
+    assert "Each host beyond the first" in sections["steady_why"]
+    assert "later run of its own: `benchmarks/run --sections steady` on 2026-12-01" in sections["steady_why"]
+    assert "later run" not in bench.markdown_sections(dict(results(), fleet={}, steady=steady))["steady_why"]
