@@ -165,7 +165,15 @@ def test_the_steady_path_says_where_each_more_host_spends_its_cpu_and_whether_th
     assert why.startswith(
         "Each host beyond the first added 2.9 s of wall time and 5.9 s of CPU: 3.9 s on the controller"
     )
-    assert "82% of the machine's 2 cores busy" in why and "not with waiting" in why
+    assert "82% of the machine's 2 cores busy" in why and "grows with the CPU each host costs" in why
+    idle = bench.steady_figures(
+        {"1": [cpu_run(7.0, 4.0, 0.5, 1.5)], "6": [cpu_run(20.0, 15.0, 1.5, 12.0)], "idle": 0.08}, 2
+    )
+    assert idle["6"]["idle_cores_per_host"] == 0.08 and idle["6"]["busy"] == round(28.5 / 40.0, 2)
+    why = bench.steady_sections(idle, 2)[1]
+    # 0.08 of a core per host, 6 hosts, 20 s: 9.6 s of the hosts' 12 s is what they burn idle.
+    assert "Of the hosts' CPU, 9.6 s on 6 hosts is what they burn anyway over the run's 20.0 s" in why
+    assert "uses 8% of a core" in why and "71% of the machine's 2 cores busy: part of the time" in why
 
 
 def test_a_steady_path_without_cpu_figures_still_renders_and_a_part_not_read_is_na():
