@@ -61,6 +61,11 @@ def calls(pg, db):
     return int(pg.psql("SELECT last_value FROM %s.attempts" % STANDIN, db=db))
 
 
+def journal(pg, unit, since):
+    """The journal's lines about the unit (systemd's and its processes') since a Unix time."""
+    return pg.sh("journalctl -u '%s.service' --since @%s --no-pager -q -o cat" % (unit, since)).stdout.strip()
+
+
 @pytest.fixture
 def standin_db(pg):
     made = Objects(pg)
@@ -124,17 +129,21 @@ def test_the_timer_seals_every_second_survives_failures_and_goes_with_the_chain(
     assert again.rc == 0, again.output
     assert again.changed_tasks(pg.name) == [], "a second run changed something"
 
-    # Every second: at least 3 calls in 4 s.
-    start = calls(pg, db)
+    # Every second: at least 3 calls in 4 s, and not a line in the journal for them.
+    start, since = calls(pg, db), pg.sh("date +%s").stdout.strip()
     time.sleep(4)
     assert calls(pg, db) - start >= 3, pg.sh("journalctl -u '%s.service' -n 20 --no-pager" % unit).stdout
+    assert journal(pg, unit, since) == ""
 
     # Failing for 8 s (past systemd's default start limit of 5 starts in 10 s, which a 1 s timer
     # reaches with or without failures), then working again: the timer keeps starting it.
     pg.psql("UPDATE %s.fail SET on_ = true" % STANDIN, db=db)
-    start = calls(pg, db)
+    start, since = calls(pg, db), pg.sh("date +%s").stdout.strip()
     time.sleep(8)
     assert calls(pg, db) - start >= 6
+    # What goes wrong stays in the journal: psql's error and the failed result.
+    failing = journal(pg, unit, since)
+    assert "stand-in seal() fails" in failing and "Failed with result" in failing, failing
     pg.psql("UPDATE %s.fail SET on_ = false" % STANDIN, db=db)
     time.sleep(2.5)
     show = pg.sh("systemctl show '%s.service' -p Result -p ActiveState" % unit).stdout
