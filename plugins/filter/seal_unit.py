@@ -13,8 +13,9 @@ version_added: 0.1.0
 author:
   - pgtrail.audit maintainers (@pgtrail)
 description:
-  - The C(pgtrail.audit.audit_triggers) role installs one service and one timer per (cluster,
-    database with C(hash_chain)) that call C(<schema>.seal()) every second.
+  - The C(pgtrail.audit.audit_triggers) role installs one service per (cluster, database with
+    C(hash_chain)) - a psql that keeps one connection and calls C(<schema>.seal()) every O(interval)
+    seconds with C(\\watch), on a primary (on a standby it waits, and seals once promoted).
   - The unit name is C(pgtrail-seal-) followed by C(systemd-escape "<major>/<cluster>/<database>"),
     so any database name gives a valid, distinct unit; the command line quotes the database and
     schema for systemd and for psql.
@@ -31,21 +32,27 @@ options:
     description: The trail's schema.
     type: str
     required: true
+  interval:
+    description: Seconds between two seals (C(audit_triggers_seal_interval)), at least 1.
+    type: int
+    default: 1
 """
 
 EXAMPLES = r"""
 - name: Name the sealer of the finance database
   ansible.builtin.debug:
-    msg: "{{ 'finance' | pgtrail.audit.seal_unit(cluster='17/main', schema='audit') }}"
+    msg: "{{ 'finance' | pgtrail.audit.seal_unit(cluster='17/main', schema='audit', interval=5) }}"
   # {"name": "pgtrail-seal-17-main-finance", "prefix": "pgtrail-seal-17-main-", "description": ...,
-  #  "exec_start": "/usr/bin/psql -X -q -At ... -c \"SELECT \\\"audit\\\".seal()\""}
+  #  "exec_start": "/usr/bin/psql -X -q -At ... -d \"dbname='finance' application_name=pgtrail-sealer\"",
+  #  "script": ["SET lock_timeout = '2s';", "SELECT CASE ... \\\"audit\\\".seal() END", "\\\\watch 5"]}
 """
 
 RETURN = r"""
 _value:
   description:
-    - C(name) (the unit's name without C(.service) or C(.timer)), C(prefix) (shared by every sealer of the
-      cluster), C(description) and C(exec_start) (the service's C(ExecStart=) value).
+    - C(name) (the unit's name without C(.service)), C(prefix) (shared by every sealer of the
+      cluster), C(description), C(exec_start) (the service's C(ExecStart=) value) and C(script) (the
+      lines of psql's standard input, each a C(StandardInputText=) value).
   type: dict
 """
 
@@ -53,8 +60,8 @@ from ansible_collections.pgtrail.audit.plugins.plugin_utils import filters
 from ansible_collections.pgtrail.audit.plugins.plugin_utils.sealer import seal_unit as unit
 
 
-def seal_unit(database, cluster, schema):
-    return filters.call("seal_unit", unit, cluster, database, schema)
+def seal_unit(database, cluster, schema, interval=1):
+    return filters.call("seal_unit", unit, cluster, database, schema, interval)
 
 
 FilterModule = filters.filter_module(seal_unit)

@@ -47,18 +47,19 @@ def parse_show(out):
     return states
 
 
-def timer_states(module, timers):
-    """{timer: {enabled, active, reload}} as systemd reports them; {} where it cannot."""
+def unit_states(module, units):
+    """{unit: {enabled, active, reload}} as systemd reports them; {} where it cannot."""
     systemctl = module.get_bin_path("systemctl")
-    if not timers or not systemctl:
+    if not units or not systemctl:
         return {}
-    rc, out, _err = module.run_command([systemctl, "show", "--property=" + ",".join(PROPERTIES), "--"] + timers)
+    rc, out, _err = module.run_command([systemctl, "show", "--property=" + ",".join(PROPERTIES), "--"] + units)
     return parse_show(out) if rc == 0 else {}
 
 
 def read(module, directory=DIRECTORY):
     """{file name: {checksum, owner, group, mode}} of each sealer unit file in ``directory``, a
-    timer's with its ``enabled``, ``active`` and ``reload`` states (None where systemd cannot say)."""
+    service's with its ``enabled``, ``active`` and ``reload`` states (None where systemd cannot
+    say). A timer (the sealer of earlier versions) is listed, for the role to remove."""
     names = sorted(os.listdir(directory)) if os.path.isdir(directory) else []
     units = {}
     for name in names:
@@ -76,8 +77,8 @@ def read(module, directory=DIRECTORY):
             group=_name(grp.getgrgid, st.st_gid) if st else None,
             mode="%04o" % stat.S_IMODE(st.st_mode) if st else None,
         )
-    timers = [name for name in units if name.endswith(".timer")]
-    states = timer_states(module, timers)
-    for timer in timers:
-        units[timer].update(states.get(timer, dict(enabled=None, active=None, reload=None)))
+    services = [name for name in units if name.endswith(".service")]
+    states = unit_states(module, services)
+    for service in services:
+        units[service].update(states.get(service, dict(enabled=None, active=None, reload=None)))
     return units

@@ -22,7 +22,7 @@ description:
     module would return with C(--check), and one module run replaces one per step on a host
     where nothing is to change (the roles skip a step whose plan is empty).
   - With O(sealer_units), it also reads the hash chain's sealer units in C(/etc/systemd/system)
-    (their checksum, owner, group and mode, and each timer's state as C(systemctl show) reports it),
+    (their checksum, owner, group and mode, and each service's state as C(systemctl show) reports it),
     which the C(pgtrail.audit.audit_triggers) role compares with its templates.
   - A step that the module would refuse or fail is not a failure here; its plan has C(failed) and
     C(msg), and the module's real run reports it.
@@ -67,7 +67,8 @@ options:
     type: dict
   sealer_units:
     description:
-      - Read the sealer's unit files (C(pgtrail-seal-*.service) and C(.timer)) into C(sealer) of RV(plan).
+      - Read the sealer's unit files (C(pgtrail-seal-*.service), and C(.timer) of earlier versions) into C(sealer)
+        of RV(plan).
     type: bool
     default: false
   trails:
@@ -125,7 +126,7 @@ plan:
       or, for a step its module would refuse, C(failed) and C(msg). Only the steps asked for and
       planned are there.
     - With O(sealer_units), C(sealer) holds each sealer unit file by name - C(checksum) (SHA-1),
-      C(owner), C(group), C(mode), and for a timer C(enabled) and C(active) (systemd's
+      C(owner), C(group), C(mode), and for a service C(enabled) and C(active) (systemd's
       C(UnitFileState) and C(ActiveState)) and C(reload) (systemd's C(NeedDaemonReload)), None
       where systemd cannot say.
   returned: always

@@ -24,7 +24,7 @@ description:
     O(checkpoint) and the module also checks that the chain still has that root at that size
     (RV(extends)); C(playbooks/verify.yml) keeps the signed checkpoints on the controller.
   - First seals the rows of the transactions that ended since the last block (C(<schema>.seal()),
-    which the sealer's timer otherwise runs every second), in a transaction of its own; then
+    which the sealer's service otherwise runs every second), in a transaction of its own; then
     verifies in a read-only transaction. It changes nothing else.
   - On a chain upgraded from v1, the v1 rows (block 0) are walked by v1's C(<schema>.verify_chain()),
     with O(expected_head) when given; a log still on v1 (not upgraded by an C(audit_trail) run yet)

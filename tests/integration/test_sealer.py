@@ -1,8 +1,10 @@
-"""The sealer's systemd timer, installed by the audit_triggers role: one unit pair per hash-chained
-database, every second, through a start limit that would stop a 1 s timer, idle on a standby, gone
-when the database's chain is no longer wanted.
+"""The sealer's systemd service, installed by the audit_triggers role: one per hash-chained
+database, a psql session that seals every second, started again after each error for good (past
+systemd's start limit), gone when the database's chain is no longer wanted; the timers of earlier
+versions are removed. A standby's sealer is proven on a real standby, promoted, in
+test_site_playbook.
 
-Until chain v2's <schema>.seal() is merged (h-chain-sql), the timer is proven against a stand-in
+Until chain v2's <schema>.seal() is merged (h-chain-sql), the sealer is proven against a stand-in
 seal() in a scratch schema that counts its calls and can be made to fail; the real test (a row
 written with no write after it is sealed within 5 s) skips, naming why, while seal() is absent.
 """
@@ -16,7 +18,7 @@ from testbed import run_playbook
 
 # A database name that needs systemd's escaping, ExecStart's quoting and psql's conninfo quoting.
 TRICKY = "pgt seal-db's %h $x"
-# The units, the timer and the role's tasks do not depend on the major, and seal() itself is
+# The unit and the role's tasks do not depend on the major, and seal() itself is
 # proven on every major by test_tamper and test_checkpoints: one major is enough here.
 pytestmark = pytest.mark.parametrize("pg", [17], indirect=True, ids=["pg17"])
 STANDIN = "pgtrail_standin"
@@ -91,17 +93,28 @@ def standin_db(pg):
         db=db,
     )
     yield db
-    # Units a failed test left behind would connect every second and hold up the drop.
+    # Units a failed test left behind would stay connected and hold up the drop.
     pg.sh(
         'cd /etc/systemd/system && for u in pgtrail-seal-*.service; do grep -qF %s "$u" || continue;'
-        ' t="${u%%.service}.timer"; systemctl disable --now "$t"; rm -f "$u" "$t"; done;'
+        ' systemctl disable --now "$u"; rm -f "$u"; done;'
         " systemctl daemon-reload" % STANDIN,
         check=False,
     )
     made.drop()
 
 
-def test_the_timer_seals_every_second_survives_failures_and_goes_with_the_chain(pg, standin_db, tmp_path):
+def sessions(pg, db):
+    """The backend start time of each session of the sealer in the database."""
+    return pg.psql(
+        "SELECT backend_start FROM pg_stat_activity WHERE application_name = 'pgtrail-sealer'"
+        " AND datname = current_database() ORDER BY 1",
+        db=db,
+    ).split("\n")
+
+
+def test_the_sealer_seals_every_second_in_one_session_survives_failures_and_goes_with_the_chain(
+    pg, standin_db, tmp_path
+):
     db = standin_db
     wanted = dict(audit_triggers_databases={db: {"hash_chain": True}}, audit_triggers_schema=STANDIN)
     playbook = sealer_playbook(tmp_path, "sealer.yml")
@@ -116,27 +129,28 @@ def test_the_timer_seals_every_second_survives_failures_and_goes_with_the_chain(
     assert run.rc == 0, run.output
     # The unit is named by systemd's own escaping of major/cluster/database.
     unit = "pgtrail-seal-" + pg.sh("systemd-escape '%d/main/%s'" % (pg.major, db.replace("'", "'\\''"))).stdout.strip()
-    assert unit_names(pg) == sorted(before + [unit + ".service", unit + ".timer"])
-    for suffix in ("service", "timer"):
-        assert pg.sh("stat -c '%%U %%G %%a' '/etc/systemd/system/%s.%s'" % (unit, suffix)).stdout.split() == [
-            "root",
-            "root",
-            "644",
-        ]
-    assert pg.sh("systemctl is-enabled '%s.timer'" % unit).stdout.strip() == "enabled"
+    assert unit_names(pg) == sorted(before + [unit + ".service"])
+    assert pg.sh("stat -c '%%U %%G %%a' '/etc/systemd/system/%s.service'" % unit).stdout.split() == [
+        "root",
+        "root",
+        "644",
+    ]
+    assert pg.sh("systemctl is-enabled '%s.service'" % unit).stdout.strip() == "enabled"
 
     again = run_playbook(playbook, [pg], group_vars=wanted)
     assert again.rc == 0, again.output
     assert again.changed_tasks(pg.name) == [], "a second run changed something"
 
-    # Every second: at least 3 calls in 4 s, and not a line in the journal for them.
-    start, since = calls(pg, db), pg.sh("date +%s").stdout.strip()
+    # Every second, in one session (a psql and a connection per seal cost 4% of a core): at least
+    # 3 calls in 4 s, and not a line in the journal for them.
+    start, since, session = calls(pg, db), pg.sh("date +%s").stdout.strip(), sessions(pg, db)
     time.sleep(4)
     assert calls(pg, db) - start >= 3, pg.sh("journalctl -u '%s.service' -n 20 --no-pager" % unit).stdout
     assert journal(pg, unit, since) == ""
+    assert len(session) == 1 and sessions(pg, db) == session
 
-    # Failing for 8 s (past systemd's default start limit of 5 starts in 10 s, which a 1 s timer
-    # reaches with or without failures), then working again: the timer keeps starting it.
+    # Failing for 8 s (past systemd's default start limit of 5 starts in 10 s), then working
+    # again: systemd keeps starting it, a second after each failure.
     pg.psql("UPDATE %s.fail SET on_ = true" % STANDIN, db=db)
     start, since = calls(pg, db), pg.sh("date +%s").stdout.strip()
     time.sleep(8)
@@ -146,21 +160,11 @@ def test_the_timer_seals_every_second_survives_failures_and_goes_with_the_chain(
     assert "stand-in seal() fails" in failing and "Failed with result" in failing, failing
     pg.psql("UPDATE %s.fail SET on_ = false" % STANDIN, db=db)
     time.sleep(2.5)
-    show = pg.sh("systemctl show '%s.service' -p Result -p ActiveState" % unit).stdout
-    assert "Result=success" in show, show
+    start = calls(pg, db)
+    time.sleep(2)
+    assert calls(pg, db) - start >= 1
+    assert pg.sh("systemctl is-active '%s.service'" % unit).stdout.strip() == "active"
     assert "start-limit-hit" not in pg.sh("journalctl -u '%s.service' --no-pager" % unit).stdout
-    assert pg.sh("systemctl is-active '%s.timer'" % unit).stdout.strip() == "active"
-
-    # A standby (standby.signal in the data directory) is skipped by the service's condition.
-    datadir = pg.psql("SHOW data_directory")
-    pg.sh("touch %s/standby.signal" % datadir)
-    try:
-        time.sleep(1.5)
-        start = calls(pg, db)
-        time.sleep(2.5)
-        assert calls(pg, db) == start, "the sealer ran on a standby"
-    finally:
-        pg.sh("rm -f %s/standby.signal" % datadir)
 
     # hash_chain off: the units are stopped and removed, and calls stop.
     off = run_playbook(playbook, [pg], group_vars=dict(wanted, audit_triggers_databases={db: {"hash_chain": False}}))
@@ -234,10 +238,11 @@ def planned_sealer_playbook(tmp_path):
 
 
 WRITE_SERVICE = "Write the sealer's service of each hash-chained database (the loop label names it)"
-WRITE_TIMER = "Write the sealer's timer of each hash-chained database (the loop label names it)"
-START = "Enable and start the sealer's timer of each hash-chained database"
-STOP_UNWANTED = "Stop and disable each sealer that is no longer wanted"
+START = "Enable and start the sealer of each hash-chained database"
+STOP_UNWANTED = "Stop and disable each sealer unit that is no longer wanted"
 REMOVE_UNWANTED = "Remove the unit files of each sealer that is no longer wanted"
+# The sealer of earlier versions: a timer that started the (oneshot) service every second.
+OLD_TIMER = "[Timer]\nOnActiveSec=1s\nOnUnitActiveSec=1s\n[Install]\nWantedBy=timers.target\n"
 
 
 # Each kind of drift the read must see; the steps it makes run fix it, and --check --diff says so.
@@ -245,13 +250,30 @@ REMOVE_UNWANTED = "Remove the unit files of each sealer that is no longer wanted
     "drift, changed",
     [
         ("", []),
-        ("sed -i 's/AccuracySec=100ms/AccuracySec=1s/' {unit}.timer", [WRITE_TIMER, START]),
+        ("sed -i 's/^RestartSec=.*/RestartSec=9s/' {unit}.service", [WRITE_SERVICE, START]),
         ("chmod 0600 {unit}.service", [WRITE_SERVICE, START]),
         ("chown postgres {unit}.service", [WRITE_SERVICE, START]),
-        ("systemctl disable {unit}.timer", [START]),
-        ("systemctl stop {unit}.timer", [START]),
+        ("systemctl disable {unit}.service", [START]),
+        ("systemctl stop {unit}.service", [START]),
+        (
+            "printf '%s' > {unit}.timer && systemctl daemon-reload && systemctl enable --now {unit}.timer" % OLD_TIMER,
+            [STOP_UNWANTED, REMOVE_UNWANTED],
+        ),
+        (
+            "cp {unit}.service {prefix}gone.service && systemctl daemon-reload && systemctl enable --now {prefix}gone",
+            [STOP_UNWANTED, REMOVE_UNWANTED],
+        ),
     ],
-    ids=["steady", "timer-edited", "service-mode", "service-owner", "timer-disabled", "timer-stopped"],
+    ids=[
+        "steady",
+        "service-edited",
+        "service-mode",
+        "service-owner",
+        "service-disabled",
+        "service-stopped",
+        "timer-of-an-earlier-version",
+        "service-of-a-database-no-longer-chained",
+    ],
 )
 def test_the_read_of_the_units_skips_what_is_kept_and_runs_what_drifted(pg, standin_db, tmp_path, drift, changed):
     from test_site_playbook import remote_calls
@@ -260,7 +282,7 @@ def test_the_read_of_the_units_skips_what_is_kept_and_runs_what_drifted(pg, stan
     playbook = planned_sealer_playbook(tmp_path)
     before = unit_names(pg)
     assert run_playbook(playbook, [pg], group_vars=wanted).rc == 0
-    (unit,) = [name[: -len(".timer")] for name in unit_names(pg) if name not in before and name.endswith(".timer")]
+    (unit,) = [name[: -len(".service")] for name in unit_names(pg) if name not in before]
     prefix = unit[: unit.rindex("-") + 1]
     try:
         pg.sh("cd /etc/systemd/system && " + (drift or "true").format(unit="'%s'" % unit, prefix=prefix))
@@ -272,7 +294,7 @@ def test_the_read_of_the_units_skips_what_is_kept_and_runs_what_drifted(pg, stan
         assert real.rc == 0, real.output
         assert [name.split(" : ")[-1] for name in real.changed_tasks(pg.name)] == changed
         # In check mode a rewritten unit is not restarted (systemd has not got it): the write says so.
-        written = WRITE_SERVICE in changed or WRITE_TIMER in changed
+        written = WRITE_SERVICE in changed
         assert [name.split(" : ")[-1] for name in check.changed_tasks(pg.name)] == [
             name for name in changed if not (written and name == START)
         ]
@@ -282,9 +304,11 @@ def test_the_read_of_the_units_skips_what_is_kept_and_runs_what_drifted(pg, stan
         again = run_playbook(playbook, [pg], group_vars=wanted)
         assert again.rc == 0 and again.changed_tasks(pg.name) == [], again.output
         assert len(remote_calls(again, pg.name)) == 1, remote_calls(again, pg.name)
-        assert unit_names(pg) == sorted(before + [unit + ".service", unit + ".timer"])
+        assert unit_names(pg) == sorted(before + [unit + ".service"])
+        assert pg.sh("systemctl is-active '%s.service'" % unit).stdout.strip() == "active"
     finally:
         pg.sh(
-            "cd /etc/systemd/system && systemctl disable --now '%sgone.timer'; rm -f '%sgone'.*" % (prefix, prefix),
+            "cd /etc/systemd/system && systemctl disable --now '%sgone.service' '%s.timer';"
+            " rm -f '%sgone'.* '%s.timer'" % (prefix, unit, prefix, unit),
             check=False,
         )

@@ -117,7 +117,7 @@ def test_clerks_writes_are_logged_and_sealed_by_the_timer_within_five_seconds(ho
     assert as_clerk(host, "INSERT INTO public.payments VALUES (99, 9.99)").rc == 0
     row = "SELECT login_role FROM audit.audit_log WHERE table_name = 'payments' ORDER BY id DESC LIMIT 1"
     assert as_postgres(host, row) == "clerk"
-    # Nobody seals but the sealer's timer (seal: false): the row is in a block within 5 s.
+    # Nobody seals but the sealer's service (seal: false): the row is in a block within 5 s.
     deadline = time.time() + 5
     while True:
         verified = chain_verify(host, seal=False)

@@ -466,7 +466,7 @@ def verify(session, schema, expected_head=None, seal=True, lock_timeout=30, conn
     sealed, refused = 0, None
     if seal and not found["can_seal"]:
         # A reader (audit_lockdown's reader_roles) verifies; sealing stays the owner's.
-        refused = "this login may not run %s() (a reader role); the sealer's timer seals" % render(
+        refused = "this login may not run %s() (a reader role); the sealer's service seals" % render(
             schema, SEAL_BLOCKS_FUNCTION
         )
     elif seal and not session.module.check_mode:

@@ -11,28 +11,28 @@ import pytest
 from ansible_collections.pgtrail.audit.plugins.module_utils import sealer_units
 from ansible_collections.pgtrail.audit.plugins.plugin_utils import sealer
 
-TIMER = "pgtrail-seal-17-main-finance.timer"
-ESCAPED = "pgtrail-seal-17-main-pgt\\x20seal.timer"
+SERVICE = "pgtrail-seal-17-main-finance.service"
+ESCAPED = "pgtrail-seal-17-main-pgt\\x20seal.service"
 
 
 @pytest.mark.parametrize(
     "out, states",
     [
         (
-            "Id=%s\nUnitFileState=enabled\nActiveState=active\nNeedDaemonReload=no\n" % TIMER,
-            {TIMER: dict(enabled="enabled", active="active", reload=False)},
+            "Id=%s\nUnitFileState=enabled\nActiveState=active\nNeedDaemonReload=no\n" % SERVICE,
+            {SERVICE: dict(enabled="enabled", active="active", reload=False)},
         ),
         # Several units, properties in systemd's order, an escaped name, a stale unit file.
         (
             "NeedDaemonReload=yes\nActiveState=inactive\nUnitFileState=disabled\nId=%s\n\n"
-            "Id=%s\nUnitFileState=enabled\nActiveState=failed\nNeedDaemonReload=no\n" % (TIMER, ESCAPED),
+            "Id=%s\nUnitFileState=enabled\nActiveState=failed\nNeedDaemonReload=no\n" % (SERVICE, ESCAPED),
             {
-                TIMER: dict(enabled="disabled", active="inactive", reload=True),
+                SERVICE: dict(enabled="disabled", active="inactive", reload=True),
                 ESCAPED: dict(enabled="enabled", active="failed", reload=False),
             },
         ),
         # A property systemd left out is unknown, not a match.
-        ("Id=%s\nActiveState=active\n" % TIMER, {TIMER: dict(enabled=None, active="active", reload=False)}),
+        ("Id=%s\nActiveState=active\n" % SERVICE, {SERVICE: dict(enabled=None, active="active", reload=False)}),
         ("", {}),
     ],
 )

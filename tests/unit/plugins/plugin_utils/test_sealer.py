@@ -1,9 +1,15 @@
-"""The sealer's unit names and command line: any database name gives one valid, distinct unit
-whose psql command reaches exactly that database and schema (the integration test runs them)."""
+"""The sealer's unit name, command line and psql script: any database name gives one valid,
+distinct unit whose psql session reaches exactly that database and schema (the integration test
+runs them)."""
 
 import pytest
 
-from ansible_collections.pgtrail.audit.plugins.plugin_utils.sealer import exec_word, seal_unit, systemd_escape
+from ansible_collections.pgtrail.audit.plugins.plugin_utils.sealer import (
+    exec_word,
+    seal_unit,
+    systemd_escape,
+    unit_text,
+)
 
 
 @pytest.mark.parametrize(
@@ -38,14 +44,49 @@ def test_exec_words_are_quoted_for_systemd(text, word):
     assert exec_word(text) == word
 
 
-def test_the_finance_sealer_runs_psql_on_its_cluster_with_a_lock_timeout():
-    unit = seal_unit("17/main", "finance", "audit")
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        ("SELECT 1", "SELECT 1"),
+        ("\\watch 1", "\\\\watch 1"),
+        ('"100%".seal()', '"100%%".seal()'),
+        ("$x 'q'", "$x 'q'"),
+        ("new\nline", "new\\x0aline"),
+    ],
+)
+def test_script_lines_are_escaped_for_standard_input_text(text, value):
+    assert unit_text(text) == value
+
+
+def test_the_finance_sealer_keeps_one_psql_session_that_seals_every_interval_with_a_lock_timeout():
+    unit = seal_unit("17/main", "finance", "audit", interval=5)
     assert unit["name"] == "pgtrail-seal-17-main-finance"
     assert unit["prefix"] == "pgtrail-seal-17-main-"
     assert unit["exec_start"] == (
-        "/usr/bin/psql -X -q -At -v ON_ERROR_STOP=1 --cluster 17/main -d \"dbname='finance'\""
-        ' -c "SET lock_timeout = \'2s\'" -c "SELECT \\"audit\\".seal()"'
+        "/usr/bin/psql -X -q -At -v ON_ERROR_STOP=1 --cluster 17/main"
+        " -d \"dbname='finance' application_name=pgtrail-sealer\""
     )
+    # As StandardInputText= values: systemd reads "\\\\" as one backslash.
+    assert unit["script"] == [
+        "SET lock_timeout = '2s';",
+        "SET pgaudit.log = 'none';",
+        "SET pgaudit.role = '';",
+        'DO $seal$BEGIN IF NOT pg_catalog.pg_is_in_recovery() THEN PERFORM "audit".seal(); END IF; END$seal$',
+        "\\\\watch 5",
+    ]
+
+
+def test_a_schema_name_with_the_dollar_tag_does_not_end_the_block():
+    (line,) = [line for line in seal_unit("17/main", "finance", "a$seal$b")["script"] if line.startswith("DO ")]
+    tag = line.split("BEGIN")[0][len("DO ") :]
+    assert tag.startswith("$seal") and tag.endswith("$") and line.endswith("END" + tag)
+    assert line.count(tag) == 2
+
+
+@pytest.mark.parametrize("interval", [0, -1, 1.5, "1", True, None])
+def test_an_interval_that_is_not_a_whole_second_or_more_is_refused(interval):
+    with pytest.raises(ValueError, match="interval must be a whole number of seconds"):
+        seal_unit("17/main", "finance", "audit", interval=interval)
 
 
 TRICKY = ["a/b", "a-b", "a\\x2db", "main-a", "a", "x=y", "it's", 'quo"te', "100%", "$x", "sp ace", "new\nline", "é"]
@@ -56,7 +97,7 @@ def test_every_database_name_gets_its_own_unit_name_and_a_one_line_command():
     assert len({unit["name"] for unit in units}) == len(TRICKY)
     for unit in units:
         assert unit["name"].startswith("pgtrail-seal-17-main-")
-        assert "\n" not in unit["exec_start"] + unit["description"]
+        assert "\n" not in unit["exec_start"] + unit["description"] + "".join(unit["script"])
 
 
 def test_another_cluster_s_units_do_not_share_the_prefix():
