@@ -110,14 +110,17 @@ def in_one_transaction(converge, refusal):
 def steps(params, facts):
     """[(key, database or None, spec, options, run)]: the steps the task asks to plan. A standby
     takes the system-wide settings only (catalog changes replicate from its primary); the settings
-    are planned once pgaudit is loaded (the pgaudit.* parameters exist only then)."""
+    are planned once pgaudit is loaded (the pgaudit.* parameters exist only then), and before
+    that only their scopes' databases and roles are checked."""
     standby = facts["in_recovery"]
     planned = []
     settings = params["settings"]
+    if settings is not None and standby:
+        settings = dict((k, v) for k, v in settings.items() if k not in ("databases", "roles"))
     if settings is not None and facts["pgaudit"]["loaded"]:
-        if standby:
-            settings = dict((k, v) for k, v in settings.items() if k not in ("databases", "roles"))
         planned.append(("settings", None, pgaudit_apply.argument_spec(), settings, pgaudit_apply.run))
+    elif settings is not None and not standby:
+        planned.append(("settings", None, pgaudit_apply.argument_spec(), settings, pgaudit_apply.run_names))
     if standby:
         return planned
     if params["canary"] is not None:

@@ -342,13 +342,21 @@ def pending_restart(server, server_actions):
 # ---------------------------------------------------------------------------------------------
 
 
-def validate(session, params, facts):
-    """(scopes, server): every scope and server setting checked against the server, or Refused."""
-    scopes, errors = parse_scopes(params, facts["pgaudit_version"])
+def missing_objects(session, scopes):
+    """["database 'x' does not exist", ...]: each database and role the scopes name that the
+    server does not have."""
+    errors = []
     for kind in ("database", "role"):
         names = sorted({getattr(s, kind) for s in scopes if getattr(s, kind)})
         found = {r["name"] for r in session.query(EXISTING[kind], [names])} if names else set()
         errors.extend("%s %r does not exist" % (kind, name) for name in names if name not in found)
+    return errors
+
+
+def validate(session, params, facts):
+    """(scopes, server): every scope and server setting checked against the server, or Refused."""
+    scopes, errors = parse_scopes(params, facts["pgaudit_version"])
+    errors.extend(missing_objects(session, scopes))
     requested = profile_server_settings(params.get("profile"), params["server_settings"])
     names, problems = server_setting_names(requested)
     errors.extend(problems)
@@ -459,6 +467,31 @@ def converge(module, session):
     )
 
 
+def refuse(module, problems):
+    module.fail_json(
+        msg="Nothing was changed: %d problem(s): %s" % (len(problems), "; ".join(problems)),
+        changed=False,
+        executed_queries=[],
+    )
+
+
+def run_names(module):
+    """What can be checked of the task before pgaudit is loaded (its pgaudit.* parameters exist
+    only then, so the settings cannot be planned yet): the scopes' shape and values, and that
+    each database and role they name exists. audit_plan runs it so that a host whose scope
+    names a missing database or role is refused before the preload and the restart, not after.
+    Changes nothing; fails naming every problem."""
+    session = postgres.open_session(module, autocommit=True)
+    try:
+        scopes, problems = parse_scopes(module.params, None)
+        problems.extend(missing_objects(session, scopes))
+    finally:
+        session.close()
+    if problems:
+        refuse(module, problems)
+    return dict(changed=False, executed_queries=session.executed_queries)
+
+
 def run(module):
     """The pgaudit_settings module: returns its result, or fails naming every problem."""
     profile = module.params.get("profile")
@@ -472,9 +505,7 @@ def run(module):
     try:
         result = converge(module, session)
     except Refused as exc:
-        module.fail_json(
-            msg="Nothing was changed: %d problem(s): %s" % (len(exc.problems), exc), changed=False, executed_queries=[]
-        )
+        refuse(module, exc.problems)
     except postgres.psycopg.Error as exc:
         last = session.executed_queries[-1] if session.executed_queries else "a query"
         module.fail_json(

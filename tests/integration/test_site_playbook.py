@@ -8,10 +8,12 @@ idempotence pass) is the molecule scenario `fleet`.
 import shutil
 import subprocess
 import tempfile
+import time
 import uuid
 
 import pytest
 import yaml
+from pgaudit_testlib import log_lines
 from testbed import CACHE, IMAGES, ROOT, run_playbook
 
 SCOPE = {
@@ -193,6 +195,38 @@ def test_a_pending_restart_is_staged_once_reported_on_every_run_and_then_done_on
     assert run_playbook("site.yml", [host], group_vars=scope).changed_tasks(host.name) == []
 
 
+# Each kind of scope that names what the server does not have; the first two are the inputs of a
+# fresh host the README's quick start was tried on (refused only after the restart).
+MISSING_OBJECTS = [
+    ({"pgaudit_databases": {"pgt_no_db": {"log": ["read"]}}}, ["database 'pgt_no_db' does not exist"]),
+    ({"pgaudit_roles": {"pgt_no_role": {"log": ["all"]}}}, ["role 'pgt_no_role' does not exist"]),
+    (
+        {"pgaudit_roles": {"postgres": {"log": ["all"], "database": "pgt_no_db"}}},
+        ["database 'pgt_no_db' does not exist"],
+    ),
+    (
+        {"pgaudit_databases": {"pgt_no_db": {"log": ["read"]}}, "pgaudit_roles": {"pgt_no_role": {"log": ["all"]}}},
+        ["database 'pgt_no_db' does not exist", "role 'pgt_no_role' does not exist"],
+    ),
+]
+
+
+def test_a_scope_naming_a_missing_database_or_role_is_refused_before_the_preload_and_restart(fresh_hosts):
+    (host,) = fresh_hosts(17)
+    files, start, before = host.config_snapshot(), started_at(host), preload(host)
+    assert "pgaudit" not in before
+    for scope, problems in MISSING_OBJECTS:
+        run = run_playbook("site.yml", [host], group_vars=dict(scope, pgaudit_log=["ddl"]))
+        assert run.rc != 0, scope
+        failure = run.failure(host.name) or run.output
+        assert "cannot take this change, so none of it was made" in failure, failure
+        for problem in problems:
+            assert problem in failure, (scope, failure)
+        assert host.config_snapshot() == files, scope
+        assert started_at(host) == start and preload(host) == before, scope
+        assert not pgaudit_installed(host), scope
+
+
 @pytest.fixture
 def replicated_pair(fresh_hosts):
     """A streaming primary and standby (PostgreSQL 15) that share a socket directory on a volume."""
@@ -214,14 +248,23 @@ def replicated_pair(fresh_hosts):
         subprocess.run(["docker", "volume", "rm", "-f", volume], capture_output=True, check=False)
 
 
-def test_standbys_restart_before_their_primary_and_take_only_system_changes(replicated_pair):
+def sealed_blocks(host, db):
+    return int(host.psql("SELECT count(*) FROM audit.chain_block", db=db))
+
+
+def test_standbys_restart_before_their_primary_and_take_only_system_changes(replicated_pair, tmp_path):
     primary, standby = replicated_pair
     primary.psql("CREATE DATABASE ledger")
+    primary.psql("CREATE TABLE public.entries (id int PRIMARY KEY)", db="ledger")
 
     run = run_playbook(
         "site.yml",
         [primary, standby],
-        group_vars={"pgaudit_log": ["write", "ddl"], "pgaudit_databases": {"ledger": {"log": ["read", "write"]}}},
+        group_vars={
+            "pgaudit_log": ["write", "ddl"],
+            "pgaudit_databases": {"ledger": {"log": ["read", "write"]}},
+            "audit_triggers_databases": {"ledger": {"tables": ["public.entries"], "hash_chain": True}},
+        },
         groups={"postgres_standby": [standby]},
     )
 
@@ -238,6 +281,40 @@ def test_standbys_restart_before_their_primary_and_take_only_system_changes(repl
         " WHERE datname = 'ledger'"
     )
     assert standby.psql("SELECT pg_is_in_recovery()") == "t"
+
+    # The primary's sealer seals ledger every second, where pgaudit logs read and write: none of
+    # its statements reach the server log (a day of them was about 0.6 GB per database).
+    def chain_lines():
+        return [line for line in log_lines(primary, "chain_block") if ",READ," in line or ",WRITE," in line]
+
+    installed = chain_lines()  # the trail's own installation (block 0)
+    primary.psql("INSERT INTO public.entries VALUES (0)", db="ledger")
+    time.sleep(3)
+    assert chain_lines() == installed, chain_lines()[len(installed) :][:3]
+
+    # site.yml gives standbys the pgaudit role only; the audit_triggers role's sealer, run on a
+    # standby, waits in its session (nothing to seal, nothing in its journal) and seals once the
+    # standby is promoted, with no run of the role in between.
+    from test_sealer import sealer_playbook
+
+    chained = {"audit_triggers_databases": {"ledger": {"tables": ["public.entries"], "hash_chain": True}}}
+    sealer = run_playbook(sealer_playbook(tmp_path, "sealer.yml"), [standby], group_vars=chained)
+    assert sealer.rc == 0, sealer.output
+    unit = "pgtrail-seal-15-main-ledger.service"
+    assert standby.sh("systemctl is-active %s" % unit).stdout.strip() == "active"
+    session = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pgtrail-sealer'"
+    assert standby.psql(session, db="ledger") == "1"
+    primary.psql("INSERT INTO public.entries VALUES (1)", db="ledger")
+    time.sleep(3)
+    assert standby.sh("journalctl -u %s -q -o cat --no-pager" % unit).stdout.strip() == ""
+    standby.sh("runuser -u postgres -- pg_ctlcluster 15 main promote")
+    assert standby.psql("SELECT pg_is_in_recovery()") == "f"
+    before = sealed_blocks(standby, "ledger")
+    standby.psql("INSERT INTO public.entries VALUES (2)", db="ledger")
+    deadline = time.monotonic() + 5
+    while sealed_blocks(standby, "ledger") == before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert sealed_blocks(standby, "ledger") > before, standby.sh("journalctl -u %s --no-pager" % unit).stdout
 
 
 def test_a_steady_rerun_runs_one_module_per_host_and_a_step_with_a_plan_through_its_module(fresh_hosts):
