@@ -343,3 +343,12 @@ def test_the_readme_block_runs(block, request):
         RUNNERS["output"](block, request.getfixturevalue("demo"))
     else:
         RUNNERS[block.kind](block, request.getfixturevalue("project"))
+
+
+def test_the_quick_start_writes_the_report_beside_the_inventory_directory_not_in_it(project):
+    """Runs after every block of the README (this file's tests run in order): the report of the
+    quick start is in report/ next to inventory/, and inventory/ holds only what the user put
+    there (a report inside it became a host named "{" and a group "summary")."""
+    assert (project / "report" / "fleet-report.json").is_file()
+    inventory = project / "inventory"
+    assert sorted(path.name for path in inventory.iterdir()) == ["group_vars", "hosts.yml"]
