@@ -58,6 +58,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+executed_queries:
+  description: The statements that made the functions or changed their grants (in check mode, that would run).
+  returned: always
+  type: list
+  elements: str
 databases:
   description: Per database, whether this run changed its functions.
   returned: always
@@ -69,11 +74,6 @@ jsonlog:
   type: bool
 problems:
   description: Why the server writes no jsonlog yet.
-  returned: always
-  type: list
-  elements: str
-executed_queries:
-  description: The statements that made the functions or changed their grants (in check mode, that would run).
   returned: always
   type: list
   elements: str

@@ -76,6 +76,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+executed_queries:
+  description: The statements run to make the tables (in check mode, that would run).
+  returned: always
+  type: list
+  elements: str
 database:
   description: The vault database that keeps the source's server log (its first trail database's).
   returned: always
@@ -104,11 +109,6 @@ reason:
   returned: always
   type: str
   sample: "session 674b1e4a.2f3: line(s) 4 to 9 missing (before postgresql-2026-11-30_120000.json)"
-executed_queries:
-  description: The statements run to make the tables (in check mode, that would run).
-  returned: always
-  type: list
-  elements: str
 """
 
 from ansible.module_utils.basic import AnsibleModule
