@@ -1448,6 +1448,11 @@ def machine_load(machine):
     )
 
 
+def percent(share):
+    """A share of 1 as people read it: "9%", "0.3%" (pure)."""
+    return "%.0f%%" % (100 * share) if share >= 0.01 else "%.1f%%" % (100 * share)
+
+
 def steady_sections(steady, cores):
     """(table, why) of section 5: each size's wall time and where its CPU went (pure)."""
     if not steady:
@@ -1495,9 +1500,9 @@ def steady_sections(steady, cores):
         idle = last["idle_cores_per_host"]
         why += (
             "Of the hosts' CPU, %.1f s on %s hosts is what they burn anyway over the run's %.1f s (an idle host "
-            "uses %.0f%% of a core here: its sealers every second, PostgreSQL's background), so it grows with "
+            "uses %s of a core here: its sealers, PostgreSQL's background), so it grows with "
             "the wall time as well as with the hosts. "
-            % (idle * int(most) * last["seconds"], most, last["seconds"], 100 * idle)
+            % (idle * int(most) * last["seconds"], most, last["seconds"], percent(idle))
         )
     busy = last.get("busy")
     if busy is not None:

@@ -174,6 +174,8 @@ def test_the_steady_path_says_where_each_more_host_spends_its_cpu_and_whether_th
     # 0.08 of a core per host, 6 hosts, 20 s: 9.6 s of the hosts' 12 s is what they burn idle.
     assert "Of the hosts' CPU, 9.6 s on 6 hosts is what they burn anyway over the run's 20.0 s" in why
     assert "uses 8% of a core" in why and "71% of the machine's 2 cores busy: part of the time" in why
+    # A share under 1% keeps a decimal (a sealer that keeps its session: 0.3%).
+    assert [bench.percent(share) for share in (0.087, 0.01, 0.003, 0.0)] == ["9%", "1%", "0.3%", "0.0%"]
 
 
 def test_a_steady_path_without_cpu_figures_still_renders_and_a_part_not_read_is_na():
