@@ -64,7 +64,7 @@ def release(pg, process, name=HOLDER_APP):
 
 
 def seal(pg, db):
-    """The sealer as the timer runs it: a superuser over peer authentication, lock_timeout 2 s."""
+    """The sealer as its service runs it: a superuser over peer authentication, lock_timeout 2 s."""
     started = time.monotonic()
     sealed = int(pg.psql("SET lock_timeout = '2s'; SELECT audit.seal()", db=db))
     assert time.monotonic() - started < 10
