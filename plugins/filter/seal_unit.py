@@ -36,6 +36,11 @@ options:
     description: Seconds between two seals (C(audit_triggers_seal_interval)), at least 1.
     type: int
     default: 1
+  user:
+    description:
+      - The service's C(User=), the database superuser. When given, the result also holds C(text), the
+        whole unit file, and C(checksum), its SHA-1.
+    type: str
 """
 
 EXAMPLES = r"""
@@ -52,7 +57,8 @@ _value:
   description:
     - C(name) (the unit's name without C(.service)), C(prefix) (shared by every sealer of the
       cluster), C(description), C(exec_start) (the service's C(ExecStart=) value) and C(script) (the
-      lines of psql's standard input, each a C(StandardInputText=) value).
+      lines of psql's standard input, each a C(StandardInputText=) value); with O(user), C(text) and
+      C(checksum).
   type: dict
 """
 
@@ -60,8 +66,8 @@ from ansible_collections.pgtrail.audit.plugins.plugin_utils import filters
 from ansible_collections.pgtrail.audit.plugins.plugin_utils.sealer import seal_unit as unit
 
 
-def seal_unit(database, cluster, schema, interval=1):
-    return filters.call("seal_unit", unit, cluster, database, schema, interval)
+def seal_unit(database, cluster, schema, interval=1, user=None):
+    return filters.call("seal_unit", unit, cluster, database, schema, interval, user=user)
 
 
 FilterModule = filters.filter_module(seal_unit)

@@ -15,6 +15,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import hashlib
 import re
 
 # Shared with the read of the units on the host (audit_plan).
@@ -78,11 +79,13 @@ def conninfo_value(value):
     return "'%s'" % value.replace("\\", "\\\\").replace("'", "\\'")
 
 
-def seal_unit(cluster, database, schema, interval=1, lock_timeout="2s"):
+def seal_unit(cluster, database, schema, interval=1, lock_timeout="2s", user=None):
     """``{name, prefix, description, exec_start, script}`` of the sealer of ``database`` in
     ``cluster`` (``<major>/<name>``, Debian's ``psql --cluster``) that seals every ``interval``
     seconds (an int >= 1). ``script`` is the lines of psql's standard input, each escaped for
-    ``StandardInputText=``. Raises ValueError naming what cannot be a unit."""
+    ``StandardInputText=``. With ``user`` (the service's ``User=``, the database superuser), also
+    ``text``, the whole unit file, and ``checksum``, its SHA-1 as Ansible's ``stat`` gives it.
+    Raises ValueError naming what cannot be a unit."""
     if not re.match(r"^[0-9]+/[^/\s]+$", cluster or ""):
         raise ValueError("cluster %r is not <major>/<name> (Debian's pg_wrapper)" % (cluster,))
     if not database or not schema:
@@ -130,10 +133,55 @@ def seal_unit(cluster, database, schema, interval=1, lock_timeout="2s"):
     # Description= expands specifiers too; a control character would end the line.
     shown = re.sub(r"[\x00-\x1f\x7f]", "?", database).replace("%", "%%")
     description = "pgtrail.audit: seal the audit chain of database %s of cluster %s" % (shown, cluster)
-    return dict(
+    unit = dict(
         name=name,
         prefix=prefix,
         description=description,
         exec_start=" ".join(exec_word(word) if re.search(r"[^A-Za-z0-9/_.=-]", word) else word for word in words),
         script=[unit_text(line) for line in script],
     )
+    if user is not None:
+        unit["text"] = unit_file(unit, cluster, interval, user)
+        unit["checksum"] = hashlib.sha1(unit["text"].encode("utf-8")).hexdigest()
+    return unit
+
+
+def unit_file(unit, cluster, interval, user):
+    """The service file of ``unit`` (seal_unit's dict), run as ``user``. Written here rather than by
+    a template so that the read's plan on the controller compares checksums without rendering."""
+    if not user or re.search(r"[\s\\%$\"']", user):
+        raise ValueError("the sealer's user must be a plain role name, got %r" % (user,))
+    lines = [
+        "# Ansible managed: pgtrail.audit's sealer (roles/audit_triggers, tasks/sealer.yml), rewritten on",
+        "# every run. One psql session that seals the committed rows of the audit log into the hash",
+        "# chain's blocks every %d s." % interval,
+        "[Unit]",
+        "Description=" + unit["description"],
+        "After=postgresql@%s.service" % cluster.replace("/", "-"),
+        "# Started again after every error, for good: without this, five restarts in 10 s would stop it.",
+        "StartLimitIntervalSec=0",
+        "",
+        "[Service]",
+        "Type=simple",
+        "User=" + user,
+        "ExecStart=" + unit["exec_start"],
+        "# psql's script: a seal every interval with \\watch, in one session (a psql and a connection per",
+        "# seal cost 4% of a core per database). On a standby it seals nothing until promoted.",
+        "StandardInput=data",
+    ]
+    lines += ["StandardInputText=" + line for line in unit["script"]]
+    lines += [
+        "# An error ends psql (a restart of the server, a failed seal): it starts again after the interval.",
+        "Restart=always",
+        "RestartSec=%ds" % interval,
+        "# Only what goes wrong is kept: psql's errors at warning, systemd's own messages about the unit up",
+        "# to notice (a failure's exit status and result); \\watch's results are dropped.",
+        "StandardOutput=null",
+        "StandardError=journal",
+        "SyslogLevel=warning",
+        "LogLevelMax=notice",
+        "",
+        "[Install]",
+        "WantedBy=multi-user.target",
+    ]
+    return "\n".join(lines) + "\n"

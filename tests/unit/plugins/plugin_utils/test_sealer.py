@@ -116,3 +116,28 @@ def test_another_cluster_s_units_do_not_share_the_prefix():
 def test_a_unit_that_cannot_be_named_is_refused_saying_why(cluster, database, schema, reason):
     with pytest.raises(ValueError, match=reason):
         seal_unit(cluster, database, schema)
+
+
+def test_the_unit_file_runs_the_unit_as_the_user_and_its_checksum_is_the_sha1_of_its_text():
+    import hashlib
+
+    unit = seal_unit("17/main", "finance", "audit", interval=5, user="postgres")
+    lines = unit["text"].splitlines()
+    assert unit["text"].endswith("\n") and unit["checksum"] == hashlib.sha1(unit["text"].encode()).hexdigest()
+    assert "User=postgres" in lines and "RestartSec=5s" in lines and "Restart=always" in lines
+    assert "ExecStart=" + unit["exec_start"] in lines
+    assert "After=postgresql@17-main.service" in lines and "StartLimitIntervalSec=0" in lines
+    assert [line for line in lines if line.startswith("StandardInputText=")] == [
+        "StandardInputText=" + line for line in unit["script"]
+    ]
+    # Every database gets a unit whose settings stay one line each.
+    for database in TRICKY:
+        text = seal_unit("17/main", database, "audit", user="postgres")["text"]
+        assert all(line.startswith(("#", "[")) or "=" in line or not line for line in text.splitlines())
+    assert "checksum" not in seal_unit("17/main", "finance", "audit")
+
+
+@pytest.mark.parametrize("user", ["", "post gres", "a%b", "x\ny", "$USER"])
+def test_a_user_that_is_not_a_plain_role_name_is_refused(user):
+    with pytest.raises(ValueError, match="plain role name"):
+        seal_unit("17/main", "finance", "audit", user=user)
