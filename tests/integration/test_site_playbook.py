@@ -14,7 +14,7 @@ import uuid
 import pytest
 import yaml
 from pgaudit_testlib import log_lines
-from testbed import CACHE, IMAGES, ROOT, run_playbook
+from testbed import CACHE, IMAGES, ROOT, docker, run_playbook
 
 SCOPE = {
     "pgaudit_log": ["write", "ddl"],
@@ -232,8 +232,10 @@ def replicated_pair(fresh_hosts):
     """A streaming primary and standby (PostgreSQL 15) that share a socket directory on a volume."""
     volume = "pgtrail-repl-" + uuid.uuid4().hex[:8]
     subprocess.run(["docker", "volume", "create", volume], check=True, capture_output=True)
+    pair = []
     try:
-        primary, standby = fresh_hosts(15, 15, docker_args="-v %s:/shared" % volume)
+        pair.extend(fresh_hosts(15, 15, docker_args="-v %s:/shared" % volume))
+        primary, standby = pair
         primary.sh("install -d -o postgres /shared/prim")
         primary.sh("sed -i '1i local replication all trust' /etc/postgresql/15/main/pg_hba.conf")
         conf_d = "/etc/postgresql/15/main/conf.d"
@@ -245,6 +247,9 @@ def replicated_pair(fresh_hosts):
         assert standby.psql("SELECT pg_is_in_recovery()") == "t"
         yield primary, standby
     finally:
+        # The volume goes once no container uses it: before fresh_hosts removes them, it cannot.
+        for host in pair:
+            docker("rm", "-f", host.name, check=False)
         subprocess.run(["docker", "volume", "rm", "-f", volume], capture_output=True, check=False)
 
 
