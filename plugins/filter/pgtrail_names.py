@@ -16,6 +16,9 @@ description:
     C(pgtrail_report_standards). Their old names (C(pgaudit_connection), C(audit_triggers_connection), ...,
     C(pgtrail_report_profiles)) work until 0.2.0, with a deprecation warning each.
   - Fails when two names of one thing are set to different values, naming both.
+  - Fails, naming the value, when C(site.yml)'s own variables, which its play keywords read, hold a
+    value those keywords refuse - C(pgtrail_serial) (a number of hosts or a percentage, or a list of
+    them, as C(serial) takes) and C(pgtrail_max_fail_percentage) (a whole number from 0 to 100).
 options:
   _input:
     description: The variables the inventory defines among these names, as C(name -> value).

@@ -13,6 +13,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import re
+
 from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.pgtrail.audit.plugins.module_utils import identifiers
@@ -32,6 +34,10 @@ NAME_ALIASES = {
     "pgtrail_report_standards": ("pgtrail_report_profiles",),
 }
 ALIASES_REMOVED_IN = "0.2.0"
+# site.yml's own variables, which its play keywords read (serial, max_fail_percentage): given
+# with -e (play keywords cannot see inventory variables), so as strings.
+SERIAL_FORM = re.compile(r"^[0-9]+%?$")
+WHOLE_NUMBER = re.compile(r"^[0-9]+$")
 # The opt-in for scopes where pgaudit.log may log nothing, and the forms of its entries.
 LOG_OFF_VARIABLE = "pgaudit_log_off_allowed"
 LOG_OFF_FORMS = "'system', 'database:NAME' or 'role:NAME'"
@@ -62,7 +68,7 @@ def check_names(given):
     Each old name set is a deprecation naming its one name; two names of one thing with
     different values are an error naming both (the roles would otherwise pick one silently).
     """
-    deprecations, errors = [], []
+    deprecations, errors = [], playbook_variable_errors(given)
     for name, old_names in sorted(NAME_ALIASES.items()):
         for old in old_names:
             if old not in given:
@@ -78,6 +84,29 @@ def check_names(given):
                     % (values[0][0], other, values[0][1], value, name)
                 )
     return deprecations, errors
+
+
+def playbook_variable_errors(given):
+    """Errors for site.yml's own variables among ``given`` ({name: value}), each naming its value.
+
+    ``pgtrail_serial`` is what Ansible's ``serial`` takes: a number of hosts or a percentage
+    (``2``, ``"25%"``), or a list of them; ``pgtrail_max_fail_percentage`` what
+    ``max_fail_percentage`` takes, a whole number from 0 to 100.
+    """
+    errors = []
+    if "pgtrail_serial" in given:
+        serial = given["pgtrail_serial"]
+        batches = serial if isinstance(serial, list) else [serial]
+        if any(isinstance(b, bool) or not SERIAL_FORM.match(str(b)) for b in batches):
+            errors.append(
+                "pgtrail_serial must be a number of hosts or a percentage (2, 25%%), or a list of them, got %s"
+                % (serial,)
+            )
+    if "pgtrail_max_fail_percentage" in given:
+        percentage = given["pgtrail_max_fail_percentage"]
+        if isinstance(percentage, bool) or not WHOLE_NUMBER.match(str(percentage)) or int(str(percentage)) > 100:
+            errors.append("pgtrail_max_fail_percentage must be a whole number from 0 to 100, got %s" % (percentage,))
+    return errors
 
 
 def _meaning(value):

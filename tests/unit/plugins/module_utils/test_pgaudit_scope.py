@@ -306,3 +306,35 @@ def test_two_names_of_one_thing_with_different_values_are_refused_naming_both(gi
     assert len(errors) == 1
     for name in named:
         assert name in errors[0]
+
+
+# site.yml's own variables, as -e gives them (strings) or as JSON (numbers, lists): what the play
+# keywords serial and max_fail_percentage take passes, anything else is named with its value.
+@pytest.mark.parametrize(
+    "given, refused",
+    [
+        ({"pgtrail_serial": "1"}, []),
+        ({"pgtrail_serial": 6}, []),
+        ({"pgtrail_serial": "25%"}, []),
+        ({"pgtrail_serial": ["1", "50%", 10]}, []),
+        ({"pgtrail_max_fail_percentage": "0"}, []),
+        ({"pgtrail_max_fail_percentage": 100}, []),
+        ({"pgtrail_serial": "two"}, ["pgtrail_serial", "got two"]),
+        ({"pgtrail_serial": "-1"}, ["pgtrail_serial", "got -1"]),
+        ({"pgtrail_serial": "1.5"}, ["pgtrail_serial", "got 1.5"]),
+        ({"pgtrail_serial": True}, ["pgtrail_serial", "got True"]),
+        ({"pgtrail_serial": ["1", "half"]}, ["pgtrail_serial", "half"]),
+        ({"pgtrail_max_fail_percentage": "150"}, ["pgtrail_max_fail_percentage", "got 150"]),
+        ({"pgtrail_max_fail_percentage": "10%"}, ["pgtrail_max_fail_percentage", "got 10%"]),
+        ({"pgtrail_max_fail_percentage": -5}, ["pgtrail_max_fail_percentage", "got -5"]),
+    ],
+)
+def test_site_playbook_variables_that_its_play_keywords_refuse_are_errors_naming_the_value(given, refused):
+    deprecations, errors = check_names(given)
+    assert deprecations == []
+    if not refused:
+        assert errors == []
+    else:
+        assert len(errors) == 1
+        for fragment in refused:
+            assert fragment in errors[0], (fragment, errors)
