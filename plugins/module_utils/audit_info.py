@@ -36,7 +36,7 @@ def argument_spec():
     )
 
 
-def gather_databases(module, main, current, names, trail_schema, verify):
+def gather_databases(module, main, current, names, trail_schema, verify, evidence=True):
     """Per-database evidence; one read-only connection per database (the main one for its own)."""
     read, unreachable = {}, {}
     for name in names:
@@ -50,7 +50,7 @@ def gather_databases(module, main, current, names, trail_schema, verify):
             session = postgres.Session(module, conn)
             read_only(session)
         try:
-            read[name] = gather_database(session, trail_schema, verify)
+            read[name] = gather_database(session, trail_schema, verify, evidence)
         except postgres.psycopg.Error as exc:
             unreachable[name] = "PostgreSQL refused a read in database %r: %s" % (name, str(exc).strip())
         finally:
@@ -83,8 +83,9 @@ def who_is_audited(session, server, names, per_db):
     )
 
 
-def evidence(module, session, facts, current):
-    """``facts`` with the server's and every database's evidence added."""
+def evidence(module, session, facts, current, full=True):
+    """``facts`` with the server's and every database's evidence added; with ``full`` false,
+    only what the roles plan from (see :func:`run`)."""
     params = module.params
     server = gather_server(session, facts)
     if params["databases"] is None:
@@ -92,10 +93,9 @@ def evidence(module, session, facts, current):
     else:
         names = sorted(set(params["databases"]))
     per_db, unreachable = gather_databases(
-        module, session, current, names, params["trail_schema"], params["verify_chain"]
+        module, session, current, names, params["trail_schema"], params["verify_chain"], full
     )
     facts["preload"] = server["preload"]
-    facts.update(who_is_audited(session, server, names, per_db))
     # The system values, not the reading session's (its role or database may have its own).
     system = server["system_policy"]
     facts["pgaudit"]["settings"] = dict((name, system[name]["value"]) for name in facts["pgaudit"]["settings"])
@@ -106,6 +106,14 @@ def evidence(module, session, facts, current):
         system_log=server["system_log"],
     )
     facts.update(
+        databases=sorted(per_db),
+        unreachable_databases=unreachable,
+        closed_databases=server["closed_databases"],
+    )
+    if not full:
+        return facts
+    facts.update(who_is_audited(session, server, names, per_db))
+    facts.update(
         weakening=server["weakening"],
         unreached_role_settings=server["unreached_role_settings"],
         logging=server["logging"],
@@ -114,9 +122,6 @@ def evidence(module, session, facts, current):
             preloaded=library_listed(facts["shared_preload_libraries"], "set_user", facts["pkglibdir"]),
             databases=sorted(db for db in per_db if per_db[db]["set_user_version"]),
         ),
-        databases=sorted(per_db),
-        unreachable_databases=unreachable,
-        closed_databases=server["closed_databases"],
         trail=dict(schema=params["trail_schema"], databases=per_database(per_db, "trail")),
         lockdown=dict(
             superusers=server["superusers"],
@@ -148,13 +153,16 @@ def evidence(module, session, facts, current):
     return facts
 
 
-def run(module):
-    """The audit_info module: every fact, read on read-only connections."""
+def run(module, full=True):
+    """The audit_info module: every fact, read on read-only connections. With ``full`` false
+    (audit_plan's evidence=false, the roles' read) only what the roles plan from: the server's
+    facts, preload, pgaudit (with each database's extension version), databases,
+    unreachable_databases and closed_databases."""
     session = postgres.open_session(module, autocommit=True)
     try:
         read_only(session)
         facts, current = gather(session)
-        facts = evidence(module, session, facts, current)
+        facts = evidence(module, session, facts, current, full)
     except postgres.psycopg.Error as exc:
         module.fail_json(msg="PostgreSQL refused a read: %s" % str(exc).strip())
     finally:

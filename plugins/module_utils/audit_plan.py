@@ -143,7 +143,9 @@ def run(module):
     """The audit_plan module: audit_info's facts with ``plan``, or audit_info's failure."""
     params = module.params
     read = dict(databases=params["databases"], trail_schema=params["trail_schema"], verify_chain=False)
-    facts, warnings = plan_step(module, audit_info.argument_spec(), read, audit_info.run)
+    facts, warnings = plan_step(
+        module, audit_info.argument_spec(), read, lambda planned: audit_info.run(planned, full=params["evidence"])
+    )
     if facts.get("failed"):
         module.fail_json(msg=facts["msg"])
     plan = {}

@@ -91,6 +91,18 @@ options:
         C(reader_roles), C(revoke_parameter_grants)), planned in each database of O(trails) whose
         C(state) is C(present).
     type: dict
+  evidence:
+    description:
+      - Read the evidence M(pgtrail.audit.audit_info) returns (who is audited, and per database the
+        trail's coverage, its lockdown, hash chain, replication, backup needs, write rates, object
+        audit and application events).
+      - V(false) reads only what the plans and the roles' decisions need - the server's facts
+        (C(major), C(in_recovery), C(data_directory), C(config_file), ...), C(preload), C(pgaudit)
+        with each database's extension version, C(databases), C(unreachable_databases) and
+        C(closed_databases) - with one query per database instead of about fifteen. The roles'
+        read, on every run of C(site.yml), takes V(false).
+    type: bool
+    default: true
 notes:
   - Run it as a superuser (C(become_user=postgres) on the host), as the modules it plans.
 seealso:
@@ -140,6 +152,7 @@ server_version:
   description:
     - Every fact M(pgtrail.audit.audit_info) returns (C(major), C(in_recovery), C(preload),
       C(pgaudit), C(trail), ...) is returned under its own name, as there; this is one of them.
+      With O(evidence=false), only those O(evidence) names.
   returned: always
   type: str
   sample: "17.7 (Debian 17.7-3)"
@@ -162,6 +175,7 @@ def main():
         trails=dict(type="dict"),
         trail_options=dict(type="dict", default={}),
         lockdown=dict(type="dict"),
+        evidence=dict(type="bool", default=True),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     module.exit_json(**audit_plan.run(module))

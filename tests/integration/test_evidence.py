@@ -316,3 +316,33 @@ def test_no_databases_reads_only_the_server(pg):
     assert facts["databases"] == [] and facts["trail"]["databases"] == {}
     assert facts["pgaudit"]["extension_versions"] == {}
     assert "postgres" in facts["lockdown"]["superusers"]
+
+
+# What the roles read on every run (audit_plan's evidence=false) is what the full read says on
+# each fact they plan from, and none of the evidence they do not use.
+PLAN_FACTS = ("major", "in_recovery", "data_directory", "config_file", "preload", "databases")
+EVIDENCE_ONLY = ("trail", "lockdown", "hash_chain", "replication", "backup", "write_rates", "effective_policy")
+
+
+@pytest.mark.parametrize("databases", [["postgres"], None], ids=["named", "every-database"])
+def test_the_roles_read_without_evidence_says_what_the_full_read_says_about_what_they_plan_from(
+    pg, estate, databases
+):
+    _made, db = estate
+    databases = None if databases is None else databases + [db, "pgt_no_such_db"]
+    args = dict(trails={db: {"tables": ["public.payments"]}})
+    if databases is not None:
+        args["databases"] = databases
+    full = succeeded(pg.module("audit_plan", args))
+    light = succeeded(pg.module("audit_plan", dict(args, evidence=False)))
+
+    for name in PLAN_FACTS:
+        assert light[name] == full[name], name
+    for name in ("loaded", "available_version", "extension_versions", "package", "settings"):
+        assert light["pgaudit"][name] == full["pgaudit"][name], name
+    assert light["unreachable_databases"] == full["unreachable_databases"]
+    assert light["closed_databases"] == full["closed_databases"]
+    assert light["pgaudit"]["extension_versions"][db] is not None
+    assert light["plan"] == full["plan"]
+    for name in EVIDENCE_ONLY:
+        assert name in full and name not in light, name

@@ -132,16 +132,18 @@ SELECT p.oid IS NOT NULL AS present,
 """
 
 
-def gather_database(session, trail_schema, verify=True):
+def gather_database(session, trail_schema, verify=True, evidence=True):
     """Per-database evidence: extension versions, trail coverage, log lockdown, hash chain.
 
-    With ``verify`` false the chain's verifier is found but not called.
+    With ``verify`` false the chain's verifier is found but not called; with ``evidence`` false
+    only the extension versions are read (``{pgaudit_version, set_user_version}``).
     """
     sql = postgres.sql
     versions = {r["extname"]: r["extversion"] for r in session.query(EXTENSIONS)}
-    result = dict(
-        pgaudit_version=versions.get("pgaudit"),
-        set_user_version=versions.get("set_user"),
+    result = dict(pgaudit_version=versions.get("pgaudit"), set_user_version=versions.get("set_user"))
+    if not evidence:
+        return result
+    result.update(
         trail=dict(status=NO_TRAIL),
         lockdown=None,
         hash_chain=dict(enabled=False),
