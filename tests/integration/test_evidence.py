@@ -325,9 +325,7 @@ EVIDENCE_ONLY = ("trail", "lockdown", "hash_chain", "replication", "backup", "wr
 
 
 @pytest.mark.parametrize("databases", [["postgres"], None], ids=["named", "every-database"])
-def test_the_roles_read_without_evidence_says_what_the_full_read_says_about_what_they_plan_from(
-    pg, estate, databases
-):
+def test_the_roles_read_without_evidence_says_what_the_full_read_says_about_what_they_plan_from(pg, estate, databases):
     _made, db = estate
     databases = None if databases is None else databases + [db, "pgt_no_such_db"]
     args = dict(trails={db: {"tables": ["public.payments"]}})
