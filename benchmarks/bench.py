@@ -132,6 +132,10 @@ TARGETS = (
     ),
     ("fleet_noop", "No-op re-run of site.yml: at most 0.5x the peer playbook's wall time, and changed=0"),
     ("steady_hosts", "No-op re-run of site.yml on the most hosts: at most 2.0x its time on 1 host, and changed=0"),
+    (
+        "steady_hosts_sudo",
+        "The same, over a sudo user with pipelining: at most 2.0x its time on 1 host, and changed=0",
+    ),
 )
 
 _print_lock = threading.Lock()
@@ -700,8 +704,27 @@ def playbook_figures(report, hosts):
     return per_host, slowest
 
 
-def write_inventory(directory, names, smoke=False):
-    """The example inventory's scope on the given hosts; a smoke run trims it to one database."""
+# The two ways the steady path is measured: root becoming postgres with su (the test bed's way,
+# which cannot pipeline: about nine docker exec per module), and a sudo user with pipelining
+# (ansible.cfg's pipelining = True: one docker exec per module), as an SSH user with sudo connects.
+SUDO_USER = "deploy"
+CONNECTIONS = {
+    "su": {"ansible_become_method": "su"},
+    "sudo": {"ansible_become_method": "sudo", "ansible_user": SUDO_USER},
+}
+
+
+def add_sudo_user(container):
+    """A passwordless sudo user on a test-bed container (the package comes from the image's repository)."""
+    container.sh(
+        "apt-get install -y -qq sudo >/dev/null && useradd -m -s /bin/bash {0}"
+        " && echo '{0} ALL=(ALL) NOPASSWD: ALL' >/etc/sudoers.d/{0}".format(SUDO_USER)
+    )
+
+
+def write_inventory(directory, names, smoke=False, connection="su"):
+    """The example inventory's scope on the given hosts; a smoke run trims it to one database.
+    ``connection`` is a key of CONNECTIONS."""
     inventory = Path(directory)
     (inventory / "group_vars").mkdir(parents=True, exist_ok=True)
     scope = ROOT / "examples" / "inventory" / "group_vars" / "postgres.yml"
@@ -717,7 +740,8 @@ def write_inventory(directory, names, smoke=False):
         shutil.copy(scope, inventory / "group_vars" / "postgres.yml")
     lines = ["postgres:", "  hosts:"]
     lines += ["    %s: {pg_major: %d}" % (name, MAJOR) for name in names]
-    lines += ["  vars:", "    ansible_connection: community.docker.docker", "    ansible_become_method: su", ""]
+    lines += ["  vars:", "    ansible_connection: community.docker.docker"]
+    lines += ["    %s: %s" % item for item in sorted(CONNECTIONS[connection].items())] + [""]
     (inventory / "hosts.yml").write_text("\n".join(lines))
     return str(inventory)
 
@@ -782,12 +806,14 @@ def fleet_tool(tool, count, smoke):
 
 
 def steady_benchmark(args):
-    """The no-op re-run of site.yml on 1, 3 and 6 of the same converged hosts.
+    """The no-op re-run of site.yml on 1, 3 and 6 of the same converged hosts, over each of
+    CONNECTIONS.
 
     One set of fresh hosts is converged once (all at once), then site.yml runs again with
-    --limit on the first 1, 3, 6 of them, sizes interleaved and their order rotated on each
-    repeat; each size's median is reported with its ratio to the 1-host median of this run, so
-    the machine's speed cancels out and what remains is what each more host costs.
+    --limit on the first 1, 3, 6 of them, sizes and connections interleaved and their order
+    rotated on each repeat; each size's median is reported with its ratio to the 1-host median
+    of its connection in this run, so the machine's speed cancels out and what remains is what
+    each more host costs. Returns {connection: steady_figures()}.
     """
     counts = sorted(set(args.steady_hosts))
     names = ["%ssteady-%d" % (PREFIX, i + 1) for i in range(max(counts))]
@@ -803,29 +829,37 @@ def steady_benchmark(args):
         warm = run_playbook(inventory, playbook, names)
         say("steady path: untimed warm-up re-run of %d host(s): %.1f s" % (len(names), warm["seconds"]))
         containers = [Container(n) for n in names]
-        runs = dict((str(c), []) for c in counts)
+        inventories = dict(su=inventory)
+        for container in containers:
+            add_sudo_user(container)
+        inventories["sudo"] = write_inventory(Path(inventory) / "sudo", names, args.smoke, "sudo")
+        runs = dict((connection, dict((str(c), []) for c in counts)) for connection in CONNECTIONS)
         # What one host burns with no run at all (its sealers every second, PostgreSQL's
         # background): the hosts' CPU of a run includes it for as long as the run lasts.
         before, started = cpu_seconds(containers), time.monotonic()
         time.sleep(IDLE_SECONDS)
         idle = cpu_delta(before, cpu_seconds(containers))["hosts"]
-        runs["idle"] = None if idle is None else idle / len(containers) / (time.monotonic() - started)
-        say("steady path: an idle host uses %s of a core" % ("n/a" if idle is None else "%.3f" % runs["idle"]))
+        idle = None if idle is None else idle / len(containers) / (time.monotonic() - started)
+        say("steady path: an idle host uses %s of a core" % ("n/a" if idle is None else "%.3f" % idle))
+        order = [(count, connection) for count in counts for connection in sorted(CONNECTIONS)]
         for repeat in range(args.repeats):
-            for count in counts[repeat % len(counts) :] + counts[: repeat % len(counts)]:
+            for count, connection in order[repeat % len(order) :] + order[: repeat % len(order)]:
                 # The hosts the run reaches: the others idle meanwhile (their sealers, PostgreSQL's
                 # background) at the same cost whatever the size.
                 before = cpu_seconds(containers[:count])
-                result = run_playbook(inventory, playbook, names[:count], limit=True)
+                result = run_playbook(inventories[connection], playbook, names[:count], limit=True)
                 result["cpu"] = cpu_delta(before, cpu_seconds(containers[:count]))
-                runs[str(count)].append(result)
+                runs[connection][str(count)].append(result)
                 say(
-                    "steady path, %d host(s): %.1f s, changed=%d, CPU s: %s"
-                    % (count, result["seconds"], result["changed"], fmt_cpu(result["cpu"]))
+                    "steady path, %s, %d host(s): %.1f s, changed=%d, CPU s: %s"
+                    % (connection, count, result["seconds"], result["changed"], fmt_cpu(result["cpu"]))
                 )
+        for by_count in runs.values():
+            by_count["idle"] = idle
         return runs
 
-    return steady_figures(fleet_hosts(names, args.smoke, body), cores=os.cpu_count())
+    runs = fleet_hosts(names, args.smoke, body)
+    return dict((connection, steady_figures(runs[connection], cores=os.cpu_count())) for connection in runs)
 
 
 # Where a run's CPU goes: the controller (ansible-playbook, its workers and the docker CLI they
@@ -1065,17 +1099,18 @@ def evaluate(results):
             detail="median %.0f rows/s over %d verifications (%.0f-%.0f)"
             % (median(rates), len(rates), min(rates), max(rates)),
         )
-    steady = results.get("steady", {})
-    if len(steady) > 1:
-        most = max(steady, key=int)
-        out["steady_hosts"] = dict(
-            value=steady[most]["ratio"],
-            met=steady[most]["ratio"] <= 2.0 and all(f["changed"] == 0 for f in steady.values()),
-            detail="; ".join(
-                "%s host(s): %.1f s, %s, changed=%d" % (c, f["seconds"], fmt_ratio(f["ratio"]), f["changed"])
-                for c, f in sorted(steady.items(), key=lambda kv: int(kv[0]))
-            ),
-        )
+    for key, target in (("steady", "steady_hosts"), ("steady_sudo", "steady_hosts_sudo")):
+        steady = results.get(key) or {}
+        if len(steady) > 1:
+            most = max(steady, key=int)
+            out[target] = dict(
+                value=steady[most]["ratio"],
+                met=steady[most]["ratio"] <= 2.0 and all(f["changed"] == 0 for f in steady.values()),
+                detail="; ".join(
+                    "%s host(s): %.1f s, %s, changed=%d" % (c, f["seconds"], fmt_ratio(f["ratio"]), f["changed"])
+                    for c, f in sorted(steady.items(), key=lambda kv: int(kv[0]))
+                ),
+            )
     return out
 
 
@@ -1185,10 +1220,14 @@ def text_table(results):
                         "%d/%d" % (s["changed_per_host"], q["changed_per_host"]),
                     )
                 )
-    steady = results.get("steady")
-    if steady:
+    for key, over in (("steady", "root, su"), ("steady_sudo", "a sudo user, pipelining")):
+        steady = results.get(key)
+        if not steady:
+            continue
         lines.append("")
-        lines.append("5. Steady path: no-op re-run of site.yml on n of the same hosts (median; ratio to 1 host)")
+        lines.append(
+            "5. Steady path: no-op re-run of site.yml on n of the same hosts over %s (median; ratio to 1 host)" % over
+        )
         lines.append(
             "%-7s%12s%10s%10s%10s%10s%12s%12s%12s%8s"
             % ("hosts", "wall", "ratio", "tasks", "calls", "changed", "ctl cpu", "docker cpu", "hosts cpu", "busy")
@@ -1415,7 +1454,9 @@ def markdown_sections(results):
     else:
         s["fleet_table"] = "Not measured (--skip-fleet)."
         s["fleet_slowest"] = ""
-    s["steady_table"], s["steady_why"] = steady_sections(results.get("steady"), results.get("machine", {}).get("cores"))
+    cores = results.get("machine", {}).get("cores")
+    s["steady_table"], s["steady_why"] = steady_sections(results.get("steady"), cores)
+    s["steady_sudo_table"], s["steady_sudo_why"] = steady_sections(results.get("steady_sudo"), cores)
     # A section measured again on its own and merged into this run's results says so.
     later = results.get("steady_params")
     if later:
@@ -1765,7 +1806,8 @@ def main(argv=None):
         results["fleet"] = fleet_benchmarks(args)
     if args.steady_hosts:
         # Alone on the machine: the ratios are what each more host costs, not the neighbours.
-        results["steady"] = steady_benchmark(args)
+        steady = steady_benchmark(args)
+        results["steady"], results["steady_sudo"] = steady["su"], steady["sudo"]
     if "vault" in args.sections:
         import vault  # benchmarks/vault.py, which uses this file's helpers
 

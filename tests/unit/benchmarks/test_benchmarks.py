@@ -196,3 +196,23 @@ def test_a_steady_section_measured_in_a_later_run_says_which():
     assert "Each host beyond the first" in sections["steady_why"]
     assert "later run of its own: `benchmarks/run --sections steady` on 2026-12-01" in sections["steady_why"]
     assert "later run" not in bench.markdown_sections(dict(results(), fleet={}, steady=steady))["steady_why"]
+
+
+def test_each_connection_of_the_steady_path_has_its_own_target_against_its_own_one_host_time():
+    su = bench.steady_figures({"1": [steady_run(4.0)], "6": [steady_run(10.0)]})
+    sudo = bench.steady_figures({"1": [steady_run(3.0)], "6": [steady_run(5.4)]})
+    targets = bench.evaluate(dict(results(), steady=su, steady_sudo=sudo))
+    assert targets["steady_hosts"]["met"] is False and targets["steady_hosts"]["value"] == 2.5
+    assert targets["steady_hosts_sudo"]["met"] is True and targets["steady_hosts_sudo"]["value"] == 1.8
+    text = bench.text_table(dict(results(), steady=su, steady_sudo=sudo))
+    assert "over root, su" in text and "over a sudo user, pipelining" in text
+    # A run that measured one connection only leaves the other's target unmeasured.
+    assert "steady_hosts_sudo" not in bench.evaluate(dict(results(), steady=su))
+
+
+def test_the_inventory_of_each_connection_becomes_postgres_its_way(tmp_path):
+    su = Path(bench.write_inventory(tmp_path / "su", ["h1"])) / "hosts.yml"
+    sudo = Path(bench.write_inventory(tmp_path / "sudo", ["h1"], connection="sudo")) / "hosts.yml"
+    assert "ansible_become_method: su" in su.read_text() and "ansible_user" not in su.read_text()
+    assert "ansible_become_method: sudo" in sudo.read_text()
+    assert "ansible_user: %s" % bench.SUDO_USER in sudo.read_text()
