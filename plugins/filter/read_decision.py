@@ -50,15 +50,17 @@ EXAMPLES = r"""
 - name: Decide whether the host is steady
   ansible.builtin.set_fact:
     decision: "{{ __pgaudit_read | pgtrail.audit.read_decision(scope=pgaudit_scope, extension_databases=['all']) }}"
-  # {"planned": {"changes": [], ...}, "steady": true, "steady_steps": [], "trail_steps": []}
+  # {"planned": {"changes": [], ...}, "steady": true, "steady_steps": [], "trail_steps": [], "group": "idle"}
 """
 
 RETURN = r"""
 _value:
   description:
     - C(planned) (the plan of the settings, empty without one), C(steady),
-      C(steady_steps) (the steps C(extension), C(scopes), C(object_audit) a steady primary still takes) and
-      C(trail_steps) (the audit_triggers role's steps on a steady host, C(['all']) on any other).
+      C(steady_steps) (the steps C(extension), C(scopes), C(object_audit) a steady primary still takes),
+      C(trail_steps) (the audit_triggers role's steps on a steady host, C(['all']) on any other) and
+      C(group) - C(rolling) (not steady), C(steady) (steady, with a step left in either role) or
+      C(idle) (steady, nothing to do), which the P(pgtrail.audit.read_hosts#filter) filter chooses by.
   type: dict
 """
 

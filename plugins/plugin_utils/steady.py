@@ -17,6 +17,9 @@ __metaclass__ = type
 
 # The steps of roles/pgaudit/tasks/scopes.yml, in its order.
 STEPS = ("extension", "scopes", "object_audit")
+# Where site.yml sends a host after its read: through the rolling batches, to the steady hosts'
+# play, or nowhere (an idle host: nothing to do in either role).
+GROUPS = ("rolling", "steady", "idle")
 
 
 def _changed_or_failed(result):
@@ -52,10 +55,10 @@ def read_decision(read, scope=None, extension_databases=None, package_missing=Fa
     package is still to install; ``trail_steps`` the steps the audit_triggers role still has on
     this host (its trail_steps filter), when that role asked for the read.
 
-    Returns ``{planned, steady, steady_steps, trail_steps}``: ``planned`` the settings plan ({}
-    without one), ``steady`` as above, ``steady_steps`` the steps of STEPS a steady primary still
-    takes, ``trail_steps`` the audit_triggers role's steps on a steady host, ``['all']`` on any
-    other.
+    Returns ``{planned, steady, steady_steps, trail_steps, group}``: ``planned`` the settings plan
+    ({} without one), ``steady`` as above, ``steady_steps`` the steps of STEPS a steady primary
+    still takes, ``trail_steps`` the audit_triggers role's steps on a steady host, ``['all']`` on
+    any other, ``group`` one of GROUPS.
     """
     read = read or {}
     scope = scope or {}
@@ -80,9 +83,30 @@ def read_decision(read, scope=None, extension_databases=None, package_missing=Fa
             steps.append("scopes")
         if scope.get("object_audit") and _changed_or_failed((read.get("plan") or {}).get("object_audit")):
             steps.append("object_audit")
+    trail_steps = list(trail_steps or []) if steady else ["all"]
     return dict(
         planned=planned,
         steady=steady,
         steady_steps=steps,
-        trail_steps=list(trail_steps or []) if steady else ["all"],
+        trail_steps=trail_steps,
+        group="rolling" if not steady else "steady" if steps or trail_steps else "idle",
     )
+
+
+def read_hosts(hosts, hostvars, group):
+    """The hosts among ``hosts`` whose read put them in ``group`` (one of GROUPS), in order.
+
+    ``hostvars`` maps each host to its variables (Ansible's ``hostvars``); a host without a
+    decision (``__pgaudit_decision``: its read failed, or it was not read) is in no group.
+    site.yml names the hosts of its plays after the read this way rather than with group_by: one
+    task fewer on every host of every run.
+    """
+    if group not in GROUPS:
+        raise ValueError("group must be one of %s, got %r" % (", ".join(GROUPS), group))
+    chosen = []
+    for host in hosts or []:
+        variables = hostvars[host] if host in hostvars else {}
+        decision = variables["__pgaudit_decision"] if "__pgaudit_decision" in variables else None
+        if isinstance(decision, dict) and decision.get("group") == group:
+            chosen.append(host)
+    return chosen

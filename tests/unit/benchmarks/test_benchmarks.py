@@ -216,3 +216,7 @@ def test_the_inventory_of_each_connection_becomes_postgres_its_way(tmp_path):
     assert "ansible_become_method: su" in su.read_text() and "ansible_user" not in su.read_text()
     assert "ansible_become_method: sudo" in sudo.read_text()
     assert "ansible_user: %s" % bench.SUDO_USER in sudo.read_text()
+
+
+def test_every_target_has_a_name_on_the_chart():
+    assert sorted(key for key, _text in bench.TARGETS) == sorted(bench.CHART_NAMES)

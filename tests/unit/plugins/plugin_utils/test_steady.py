@@ -5,7 +5,7 @@ import copy
 
 import pytest
 
-from ansible_collections.pgtrail.audit.plugins.plugin_utils.steady import read_decision
+from ansible_collections.pgtrail.audit.plugins.plugin_utils.steady import read_decision, read_hosts
 
 SCOPE = {"databases": {"app": {"log": ["write"]}}, "roles": {}, "object_audit": {"role": "auditor", "grants": []}}
 
@@ -49,6 +49,7 @@ def test_a_host_with_nothing_to_do_is_steady_with_no_step():
         steady=True,
         steady_steps=[],
         trail_steps=[],
+        group="idle",
     )
 
 
@@ -80,12 +81,13 @@ def test_a_host_with_something_at_system_level_is_rolling_and_takes_every_trail_
     assert decision["steady"] is False
     assert decision["steady_steps"] == []
     assert decision["trail_steps"] == ["all"]
+    assert decision["group"] == "rolling"
 
 
 def test_a_missing_package_or_a_read_that_could_not_run_is_not_steady():
     assert read_decision(steady_read(), SCOPE, ["app"], package_missing=True)["steady"] is False
     failed = read_decision({"failed": True, "msg": "Failed to import the required Python library (psycopg)"})
-    assert failed == dict(planned={}, steady=False, steady_steps=[], trail_steps=["all"])
+    assert failed == dict(planned={}, steady=False, steady_steps=[], trail_steps=["all"], group="rolling")
 
 
 @pytest.mark.parametrize(
@@ -135,3 +137,42 @@ def test_a_steady_standby_takes_no_catalog_step_but_keeps_the_trail_steps():
     assert decision["steady"] is True
     assert decision["steady_steps"] == []
     assert decision["trail_steps"] == ["sealer"]
+
+
+@pytest.mark.parametrize(
+    "changes, trail_steps, group",
+    [
+        ([], [], "idle"),
+        ([{"scope": "database", "name": "app"}], [], "steady"),
+        ([], ["sealer"], "steady"),
+        ([], ["trail"], "steady"),
+        ([{"scope": "system", "name": "pgaudit.log"}], [], "rolling"),
+    ],
+    ids=["nothing-to-do", "a-scope-step", "a-sealer-step", "a-trail-step", "a-system-change"],
+)
+def test_the_decision_names_where_site_yml_sends_the_host(changes, trail_steps, group):
+    read = with_changes(steady_read(), ("plan", "settings", "changes"), changes)
+    assert read_decision(read, SCOPE, ["app"], trail_steps=trail_steps)["group"] == group
+
+
+def decided(group):
+    return {"__pgaudit_decision": {"group": group, "steady": group != "rolling"}}
+
+
+def test_the_hosts_of_a_group_are_those_whose_read_put_them_there_in_order():
+    hostvars = {
+        "a": decided("idle"),
+        "b": decided("rolling"),
+        "c": decided("steady"),
+        "d": decided("rolling"),
+        # Its read failed (or it was not read): no decision, no group.
+        "e": {"ansible_host": "e"},
+        "f": {"__pgaudit_decision": None},
+    }
+    hosts = ["d", "a", "b", "c", "e", "f", "not-in-hostvars"]
+    assert read_hosts(hosts, hostvars, "rolling") == ["d", "b"]
+    assert read_hosts(hosts, hostvars, "steady") == ["c"]
+    assert read_hosts(hosts, hostvars, "idle") == ["a"]
+    assert read_hosts([], hostvars, "idle") == []
+    with pytest.raises(ValueError, match="group must be one of rolling, steady, idle, got 'busy'"):
+        read_hosts(hosts, hostvars, "busy")
