@@ -735,6 +735,12 @@ def add_sudo_user(container):
     )
 
 
+def sibling_inventory(inventory, name):
+    """The directory of another inventory beside ``inventory``, not in it: Ansible reads every
+    file under an inventory directory, so one inside would override its variables (pure)."""
+    return Path(inventory).parent / name
+
+
 def write_inventory(directory, names, smoke=False, connection="su"):
     """The example inventory's scope on the given hosts; a smoke run trims it to one database.
     ``connection`` is a key of CONNECTIONS."""
@@ -789,7 +795,8 @@ def fleet_hosts(names, smoke, body):
     start_containers(names)
     try:
         with tempfile.TemporaryDirectory(prefix="pgtrail-bench-") as tmp:
-            inventory = write_inventory(tmp, names, smoke)
+            # A directory of its own: an inventory directory takes in every file under it.
+            inventory = write_inventory(Path(tmp) / "inventory", names, smoke)
             run_playbook(inventory, ROOT / "examples" / "prepare-estate.yml", names)
             return body(inventory)
     finally:
@@ -845,7 +852,7 @@ def steady_benchmark(args):
         inventories = dict(su=inventory)
         for container in containers:
             add_sudo_user(container)
-        inventories["sudo"] = write_inventory(Path(inventory) / "sudo", names, args.smoke, "sudo")
+        inventories["sudo"] = write_inventory(sibling_inventory(inventory, "sudo"), names, args.smoke, "sudo")
         runs = dict((connection, dict((str(c), []) for c in counts)) for connection in CONNECTIONS)
         # What one host burns with no run at all (its sealers every second, PostgreSQL's
         # background): the hosts' CPU of a run includes it for as long as the run lasts.

@@ -220,3 +220,11 @@ def test_the_inventory_of_each_connection_becomes_postgres_its_way(tmp_path):
 
 def test_every_target_has_a_name_on_the_chart():
     assert sorted(key for key, _text in bench.TARGETS) == sorted(bench.CHART_NAMES)
+
+
+def test_the_second_connections_inventory_is_beside_the_first_not_inside_it(tmp_path):
+    first = Path(bench.write_inventory(tmp_path / "inventory", ["h1"]))
+    second = Path(bench.write_inventory(bench.sibling_inventory(first, "sudo"), ["h1"], connection="sudo"))
+    assert first not in second.parents and second.parent == first.parent
+    # Every file under the first directory is what Ansible reads for it: no sudo there.
+    assert not any("sudo" in f.read_text() for f in first.rglob("*.yml") if f.is_file())
